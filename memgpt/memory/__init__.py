@@ -1,0 +1,1 @@
+"""Memory tiers: core blocks, recall (messages) and archival (passages)."""

@@ -1,0 +1,96 @@
+"""The small protocols every storage backend implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, Protocol, TypeVar
+
+from memgpt.embeddings.base import Vectors
+from memgpt.schemas import AgentState, Block, Message, Passage, Step
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of ranked results and the total number of results."""
+
+    items: list[T]
+    total: int
+
+
+class AgentStore(Protocol):
+    """Agents and their loop state."""
+
+    async def create(self, state: AgentState, blocks: list[Block]) -> None:
+        """Persist a new agent with its blocks."""
+    async def get(self, id_or_name: str) -> AgentState:
+        """Load an agent by id or name; NotFoundError if absent."""
+    async def all(self) -> list[AgentState]:
+        """All agents, oldest first."""
+    async def save(self, state: AgentState) -> None:
+        """Persist an agent's mutable state."""
+    async def delete(self, agent_id: str) -> None:
+        """Delete an agent and everything it owns."""
+    async def save_step(self, agent_id: str, input_id: str, model: str, step: Step) -> None:
+        """Record a step's usage."""
+
+
+class BlockStore(Protocol):
+    """Core memory blocks."""
+
+    async def all(self, agent_id: str) -> list[Block]:
+        """An agent's blocks in display order."""
+    async def save(self, agent_id: str, block: Block) -> None:
+        """Insert or update a block by label."""
+    async def delete(self, agent_id: str, label: str) -> None:
+        """Remove a block."""
+
+
+class RecallStore(Protocol):
+    """Recall memory: every message, append-only."""
+
+    async def append(self, agent_id: str, messages: list[Message]) -> list[Message]:
+        """Append messages, assigning seq numbers; returns them."""
+    async def since(self, agent_id: str, seq: int) -> list[Message]:
+        """Messages with seq >= seq, in order."""
+    async def window(
+        self, agent_id: str, *, limit: int, before: int | None = None, after: int | None = None
+    ) -> list[Message]:
+        """Messages in seq order within the bounds (the newest `limit` when paging back)."""
+    async def count(self, agent_id: str, before: int | None = None) -> int:
+        """Number of messages (with seq < before, if given)."""
+    async def search(
+        self,
+        agent_id: str,
+        query: str | None,
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        limit: int,
+        offset: int,
+    ) -> Page[Message]:
+        """Ranked text search (or date-ordered listing without query) within dates."""
+
+
+class ArchivalStore(Protocol):
+    """Archival memory: passages with embeddings."""
+
+    async def insert(self, agent_id: str, passages: list[Passage], vectors: Vectors) -> None:
+        """Store passages with their vectors."""
+    async def page(self, agent_id: str, *, limit: int, offset: int) -> list[Passage]:
+        """Passages, newest first."""
+    async def count(self, agent_id: str) -> int:
+        """Number of passages."""
+    async def delete(self, agent_id: str, passage_id: str) -> None:
+        """Delete one passage; NotFoundError if absent."""
+    async def lexical(self, agent_id: str, query: str, limit: int) -> list[tuple[str, bool]]:
+        """Passage ids ranked by word match, each with whether the exact phrase occurs."""
+    async def vectors(self, agent_id: str, model: str) -> tuple[list[str], Vectors]:
+        """All passage ids and vectors of an agent embedded with model."""
+    async def get_many(self, ids: list[str]) -> list[Passage]:
+        """Passages by id, in the order given."""
+    async def embedding_models(self, agent_id: str) -> list[str]:
+        """The distinct embedding models an agent's passages use."""

@@ -1,0 +1,290 @@
+"""AgentService: the one place every adapter (Python API, CLI, server) goes through."""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from types import TracebackType
+from typing import Self
+
+from memgpt import agent as agent_loop
+from memgpt.context import measure
+from memgpt.embeddings import Embedder, HashingEmbedder
+from memgpt.errors import InvalidRequestError, ModelNotFoundError
+from memgpt.llm.base import Model
+from memgpt.memory import archival
+from memgpt.memory.blocks import default_blocks, find
+from memgpt.memory.stores import Page
+from memgpt.prompts import SYSTEM_INSTRUCTIONS
+from memgpt.schemas import AgentState, Block, ContextReport, Message, Passage, SendResult, utcnow
+from memgpt.settings import Settings
+from memgpt.storage.db import create_engine, migrate, sessionmaker
+from memgpt.storage.sql import SqlAgentStore, SqlArchivalStore, SqlBlockStore, SqlRecallStore
+from memgpt.tools.base import base_tools
+from memgpt.tools.registry import ToolRegistry
+
+ModelResolver = Callable[[str], Model]
+
+
+class AgentService:
+    """Create, run and inspect agents. Async; see ``memgpt.MemGPT`` for the sync wrapper."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        models: Mapping[str, Model] | ModelResolver | None = None,
+        embedder: Embedder | None = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        self._models = models or {}
+        self.embedder = embedder or HashingEmbedder()
+        self.tools = ToolRegistry(base_tools())
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._engine = create_engine(self.settings.resolved_database_url())
+        sessions = sessionmaker(self._engine)
+        self.stores = agent_loop.Stores(
+            SqlAgentStore(sessions), SqlBlockStore(sessions),
+            SqlRecallStore(sessions), SqlArchivalStore(sessions),
+        )
+        self._opened = False
+
+    async def open(self) -> Self:
+        """Create or migrate the database. Called by ``async with``."""
+        if not self._opened:
+            await migrate(self._engine)
+            self._opened = True
+        return self
+
+    async def close(self) -> None:
+        """Release database connections."""
+        await self._engine.dispose()
+
+    async def __aenter__(self) -> Self:
+        return await self.open()
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    def model(self, name: str) -> Model:
+        """The model configured under name."""
+        if callable(self._models):
+            return self._models(name)
+        try:
+            return self._models[name]
+        except KeyError:
+            known = ", ".join(self._models) or "none"
+            raise ModelNotFoundError(f"no model named {name!r} is configured (known: {known})") from None
+
+    def _lock(self, agent_id: str) -> asyncio.Lock:
+        lock = self._locks.get(agent_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[agent_id] = lock
+        return lock
+
+    # --- agents ----------------------------------------------------------------------------
+    async def create_agent(
+        self,
+        name: str,
+        *,
+        model: str,
+        persona: str | None = None,
+        human: str | None = None,
+        blocks: list[Block] | None = None,
+        instructions: str | None = None,
+        context_window: int | None = None,
+        summarizer_model: str | None = None,
+        max_output_tokens: int | None = None,
+    ) -> AgentState:
+        """Create an agent; blocks default to our persona and human starters."""
+        self.model(model)
+        if summarizer_model:
+            self.model(summarizer_model)
+        chosen = blocks if blocks is not None else default_blocks(persona, human)
+        labels = [b.label for b in chosen]
+        if len(set(labels)) != len(labels):
+            raise InvalidRequestError(f"block labels must be unique: {labels}")
+        for b in chosen:
+            if len(b.value) > b.limit:
+                raise InvalidRequestError(f"block {b.label!r} is longer than its limit {b.limit}")
+        state = AgentState(
+            name=name,
+            model=model,
+            summarizer_model=summarizer_model,
+            embedding_model=self.embedder.name,
+            instructions=instructions or SYSTEM_INSTRUCTIONS,
+            context_window=context_window or self.settings.context_window,
+            max_output_tokens=max_output_tokens,
+        )
+        await self.stores.agents.create(state, chosen)
+        return state
+
+    async def list_agents(self) -> list[AgentState]:
+        """Every agent."""
+        return await self.stores.agents.all()
+
+    async def get_agent(self, agent: str) -> AgentState:
+        """An agent by id or name."""
+        return await self.stores.agents.get(agent)
+
+    async def delete_agent(self, agent: str) -> None:
+        """Delete an agent with its blocks, messages and passages."""
+        state = await self.get_agent(agent)
+        async with self._lock(state.id):
+            await self.stores.agents.delete(state.id)
+
+    async def _runtime(self, state: AgentState) -> agent_loop.AgentRuntime:
+        return agent_loop.AgentRuntime(
+            state,
+            await self.stores.blocks.all(state.id),
+            await self.stores.recall.since(state.id, state.context_start),
+            stores=self.stores,
+            model=self.model(state.model),
+            summarizer=self.model(state.summarizer_model or state.model),
+            tools=self.tools,
+            embedder=self.embedder,
+            settings=self.settings,
+        )
+
+    # --- messages ----------------------------------------------------------------------------
+    async def send_message(self, agent: str, text: str) -> SendResult:
+        """Send the agent a user message; returns every step it took."""
+        if not text.strip():
+            raise InvalidRequestError("message text is empty")
+        return await self._send(agent, Message.user(text))
+
+    async def send_event(self, agent: str, text: str) -> SendResult:
+        """Wake the agent with a system event (a timer, a webhook, a finished job)."""
+        return await self._send(agent, Message.event(text))
+
+    async def _send(self, agent: str, message: Message) -> SendResult:
+        state = await self.get_agent(agent)
+        async with self._lock(state.id):
+            runtime = await self._runtime(await self.get_agent(state.id))
+            return await agent_loop.run(runtime, message)
+
+    async def list_messages(
+        self, agent: str, *, limit: int = 50, before: int | None = None, after: int | None = None
+    ) -> list[Message]:
+        """Recall memory in order; page with the ``seq`` of a message as before/after."""
+        state = await self.get_agent(agent)
+        return await self.stores.recall.window(state.id, limit=limit, before=before, after=after)
+
+    async def search_messages(
+        self,
+        agent: str,
+        query: str | None = None,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 10,
+        offset: int = 0,
+    ) -> Page[Message]:
+        """Search recall memory by words and/or a [start, end) date range."""
+        state = await self.get_agent(agent)
+        return await self.stores.recall.search(
+            state.id, query, start=start, end=end, limit=limit, offset=offset
+        )
+
+    # --- core memory ---------------------------------------------------------------------------
+    async def list_blocks(self, agent: str) -> list[Block]:
+        """The agent's core memory blocks."""
+        state = await self.get_agent(agent)
+        return await self.stores.blocks.all(state.id)
+
+    async def get_block(self, agent: str, label: str) -> Block:
+        """One block by label."""
+        return find(await self.list_blocks(agent), label)
+
+    async def update_block(
+        self,
+        agent: str,
+        label: str,
+        *,
+        value: str | None = None,
+        limit: int | None = None,
+        description: str | None = None,
+        read_only: bool | None = None,
+    ) -> Block:
+        """Change a block as its operator (read-only blocks too); limits still hold."""
+        state = await self.get_agent(agent)
+        async with self._lock(state.id):
+            block = find(await self.stores.blocks.all(state.id), label)
+            changes = {"value": value, "limit": limit, "description": description, "read_only": read_only}
+            update = {k: v for k, v in changes.items() if v is not None}
+            new = block.model_copy(update={**update, "updated_at": utcnow()})
+            if len(new.value) > new.limit:
+                raise InvalidRequestError(
+                    f"block {label!r} would hold {len(new.value)} characters, over its limit {new.limit}"
+                )
+            await self.stores.blocks.save(state.id, Block.model_validate(new.model_dump()))
+            await self._touch(state)
+            return new
+
+    async def _touch(self, state: AgentState) -> None:
+        fresh = await self.stores.agents.get(state.id)
+        fresh.memory_dirty = True
+        fresh.last_memory_edit = utcnow()
+        await self.stores.agents.save(fresh)
+
+    # --- archival memory --------------------------------------------------------------------------
+    async def insert_passage(self, agent: str, text: str, tags: list[str] | None = None) -> Passage:
+        """Add one passage to archival memory."""
+        return (await self.insert_passages(agent, [text], tags))[0]
+
+    async def insert_passages(
+        self, agent: str, texts: list[str], tags: list[str] | None = None
+    ) -> list[Passage]:
+        """Add passages to archival memory, embedded in one batch."""
+        if not texts or any(not t.strip() for t in texts):
+            raise InvalidRequestError("passages must be non-empty text")
+        state = await self.get_agent(agent)
+        vectors = await asyncio.to_thread(self.embedder.embed, texts)
+        passages = [
+            Passage(agent_id=state.id, text=t, tags=tags or [], embedding_model=self.embedder.name)
+            for t in texts
+        ]
+        async with self._lock(state.id):
+            await self.stores.archival.insert(state.id, passages, vectors)
+            fresh = await self.stores.agents.get(state.id)
+            fresh.memory_dirty = True
+            await self.stores.agents.save(fresh)
+        return passages
+
+    async def list_passages(self, agent: str, *, limit: int = 50, offset: int = 0) -> list[Passage]:
+        """Archival passages, newest first."""
+        state = await self.get_agent(agent)
+        return await self.stores.archival.page(state.id, limit=limit, offset=offset)
+
+    async def search_passages(self, agent: str, query: str, *, limit: int = 10) -> list[Passage]:
+        """Hybrid (exact words + similarity) search of archival memory."""
+        state = await self.get_agent(agent)
+        page = await archival.search(self.stores.archival, self.embedder, state.id, query, limit=limit)
+        return page.items
+
+    async def delete_passage(self, agent: str, passage_id: str) -> None:
+        """Delete one archival passage."""
+        state = await self.get_agent(agent)
+        await self.stores.archival.delete(state.id, passage_id)
+
+    # --- introspection ---------------------------------------------------------------------------
+    async def context_window(self, agent: str) -> ContextReport:
+        """Tokens per section of the agent's context window as the next request would see it."""
+        state = await self.get_agent(agent)
+        async with self._lock(state.id):
+            runtime = await self._runtime(state)
+            system = await runtime.system_message()
+            sections = measure(system.text, self.tools.schemas(), runtime.context)
+        return ContextReport(
+            context_window=state.context_window,
+            sections=sections,
+            total=sum(sections.values()),
+            in_context_messages=len(runtime.context),
+            recall_messages=await self.stores.recall.count(state.id),
+            archival_passages=await self.stores.archival.count(state.id),
+        )

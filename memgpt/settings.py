@@ -1,0 +1,36 @@
+"""One Settings object, read from MEMGPT_* environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from platformdirs import user_data_dir
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    return Path(user_data_dir("memgpt", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; every field can be set as MEMGPT_<FIELD> in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="MEMGPT_", extra="ignore")
+
+    home: Path = Field(default_factory=_default_home, description="Directory for data files.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy async URL; default: SQLite file in home."
+    )
+    context_window: int = Field(default=8192, ge=512, description="Default window, tokens.")
+    warning_fraction: float = Field(default=0.75, gt=0.0, lt=1.0)
+    max_chain_steps: int = Field(default=10, ge=1, description="Heartbeat steps per input.")
+    repeat_limit: int = Field(default=3, ge=2, description="Identical calls that trip the breaker.")
+    page_size: int = Field(default=5, ge=1, le=50, description="Search results per page.")
+    summary_tokens: int = Field(default=400, ge=32, description="Cap on the recursive summary.")
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file under home."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.home / 'memgpt.db'}"

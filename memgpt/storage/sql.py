@@ -1,0 +1,372 @@
+"""SQLAlchemy implementations of the store protocols (SQLite with FTS5)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from pydantic import TypeAdapter
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from memgpt.embeddings.base import Vectors
+from memgpt.errors import AlreadyExistsError, NotFoundError
+from memgpt.memory.lexical import fts5_any, fts5_phrase
+from memgpt.memory.stores import Page
+from memgpt.schemas import AgentState, Block, Message, Part, Passage, Role, Step, utcnow
+from memgpt.storage.tables import AgentRow, BlockRow, MessageRow, PassageRow, StepRow
+
+Sessions = async_sessionmaker[AsyncSession]
+_PARTS = TypeAdapter(list[Part])
+_AGENT_FIELDS = [f for f in AgentState.model_fields if f not in ("id", "created_at")]
+
+
+def _agent(row: AgentRow) -> AgentState:
+    return AgentState.model_validate({f: getattr(row, f) for f in AgentState.model_fields})
+
+
+def _message(row: MessageRow) -> Message:
+    return Message(
+        id=row.id,
+        agent_id=row.agent_id,
+        seq=row.seq,
+        role=Role(row.role),
+        parts=_PARTS.validate_json(row.parts),
+        created_at=row.created_at,
+        step_id=row.step_id,
+    )
+
+
+def _passage(row: PassageRow) -> Passage:
+    return Passage(
+        id=row.id,
+        agent_id=row.agent_id,
+        text=row.text,
+        tags=json.loads(row.tags),
+        embedding_model=row.embedding_model,
+        created_at=row.created_at,
+    )
+
+
+class SqlAgentStore:
+    """Agents in SQL."""
+
+    def __init__(self, sessions: Sessions) -> None:
+        self.sessions = sessions
+
+    async def create(self, state: AgentState, blocks: list[Block]) -> None:
+        """Persist a new agent with its blocks."""
+        async with self.sessions() as s, s.begin():
+            if await s.scalar(select(AgentRow.id).where(AgentRow.name == state.name)):
+                raise AlreadyExistsError(f"an agent named {state.name!r} already exists")
+            s.add(AgentRow(**state.model_dump()))
+            await s.flush()
+            for pos, b in enumerate(blocks):
+                s.add(BlockRow(agent_id=state.id, position=pos, **b.model_dump()))
+
+    async def get(self, id_or_name: str) -> AgentState:
+        """Load an agent by id or name."""
+        async with self.sessions() as s:
+            row = await s.get(AgentRow, id_or_name) or await s.scalar(
+                select(AgentRow).where(AgentRow.name == id_or_name)
+            )
+            if row is None:
+                raise NotFoundError(f"no agent with id or name {id_or_name!r}")
+            return _agent(row)
+
+    async def all(self) -> list[AgentState]:
+        """All agents, oldest first."""
+        async with self.sessions() as s:
+            rows = await s.scalars(select(AgentRow).order_by(AgentRow.created_at))
+            return [_agent(r) for r in rows]
+
+    async def save(self, state: AgentState) -> None:
+        """Persist an agent's mutable state."""
+        async with self.sessions() as s, s.begin():
+            row = await s.get(AgentRow, state.id)
+            if row is None:
+                raise NotFoundError(f"no agent with id {state.id!r}")
+            for field in _AGENT_FIELDS:
+                setattr(row, field, getattr(state, field))
+
+    async def delete(self, agent_id: str) -> None:
+        """Delete an agent and everything it owns."""
+        async with self.sessions() as s, s.begin():
+            result: Any = await s.execute(delete(AgentRow).where(AgentRow.id == agent_id))
+            if result.rowcount == 0:
+                raise NotFoundError(f"no agent with id {agent_id!r}")
+
+    async def save_step(self, agent_id: str, input_id: str, model: str, step: Step) -> None:
+        """Record a step's usage."""
+        async with self.sessions() as s, s.begin():
+            s.add(
+                StepRow(
+                    id=step.id,
+                    agent_id=agent_id,
+                    input_id=input_id,
+                    index=step.index,
+                    model=model,
+                    heartbeat=step.heartbeat,
+                    stop_reason=step.stop_reason,
+                    created_at=utcnow(),
+                    **step.usage.model_dump(),
+                )
+            )
+
+
+class SqlBlockStore:
+    """Core memory blocks in SQL."""
+
+    def __init__(self, sessions: Sessions) -> None:
+        self.sessions = sessions
+
+    async def all(self, agent_id: str) -> list[Block]:
+        """An agent's blocks in display order."""
+        async with self.sessions() as s:
+            rows = await s.scalars(
+                select(BlockRow).where(BlockRow.agent_id == agent_id).order_by(BlockRow.position)
+            )
+            return [
+                Block(
+                    label=r.label,
+                    value=r.value,
+                    limit=r.limit,
+                    description=r.description,
+                    read_only=r.read_only,
+                    updated_at=r.updated_at,
+                )
+                for r in rows
+            ]
+
+    async def save(self, agent_id: str, block: Block) -> None:
+        """Insert or update a block by label."""
+        async with self.sessions() as s, s.begin():
+            row = await s.scalar(
+                select(BlockRow).where(BlockRow.agent_id == agent_id, BlockRow.label == block.label)
+            )
+            if row is None:
+                count = await s.scalar(
+                    select(func.count()).select_from(BlockRow).where(BlockRow.agent_id == agent_id)
+                )
+                s.add(BlockRow(agent_id=agent_id, position=count or 0, **block.model_dump()))
+                return
+            for field, value in block.model_dump().items():
+                setattr(row, field, value)
+
+    async def delete(self, agent_id: str, label: str) -> None:
+        """Remove a block."""
+        async with self.sessions() as s, s.begin():
+            result: Any = await s.execute(
+                delete(BlockRow).where(BlockRow.agent_id == agent_id, BlockRow.label == label)
+            )
+            if result.rowcount == 0:
+                raise NotFoundError(f"agent {agent_id!r} has no block {label!r}")
+
+
+class SqlRecallStore:
+    """Recall memory in SQL, searched through FTS5."""
+
+    def __init__(self, sessions: Sessions) -> None:
+        self.sessions = sessions
+
+    async def append(self, agent_id: str, messages: list[Message]) -> list[Message]:
+        """Append messages, assigning consecutive seq numbers."""
+        async with self.sessions() as s, s.begin():
+            last = await s.scalar(select(func.max(MessageRow.seq)).where(MessageRow.agent_id == agent_id))
+            seq = -1 if last is None else last
+            out = []
+            for m in messages:
+                seq += 1
+                m = m.model_copy(update={"agent_id": agent_id, "seq": seq})
+                s.add(
+                    MessageRow(
+                        id=m.id,
+                        agent_id=agent_id,
+                        seq=seq,
+                        role=m.role.value,
+                        parts=_PARTS.dump_json(m.parts).decode(),
+                        search_text=m.search_text(),
+                        step_id=m.step_id,
+                        created_at=m.created_at,
+                    )
+                )
+                out.append(m)
+            try:
+                await s.flush()
+            except IntegrityError as exc:
+                raise AlreadyExistsError(f"message id already stored: {exc.orig}") from exc
+            return out
+
+    async def since(self, agent_id: str, seq: int) -> list[Message]:
+        """Messages with seq >= seq, in order."""
+        async with self.sessions() as s:
+            rows = await s.scalars(
+                select(MessageRow)
+                .where(MessageRow.agent_id == agent_id, MessageRow.seq >= seq)
+                .order_by(MessageRow.seq)
+            )
+            return [_message(r) for r in rows]
+
+    async def window(
+        self, agent_id: str, *, limit: int, before: int | None = None, after: int | None = None
+    ) -> list[Message]:
+        """Messages in seq order; with `after` the oldest following it, else the newest."""
+        q = select(MessageRow).where(MessageRow.agent_id == agent_id)
+        if before is not None:
+            q = q.where(MessageRow.seq < before)
+        if after is not None:
+            q = q.where(MessageRow.seq > after).order_by(MessageRow.seq)
+        else:
+            q = q.order_by(MessageRow.seq.desc())
+        async with self.sessions() as s:
+            rows = list(await s.scalars(q.limit(limit)))
+        rows.sort(key=lambda r: r.seq)
+        return [_message(r) for r in rows]
+
+    async def count(self, agent_id: str, before: int | None = None) -> int:
+        """Number of messages (with seq < before, if given)."""
+        q = select(func.count()).select_from(MessageRow).where(MessageRow.agent_id == agent_id)
+        if before is not None:
+            q = q.where(MessageRow.seq < before)
+        async with self.sessions() as s:
+            return int(await s.scalar(q) or 0)
+
+    async def search(
+        self,
+        agent_id: str,
+        query: str | None,
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        limit: int,
+        offset: int,
+    ) -> Page[Message]:
+        """Ranked text search (or date-ordered listing without query) within dates."""
+        where = ["m.agent_id = :agent", "m.search_text != ''"]
+        params: dict[str, Any] = {"agent": agent_id, "limit": limit, "offset": offset}
+        if start is not None:
+            where.append("m.created_at >= :start")
+            params["start"] = start.replace(tzinfo=None)
+        if end is not None:
+            where.append("m.created_at < :end")
+            params["end"] = end.replace(tzinfo=None)
+        if query is None:
+            base = f"FROM messages m WHERE {' AND '.join(where)}"
+            order = "m.seq"
+        else:
+            any_q, phrase = fts5_any(query), fts5_phrase(query)
+            if any_q is None:
+                return Page([], 0)
+            params.update(q=any_q, phrase=phrase)
+            base = (
+                "FROM messages_fts f JOIN messages m ON m.pk = f.rowid "
+                f"WHERE messages_fts MATCH :q AND {' AND '.join(where)}"
+            )
+            order = (
+                "(m.pk IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH :phrase)) DESC,"
+                " bm25(messages_fts), m.seq DESC"
+            )
+        async with self.sessions() as s:
+            total = int((await s.execute(text(f"SELECT count(*) {base}"), params)).scalar_one())
+            pks = [r[0] for r in await s.execute(
+                text(f"SELECT m.pk {base} ORDER BY {order} LIMIT :limit OFFSET :offset"), params
+            )]
+            rows = {r.pk: r for r in await s.scalars(select(MessageRow).where(MessageRow.pk.in_(pks)))}
+        return Page([_message(rows[pk]) for pk in pks], total)
+
+
+class SqlArchivalStore:
+    """Archival memory in SQL: FTS5 for words, float32 blobs for vectors."""
+
+    def __init__(self, sessions: Sessions) -> None:
+        self.sessions = sessions
+
+    async def insert(self, agent_id: str, passages: list[Passage], vectors: Vectors) -> None:
+        """Store passages with their vectors."""
+        async with self.sessions() as s, s.begin():
+            for p, v in zip(passages, vectors, strict=True):
+                s.add(
+                    PassageRow(
+                        id=p.id,
+                        agent_id=agent_id,
+                        text=p.text,
+                        tags=json.dumps(p.tags),
+                        embedding=np.asarray(v, dtype=np.float32).tobytes(),
+                        embedding_model=p.embedding_model,
+                        created_at=p.created_at,
+                    )
+                )
+
+    async def page(self, agent_id: str, *, limit: int, offset: int) -> list[Passage]:
+        """Passages, newest first."""
+        async with self.sessions() as s:
+            rows = await s.scalars(
+                select(PassageRow)
+                .where(PassageRow.agent_id == agent_id)
+                .order_by(PassageRow.pk.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+            return [_passage(r) for r in rows]
+
+    async def count(self, agent_id: str) -> int:
+        """Number of passages."""
+        async with self.sessions() as s:
+            q = select(func.count()).select_from(PassageRow).where(PassageRow.agent_id == agent_id)
+            return int(await s.scalar(q) or 0)
+
+    async def delete(self, agent_id: str, passage_id: str) -> None:
+        """Delete one passage."""
+        async with self.sessions() as s, s.begin():
+            result: Any = await s.execute(
+                delete(PassageRow).where(PassageRow.agent_id == agent_id, PassageRow.id == passage_id)
+            )
+            if result.rowcount == 0:
+                raise NotFoundError(f"agent {agent_id!r} has no passage {passage_id!r}")
+
+    async def lexical(self, agent_id: str, query: str, limit: int) -> list[tuple[str, bool]]:
+        """Passage ids ranked by word match, exact-phrase matches first."""
+        any_q, phrase = fts5_any(query), fts5_phrase(query)
+        if any_q is None:
+            return []
+        sql = text(
+            "SELECT p.id, (p.pk IN (SELECT rowid FROM passages_fts WHERE passages_fts MATCH :phrase))"
+            " AS exact FROM passages_fts f JOIN passages p ON p.pk = f.rowid"
+            " WHERE passages_fts MATCH :q AND p.agent_id = :agent"
+            " ORDER BY exact DESC, bm25(passages_fts) LIMIT :limit"
+        )
+        async with self.sessions() as s:
+            rows = await s.execute(sql, {"q": any_q, "phrase": phrase, "agent": agent_id, "limit": limit})
+            return [(r[0], bool(r[1])) for r in rows]
+
+    async def vectors(self, agent_id: str, model: str) -> tuple[list[str], Vectors]:
+        """All passage ids and vectors of an agent embedded with model."""
+        async with self.sessions() as s:
+            rows = list(await s.execute(
+                select(PassageRow.id, PassageRow.embedding).where(
+                    PassageRow.agent_id == agent_id, PassageRow.embedding_model == model
+                )
+            ))
+        if not rows:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        matrix = np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+        return [r[0] for r in rows], matrix
+
+    async def get_many(self, ids: list[str]) -> list[Passage]:
+        """Passages by id, in the order given."""
+        if not ids:
+            return []
+        async with self.sessions() as s:
+            rows = {r.id: r for r in await s.scalars(select(PassageRow).where(PassageRow.id.in_(ids)))}
+        return [_passage(rows[i]) for i in ids if i in rows]
+
+    async def embedding_models(self, agent_id: str) -> list[str]:
+        """The distinct embedding models an agent's passages use."""
+        async with self.sessions() as s:
+            rows = await s.scalars(
+                select(PassageRow.embedding_model).where(PassageRow.agent_id == agent_id).distinct()
+            )
+            return list(rows)

@@ -1,0 +1,151 @@
+"""Functions become tools: schema from the typed signature and docstring, checked on registration."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, get_type_hints
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from memgpt.errors import ToolDefinitionError, ToolError
+from memgpt.schemas import ToolCallPart, ToolSchema
+
+ToolFn = Callable[..., Awaitable[str]]
+HEARTBEAT = "request_heartbeat"
+HEARTBEAT_DOC = "true to run another step after this call returns."
+
+
+def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
+    """Summary paragraph and per-argument descriptions from a Google-style docstring."""
+    doc = inspect.cleandoc(doc)
+    head, _, rest = doc.partition("\nArgs:\n")
+    summary = " ".join(head.split("\n\n")[0].split())
+    args: dict[str, str] = {}
+    current = None
+    for line in rest.splitlines():
+        if line and not line[0].isspace():
+            break  # next section (Returns:, ...)
+        match = re.match(r"\s+(\w+)(?:\s*\([^)]*\))?:\s*(.*)", line)
+        if match and (current is None or len(line) - len(line.lstrip()) <= 4):
+            current = match.group(1)
+            args[current] = match.group(2).strip()
+        elif current and line.strip():
+            args[current] += " " + line.strip()
+    return summary, args
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A callable tool with its model-facing schema and argument validator."""
+
+    name: str
+    fn: ToolFn
+    schema: ToolSchema
+    args_model: type[BaseModel]
+    heartbeat: bool
+
+
+def make_tool(fn: ToolFn, *, heartbeat: bool = True, name: str | None = None) -> Tool:
+    """Build a Tool from an async function whose first parameter is the tool context."""
+    tool_name = name or fn.__name__
+    if not inspect.iscoroutinefunction(fn):
+        raise ToolDefinitionError(f"tool {tool_name!r} must be an async function")
+    summary, arg_docs = _parse_docstring(fn.__doc__ or "")
+    if not summary:
+        raise ToolDefinitionError(f"tool {tool_name!r} has no docstring to describe it")
+    hints = get_type_hints(fn)
+    params = list(inspect.signature(fn).parameters.values())[1:]  # skip the context
+    fields: dict[str, Any] = {}
+    for p in params:
+        if p.name not in hints:
+            raise ToolDefinitionError(f"tool {tool_name!r}: parameter {p.name!r} has no type")
+        if p.name not in arg_docs:
+            raise ToolDefinitionError(f"tool {tool_name!r}: parameter {p.name!r} is undocumented")
+        default = ... if p.default is inspect.Parameter.empty else p.default
+        fields[p.name] = (hints[p.name], Field(default, description=arg_docs[p.name]))
+    config = ConfigDict(extra="forbid")
+    args_model: type[BaseModel] = create_model(f"{tool_name}_args", __config__=config, **fields)
+    parameters = args_model.model_json_schema()
+    parameters.pop("title", None)
+    parameters.pop("additionalProperties", None)
+    for prop in parameters.get("properties", {}).values():
+        prop.pop("title", None)
+    if heartbeat:
+        parameters.setdefault("properties", {})[HEARTBEAT] = {
+            "type": "boolean",
+            "description": HEARTBEAT_DOC,
+        }
+        parameters.setdefault("required", []).append(HEARTBEAT)
+    schema = ToolSchema(name=tool_name, description=summary, parameters=parameters)
+    return Tool(tool_name, fn, schema, args_model, heartbeat)
+
+
+@dataclass(frozen=True)
+class ToolOutcome:
+    """What running one tool call gave: result text, failure flag, heartbeat request."""
+
+    content: str
+    is_error: bool
+    heartbeat: bool
+
+
+def _format_validation(err: ValidationError) -> str:
+    problems = []
+    for e in err.errors():
+        where = ".".join(str(x) for x in e["loc"]) or "arguments"
+        if e["type"] == "missing":
+            problems.append(f"missing required argument {where!r}")
+        elif e["type"] == "extra_forbidden":
+            problems.append(f"unexpected argument {where!r}")
+        else:
+            problems.append(f"argument {where!r}: {e['msg']}")
+    return "; ".join(problems)
+
+
+def _wants_heartbeat(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)
+
+
+class ToolRegistry:
+    """The tools one agent may call, by name."""
+
+    def __init__(self, tools: list[Tool]) -> None:
+        self.tools = {t.name: t for t in tools}
+
+    def schemas(self) -> list[ToolSchema]:
+        """Schemas of every tool, in registration order."""
+        return [t.schema for t in self.tools.values()]
+
+    async def run(self, call: ToolCallPart, context: Any) -> ToolOutcome:
+        """Run one call; every mistake in it becomes an error outcome for the model."""
+        tool = self.tools.get(call.name)
+        if tool is None:
+            known = ", ".join(self.tools)
+            return ToolOutcome(f"Unknown function {call.name!r}. Available: {known}.", True, True)
+        try:
+            args = json.loads(call.arguments or "{}")
+        except json.JSONDecodeError as exc:
+            return ToolOutcome(
+                f"Arguments to {call.name} are not valid JSON ({exc.msg} at position "
+                f"{exc.pos}). Send a JSON object.",
+                True,
+                True,
+            )
+        if not isinstance(args, dict):
+            return ToolOutcome(f"Arguments to {call.name} must be a JSON object.", True, True)
+        heartbeat = _wants_heartbeat(args.pop(HEARTBEAT, False)) if tool.heartbeat else False
+        try:
+            validated = tool.args_model.model_validate(args)
+        except ValidationError as err:
+            return ToolOutcome(f"Bad call to {call.name}: {_format_validation(err)}.", True, True)
+        try:
+            result = await tool.fn(context, **dict(validated))
+        except ToolError as exc:
+            return ToolOutcome(str(exc), True, True)
+        return ToolOutcome(result, False, heartbeat)

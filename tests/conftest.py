@@ -1,0 +1,45 @@
+"""Shared fixtures: every test gets its own MEMGPT_HOME and a real SQLite database."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from memgpt import AgentService, ScriptedModel, Settings
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests are offline: any attempt to reach a non-loopback address fails loudly."""
+    real_connect = socket.socket.connect
+
+    def guarded(self: socket.socket, address: object) -> object:
+        host = address[0] if isinstance(address, tuple) else str(address)
+        if isinstance(host, str) and not (host.startswith("127.") or host in ("localhost", "::1")):
+            if self.family in (socket.AF_INET, socket.AF_INET6):
+                raise RuntimeError(f"test tried to reach the network: {address}")
+        return real_connect(self, address)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings with a fresh home directory."""
+    return Settings(home=tmp_path / "home")
+
+
+@pytest.fixture
+def model() -> ScriptedModel:
+    """An empty scripted model; tests push responses or set a policy."""
+    return ScriptedModel()
+
+
+@pytest.fixture
+async def service(settings: Settings, model: ScriptedModel) -> AsyncIterator[AgentService]:
+    """An open AgentService whose only model is the scripted one, named "scripted"."""
+    async with AgentService(settings, models={"scripted": model}) as svc:
+        yield svc
