@@ -1,0 +1,80 @@
+"""Memory pressure: warning, eviction into recall, recursive summary, window never exceeded."""
+
+from __future__ import annotations
+
+import random
+
+from memgpt import AgentService, ModelRequest, ModelResponse, ScriptedModel, Settings
+from memgpt.llm.scripted import reply, text, tool_call
+from memgpt.llm.tokens import count_messages, count_tools
+from memgpt.schemas import Role
+
+WINDOW = 2000
+UNIQUE = "quokkaberry"
+VOCAB = (
+    "garden river lantern copper meadow violin harbor thunder pepper canyon orbit velvet "
+    "marble window journey basket candle glacier mosaic ferry summit puzzle ember willow"
+).split()
+
+
+def long_message(i: int) -> str:
+    """A ~70-word user message; only the first contains the unique word."""
+    rng = random.Random(i)
+    words = " ".join(rng.choice(VOCAB) for _ in range(70))
+    extra = f" My secret fruit is the {UNIQUE}." if i == 0 else ""
+    return f"Message {i}: {words}.{extra}"
+
+
+def policy(request: ModelRequest) -> ModelResponse:
+    """Summarize when asked; save a note on a pressure alert; search when told; else ack."""
+    if request.purpose == "summary":
+        body = request.messages[-1].text
+        first = next((ln for ln in body.splitlines() if ln.startswith("user: Message")), "")
+        return text(f"The user sent long numbered messages of assorted words, latest {first[6:30]}.")
+    last = request.messages[-1]
+    if last.role is Role.EVENT and "memory pressure" in last.text:
+        return tool_call("archival_memory_insert", content="User sends long word lists.",
+                         request_heartbeat=True)
+    if last.role is Role.USER and last.text.startswith("search "):
+        return tool_call("conversation_search", query=last.text.split()[1], request_heartbeat=True)
+    return reply("Got it.")
+
+
+async def test_pressure_warns_evicts_and_keeps_everything(settings: Settings) -> None:
+    """100 long messages through a 2,000-token window, as the paper's pressure mechanism."""
+    model = ScriptedModel(policy=policy)
+    async with AgentService(settings, models={"scripted": model}) as svc:
+        agent = await svc.create_agent("p", model="scripted", context_window=WINDOW)
+        for i in range(100):
+            await svc.send_message(agent.id, long_message(i))
+        found = await svc.send_message(agent.id, f"search {UNIQUE}")
+        history = await svc.list_messages(agent.id, limit=10_000)
+        state = await svc.get_agent(agent.id)
+        report = await svc.context_window(agent.id)
+
+    # no request, agent or summarizer, ever exceeded the window
+    sizes = [count_messages(c.messages) + count_tools(c.tools) for c in model.calls]
+    assert max(sizes) <= WINDOW, max(sizes)
+    assert report.total <= WINDOW
+
+    # a warning reached the model before every eviction
+    evictions, warned = 0, False
+    for call in model.calls:
+        if call.purpose == "summary":
+            assert warned, "an eviction happened without a preceding warning"
+            evictions, warned = evictions + 1, False
+        elif call.messages[-1].role is Role.EVENT and "memory pressure" in call.messages[-1].text:
+            warned = True
+    assert evictions >= 5
+
+    # everything stayed in recall, and the oldest message is still findable
+    users = [m.text for m in history if m.role is Role.USER]
+    assert users[:100] == [long_message(i) for i in range(100)]
+    assert state.context_start > 0  # old messages left the window
+    results = [r.content for m in found.messages for r in m.tool_results]
+    assert UNIQUE in results[0] and "Message 0:" in results[0]
+
+    # the recursive summary is in the context
+    assert state.summary.startswith("The user sent long numbered messages")
+    assert state.summary in model.calls[-1].system
+    assert report.sections["summary"] > 10

@@ -1,0 +1,380 @@
+"""Recall and archival search on real SQLite + FTS5 with the default HashingEmbedder."""
+
+from __future__ import annotations
+
+import random
+import re
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from memgpt import AgentService, Message, ScriptedModel, Settings
+from memgpt.llm.scripted import reply, tool_call
+from memgpt.prompts import FAILED_EVENT
+from memgpt.schemas import Role, TextPart, ToolResultPart
+
+BASE = datetime(2024, 3, 10, 12, 0, tzinfo=timezone.utc)
+HEADER = re.compile(r"^Showing (\d+) of (\d+) results, page (\d+) of (\d+):$")
+
+
+# --- helpers ---------------------------------------------------------------------------------
+async def new_agent(service: AgentService, name: str = "searcher") -> str:
+    """Create an agent on the scripted model and return its id."""
+    return (await service.create_agent(name, model="scripted")).id
+
+
+def user_at(text: str, at: datetime) -> Message:
+    """A user message with an explicit creation time."""
+    return Message(role=Role.USER, parts=[TextPart(text=text)], created_at=at)
+
+
+async def add_user_messages(service: AgentService, agent_id: str, texts: list[str]) -> list[Message]:
+    """Append user messages straight to recall memory."""
+    return await service.stores.recall.append(agent_id, [Message.user(t) for t in texts])
+
+
+async def run_tool(
+    service: AgentService, model: ScriptedModel, agent_id: str, name: str, **arguments: object
+) -> ToolResultPart:
+    """Have the agent call one tool (with a heartbeat) then reply; return the tool's result."""
+    model.push(tool_call(name, request_heartbeat=True, **arguments), reply("ok"))
+    result = await service.send_message(agent_id, "go ahead")
+    results = [r for m in result.steps[0].messages for r in m.tool_results if r.name == name]
+    assert len(results) == 1
+    assert len(result.steps) == 2, "the heartbeat should have produced a second step"
+    return results[0]
+
+
+def result_lines(content: str) -> tuple[tuple[int, int, int, int], list[str]]:
+    """Parse a paged tool result into (shown, total, page, pages) and its item lines."""
+    header, *lines = content.splitlines()
+    match = HEADER.match(header)
+    assert match, f"unexpected header: {header!r}"
+    shown, total, page, pages = (int(g) for g in match.groups())
+    assert all(line.startswith("- [") for line in lines), lines
+    return (shown, total, page, pages), lines
+
+
+# --- recall search through the service ---------------------------------------------------
+async def test_recall_search_finds_messages_by_word(service: AgentService) -> None:
+    """A word query returns exactly the messages holding that word, case-insensitively."""
+    agent_id = await new_agent(service)
+    await add_user_messages(
+        service, agent_id,
+        ["I bought a pineapple today", "The weather is grey", "Pineapple pizza is divisive", "Nothing here"],
+    )
+    page = await service.search_messages(agent_id, "PINEAPPLE")
+    assert page.total == 2
+    assert sorted(m.text for m in page.items) == ["I bought a pineapple today", "Pineapple pizza is divisive"]
+    assert (await service.search_messages(agent_id, "kumquat")).total == 0
+
+
+async def test_recall_search_indexes_assistant_replies_not_tool_results(
+    service: AgentService, model: ScriptedModel
+) -> None:
+    """What the assistant said via send_message is searchable; tool results and events are not."""
+    agent_id = await new_agent(service)
+    model.push(reply("Kiwis are my favourite fruit"))
+    await service.send_message(agent_id, "What fruit do you like?")
+    found = await service.search_messages(agent_id, "kiwis")
+    assert [m.role for m in found.items] == [Role.ASSISTANT]
+    assert found.items[0].sent_messages() == ["Kiwis are my favourite fruit"]
+    # "Sent message successfully." is the send_message tool result: it must not be indexed.
+    assert (await service.search_messages(agent_id, "successfully")).total == 0
+
+
+async def test_recall_search_ranks_exact_phrase_first(service: AgentService) -> None:
+    """A message holding the exact phrase outranks messages that merely repeat its words."""
+    agent_id = await new_agent(service)
+    phrase_text = (
+        "Yesterday I saw the quick brown fox jump over a very lazy sleeping dog in the park near home"
+    )
+    await add_user_messages(
+        service, agent_id, [phrase_text, "fox fox fox brown brown quick quick", "brown fox quick"]
+    )
+    # Sanity check of the setup: by word frequency alone the long message ranks last.
+    scrambled = await service.search_messages(agent_id, "fox quick brown")
+    assert scrambled.items[-1].text == phrase_text
+    page = await service.search_messages(agent_id, "quick brown fox")
+    assert page.total == 3
+    assert page.items[0].text == phrase_text
+
+
+async def test_recall_query_without_words_returns_nothing(service: AgentService) -> None:
+    """Queries with no word characters match nothing, even though messages exist."""
+    agent_id = await new_agent(service)
+    await add_user_messages(service, agent_id, ["hello there", "general kenobi"])
+    for query in ["", "   ", "!!! ... ?", "-*-"]:
+        page = await service.search_messages(agent_id, query)
+        assert page.items == [] and page.total == 0, query
+    # No query at all (None) is a listing, not a search: everything comes back.
+    assert (await service.search_messages(agent_id, None)).total == 2
+
+
+async def test_recall_search_pagination(service: AgentService) -> None:
+    """limit/offset page through all matches without overlap; total counts every match."""
+    agent_id = await new_agent(service)
+    await add_user_messages(service, agent_id, [f"zebra sighting number {i}" for i in range(12)])
+    await add_user_messages(service, agent_id, ["a giraffe walked by", "an elephant too"])
+    pages = [await service.search_messages(agent_id, "zebra", limit=5, offset=o) for o in (0, 5, 10)]
+    assert [len(p.items) for p in pages] == [5, 5, 2]
+    assert all(p.total == 12 for p in pages)
+    ids = [m.id for p in pages for m in p.items]
+    assert len(set(ids)) == 12
+    assert all("zebra" in m.text for p in pages for m in p.items)
+    beyond = await service.search_messages(agent_id, "zebra", limit=5, offset=20)
+    assert beyond.items == [] and beyond.total == 12
+
+
+async def test_recall_date_filters_select_half_open_range(service: AgentService) -> None:
+    """start is inclusive, end exclusive; messages outside [start, end) are left out."""
+    agent_id = await new_agent(service)
+    await service.stores.recall.append(
+        agent_id, [user_at(f"diary note day{i}", BASE + timedelta(days=i)) for i in range(5)]
+    )
+    start, end = BASE + timedelta(days=1), BASE + timedelta(days=3)
+
+    both = await service.search_messages(agent_id, None, start=start, end=end)
+    assert [m.text for m in both.items] == ["diary note day1", "diary note day2"]
+    assert both.total == 2
+
+    only_start = await service.search_messages(agent_id, None, start=start)
+    assert [m.text[-4:] for m in only_start.items] == ["day1", "day2", "day3", "day4"]
+
+    only_end = await service.search_messages(agent_id, None, end=end)
+    assert [m.text[-4:] for m in only_end.items] == ["day0", "day1", "day2"]
+
+    with_words = await service.search_messages(agent_id, "diary", start=start, end=end)
+    assert sorted(m.text for m in with_words.items) == ["diary note day1", "diary note day2"]
+    assert with_words.total == 2
+
+
+async def test_recall_date_filters_respect_bound_timezone(service: AgentService) -> None:
+    """Bounds given in a non-UTC timezone denote the same instants as their UTC equivalents."""
+    agent_id = await new_agent(service)
+    await service.stores.recall.append(
+        agent_id, [user_at(f"diary note day{i}", BASE + timedelta(days=i)) for i in range(5)]
+    )
+    plus_five = timezone(timedelta(hours=5))
+    start = (BASE + timedelta(days=1)).astimezone(plus_five)
+    end = (BASE + timedelta(days=3)).astimezone(plus_five)
+    page = await service.search_messages(agent_id, None, start=start, end=end)
+    assert [m.text for m in page.items] == ["diary note day1", "diary note day2"]
+
+
+# --- the search tools, driven through the agent loop -------------------------------------------
+async def test_conversation_search_tool_pages_of_five(
+    service: AgentService, model: ScriptedModel
+) -> None:
+    """conversation_search shows 5 results per page with a header; pages cover every match."""
+    agent_id = await new_agent(service)
+    await add_user_messages(service, agent_id, [f"zebra sighting number {i}" for i in range(12)])
+
+    first = await run_tool(service, model, agent_id, "conversation_search", query="zebra", page=1)
+    assert not first.is_error
+    header1, lines1 = result_lines(first.content)
+    assert header1 == (5, 12, 1, 3)
+    assert len(lines1) == 5 and all("user] zebra sighting number" in line for line in lines1)
+
+    second = await run_tool(service, model, agent_id, "conversation_search", query="zebra", page=2)
+    header2, lines2 = result_lines(second.content)
+    assert header2 == (5, 12, 2, 3)
+    assert not set(lines1) & set(lines2)
+
+    third = await run_tool(service, model, agent_id, "conversation_search", query="zebra", page=3)
+    header3, lines3 = result_lines(third.content)
+    assert header3 == (2, 12, 3, 3)
+    numbers = {int(line.rsplit(" ", 1)[1]) for line in lines1 + lines2 + lines3}
+    assert numbers == set(range(12))
+
+
+async def test_conversation_search_tool_past_the_end_and_no_match(
+    service: AgentService, model: ScriptedModel
+) -> None:
+    """A page past the last one says so; a query matching nothing says no results."""
+    agent_id = await new_agent(service)
+    await add_user_messages(service, agent_id, [f"zebra sighting number {i}" for i in range(7)])
+    past = await run_tool(service, model, agent_id, "conversation_search", query="zebra", page=3)
+    assert not past.is_error
+    assert past.content == "No results on page 3."
+    none = await run_tool(service, model, agent_id, "conversation_search", query="okapi", page=1)
+    assert none.content == "No results found."
+
+
+async def test_conversation_search_tool_uses_settings_page_size(tmp_path: Path) -> None:
+    """Settings.page_size sets how many results a page of conversation_search shows."""
+    model = ScriptedModel()
+    settings = Settings(home=tmp_path / "paged", page_size=3)
+    async with AgentService(settings, models={"scripted": model}) as service:
+        agent_id = await new_agent(service)
+        await add_user_messages(service, agent_id, [f"zebra sighting number {i}" for i in range(7)])
+        result = await run_tool(service, model, agent_id, "conversation_search", query="zebra", page=2)
+        header, lines = result_lines(result.content)
+        assert header == (3, 7, 2, 3)
+        assert len(lines) == 3
+
+
+async def test_conversation_search_date_tool_inclusive_days(
+    service: AgentService, model: ScriptedModel
+) -> None:
+    """conversation_search_date lists messages from start_date through end_date (inclusive)."""
+    agent_id = await new_agent(service)
+    day = datetime(2024, 3, 10, tzinfo=timezone.utc)
+    await service.stores.recall.append(
+        agent_id,
+        [
+            user_at("before the range", day + timedelta(hours=23, minutes=59)),  # 2024-03-10
+            user_at("first day noon", day + timedelta(days=1, hours=12)),  # 2024-03-11
+            user_at("middle day", day + timedelta(days=2, hours=8)),  # 2024-03-12
+            user_at("last minute of last day", day + timedelta(days=3, hours=23, minutes=59)),
+            user_at("after the range", day + timedelta(days=4)),  # 2024-03-14 00:00
+        ],
+    )
+    result = await run_tool(
+        service, model, agent_id, "conversation_search_date",
+        start_date="2024-03-11", end_date="2024-03-13", page=1,
+    )
+    assert not result.is_error
+    header, lines = result_lines(result.content)
+    assert header == (3, 3, 1, 1)
+    assert lines == [
+        "- [2024-03-11 12:00 user] first day noon",
+        "- [2024-03-12 08:00 user] middle day",
+        "- [2024-03-13 23:59 user] last minute of last day",
+    ]
+
+
+async def test_conversation_search_date_tool_pages(service: AgentService, model: ScriptedModel) -> None:
+    """conversation_search_date pages its results five at a time in date order."""
+    agent_id = await new_agent(service)
+    await service.stores.recall.append(
+        agent_id, [user_at(f"entry {i}", BASE + timedelta(hours=i)) for i in range(8)]
+    )
+    second = await run_tool(
+        service, model, agent_id, "conversation_search_date",
+        start_date="2024-03-10", end_date="2024-03-10", page=2,
+    )
+    header, lines = result_lines(second.content)
+    assert header == (3, 8, 2, 2)
+    assert [line.rsplit("] ", 1)[1] for line in lines] == ["entry 5", "entry 6", "entry 7"]
+
+
+async def test_conversation_search_date_tool_malformed_date_is_model_error(
+    service: AgentService, model: ScriptedModel
+) -> None:
+    """A malformed or reversed date comes back to the model as an error result, not an exception."""
+    agent_id = await new_agent(service)
+    bad = await run_tool(
+        service, model, agent_id, "conversation_search_date", start_date="2024-13-45", end_date="2024-03-01"
+    )
+    assert bad.is_error
+    assert "start_date" in bad.content and "YYYY-MM-DD" in bad.content
+
+    model.push(
+        tool_call("conversation_search_date", start_date="March 1st", end_date="2024-03-01",
+                  request_heartbeat=True),
+        reply("ok"),
+    )
+    result = await service.send_message(agent_id, "again")
+    assert result.steps[0].messages[-1].text == FAILED_EVENT
+
+    reversed_ = await run_tool(
+        service, model, agent_id, "conversation_search_date", start_date="2024-03-05", end_date="2024-03-01"
+    )
+    assert reversed_.is_error
+    assert "before start_date" in reversed_.content
+
+
+async def test_archival_memory_search_tool_pages(service: AgentService, model: ScriptedModel) -> None:
+    """archival_memory_search shows 5 passages per page, then page 2, then says past the end."""
+    agent_id = await new_agent(service)
+    texts = [f"zebra fact {i}: stripes differ per animal" for i in range(7)]
+    stored = await service.insert_passages(agent_id, texts)
+
+    first = await run_tool(service, model, agent_id, "archival_memory_search", query="zebra", page=1)
+    assert not first.is_error
+    header1, lines1 = result_lines(first.content)
+    assert header1 == (5, 7, 1, 2)
+
+    second = await run_tool(service, model, agent_id, "archival_memory_search", query="zebra", page=2)
+    header2, lines2 = result_lines(second.content)
+    assert header2 == (2, 7, 2, 2)
+    shown = [line.split("] ", 1)[1] for line in lines1 + lines2]
+    assert sorted(shown) == sorted(texts)
+    day = stored[0].created_at.strftime("%Y-%m-%d")
+    assert all(line.startswith(f"- [{day}] ") for line in lines1 + lines2)
+
+    past = await run_tool(service, model, agent_id, "archival_memory_search", query="zebra", page=3)
+    assert past.content == "No results on page 3."
+
+
+async def test_archival_memory_search_tool_empty_archive(
+    service: AgentService, model: ScriptedModel
+) -> None:
+    """Searching an empty archival memory says no results were found."""
+    agent_id = await new_agent(service)
+    result = await run_tool(service, model, agent_id, "archival_memory_search", query="anything")
+    assert not result.is_error
+    assert result.content == "No results found."
+
+
+# --- archival search through the service ------------------------------------------------
+def uuids(count: int, seed: int) -> list[str]:
+    """Deterministic distinct UUID strings."""
+    rng = random.Random(seed)
+    return [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(count)]
+
+
+async def test_archival_exact_uuid_found_first_among_200(service: AgentService) -> None:
+    """An exact UUID query returns the passage holding that UUID first among 200 similar ones."""
+    agent_id = await new_agent(service)
+    ids = uuids(200, seed=7)
+    passages = await service.insert_passages(
+        agent_id, [f"Order {i} shipped under tracking id {u}." for i, u in enumerate(ids)]
+    )
+    for target in (17, 123, 199):
+        found = await service.search_passages(agent_id, ids[target], limit=5)
+        assert found, ids[target]
+        assert found[0].id == passages[target].id
+        assert ids[target] in found[0].text
+
+
+async def test_archival_word_query_finds_passage(service: AgentService) -> None:
+    """A plain word query finds the one passage holding the word among 200 others."""
+    agent_id = await new_agent(service)
+    await service.insert_passages(agent_id, [f"Tracking id {u} recorded." for u in uuids(200, seed=3)])
+    cat = await service.insert_passage(agent_id, "The user's cat is called Biscuit and hates the vacuum.")
+    await service.insert_passages(agent_id, [f"Invoice {u} settled." for u in uuids(5, seed=4)])
+    found = await service.search_passages(agent_id, "biscuit")
+    assert found[0].id == cat.id
+
+
+async def test_archival_deleted_passage_leaves_search(service: AgentService) -> None:
+    """A deleted passage no longer appears in word or similarity search."""
+    agent_id = await new_agent(service)
+    keep, drop = await service.insert_passages(
+        agent_id, ["The lighthouse keeper is named Orla.", "The lighthouse was painted red in 1990."]
+    )
+    before = {p.id for p in await service.search_passages(agent_id, "lighthouse")}
+    assert before == {keep.id, drop.id}
+
+    await service.delete_passage(agent_id, drop.id)
+    after = await service.search_passages(agent_id, "lighthouse painted red 1990")
+    assert drop.id not in {p.id for p in after}
+    assert keep.id in {p.id for p in after}
+    lexical = await service.stores.archival.lexical(agent_id, "painted", 10)
+    assert lexical == []
+    assert [p.id for p in await service.list_passages(agent_id)] == [keep.id]
+
+
+async def test_archival_tags_stored(service: AgentService) -> None:
+    """Tags given at insertion are stored and come back from listing and search."""
+    agent_id = await new_agent(service)
+    tagged = await service.insert_passages(
+        agent_id, ["Trip to Lisbon in May", "Trip to Porto in June"], tags=["travel", "2024"]
+    )
+    plain = await service.insert_passage(agent_id, "Untagged grocery list")
+    listed = {p.id: p.tags for p in await service.list_passages(agent_id)}
+    assert listed == {tagged[0].id: ["travel", "2024"], tagged[1].id: ["travel", "2024"], plain.id: []}
+    found = await service.search_passages(agent_id, "Lisbon")
+    assert found[0].id == tagged[0].id and found[0].tags == ["travel", "2024"]
