@@ -138,7 +138,6 @@ class AgentRuntime:
 
     async def prepare(self) -> ModelRequest:
         """A request that fits the window: warn past the threshold, evict past the limit."""
-        await self._close_dangling_calls()
         window = self.state.context_window
         limit = window - (self.state.max_output_tokens or 0)
         warn_at = int(window * self.settings.warning_fraction)
@@ -176,7 +175,7 @@ class AgentRuntime:
         """Tokens the summary may use: the configured cap, at most 8% of the window."""
         return min(self.settings.summary_tokens, int(self.state.context_window * 0.08))
 
-    async def _close_dangling_calls(self) -> None:
+    async def close_dangling_calls(self) -> None:
         """Give an error result to tool calls a crash left without one."""
         answered = {r.call_id for m in self.context for r in m.tool_results}
         for m in self.context:
@@ -189,7 +188,11 @@ class AgentRuntime:
         """Compile, call the model once, run its tool calls; persist as it goes."""
         step = Step(index=index)
         request = await self.prepare()
-        response = await self.model.complete(request)
+        try:
+            response = await self.model.complete(request)
+        except ContextOverflowError:  # the provider counts differently: evict, retry once
+            await self.evict(0)
+            response = await self.model.complete(await self.prepare())
         reply = response.message.model_copy(update={"step_id": step.id, "created_at": utcnow()})
         step.messages += await self.append([reply])
         step.usage = response.usage
@@ -223,6 +226,7 @@ def _signature(step: Step) -> str:
 
 async def run(agent: AgentRuntime, user_input: Message) -> SendResult:
     """Handle one input: persist it, then step until no heartbeat, the budget, or the breaker."""
+    await agent.close_dangling_calls()
     [stored] = await agent.append([user_input])
     steps: list[Step] = []
     last, repeats = "", 0

@@ -9,6 +9,8 @@ from datetime import datetime
 from types import TracebackType
 from typing import Self
 
+from pydantic import ValidationError
+
 from memgpt import agent as agent_loop
 from memgpt.context import measure
 from memgpt.embeddings import Embedder, HashingEmbedder
@@ -217,12 +219,15 @@ class AgentService:
             block = find(await self.stores.blocks.all(state.id), label)
             changes = {"value": value, "limit": limit, "description": description, "read_only": read_only}
             update = {k: v for k, v in changes.items() if v is not None}
-            new = block.model_copy(update={**update, "updated_at": utcnow()})
+            try:
+                new = Block.model_validate({**block.model_dump(), **update, "updated_at": utcnow()})
+            except ValidationError as exc:
+                raise InvalidRequestError(f"invalid block update: {exc}") from exc
             if len(new.value) > new.limit:
                 raise InvalidRequestError(
                     f"block {label!r} would hold {len(new.value)} characters, over its limit {new.limit}"
                 )
-            await self.stores.blocks.save(state.id, Block.model_validate(new.model_dump()))
+            await self.stores.blocks.save(state.id, new)
             await self._touch(state)
             return new
 

@@ -7,7 +7,7 @@ import random
 from memgpt import AgentService, ModelRequest, ModelResponse, ScriptedModel, Settings
 from memgpt.llm.scripted import reply, text, tool_call
 from memgpt.llm.tokens import count_messages, count_tools
-from memgpt.schemas import Role
+from memgpt.schemas import Message, Role
 
 WINDOW = 2000
 UNIQUE = "quokkaberry"
@@ -78,3 +78,49 @@ async def test_pressure_warns_evicts_and_keeps_everything(settings: Settings) ->
     assert state.summary.startswith("The user sent long numbered messages")
     assert state.summary in model.calls[-1].system
     assert report.sections["summary"] > 10
+
+
+async def test_provider_overflow_evicts_and_retries(settings: Settings) -> None:
+    """When the provider reports overflow, the loop evicts about half and retries once."""
+    from memgpt.errors import ContextOverflowError
+
+    overflowed: list[int] = []
+
+    def strict(request: ModelRequest) -> ModelResponse:
+        if request.purpose == "summary":
+            return text("Earlier: the user counted upwards.")
+        if len(request.messages) > 12 and not overflowed:
+            overflowed.append(len(request.messages))
+            raise ContextOverflowError("provider says: maximum context length exceeded")
+        return reply("ok")
+
+    model = ScriptedModel(policy=strict)
+    async with AgentService(settings, models={"scripted": model}) as svc:
+        await svc.create_agent("o", model="scripted")
+        for i in range(6):
+            result = await svc.send_message("o", f"count {i}")
+        state = await svc.get_agent("o")
+        assert len(await svc.list_messages("o")) == 18
+    assert overflowed and result.replies == ["ok"]
+    assert state.summary == "Earlier: the user counted upwards."
+    assert len(model.calls[-1].messages) <= overflowed[0] // 2 + 3
+
+
+async def test_interrupted_step_resumes_cleanly(settings: Settings) -> None:
+    """A tool call left without a result (a crash mid-step) gets one before the next call."""
+    from memgpt.schemas import ReasoningPart, ToolCallPart
+
+    model = ScriptedModel([reply("Back again.")])
+    async with AgentService(settings, models={"scripted": model}) as svc:
+        agent = await svc.create_agent("crash", model="scripted")
+        dangling = ToolCallPart(id="call_lost", name="archival_memory_insert", arguments="{}")
+        await svc.stores.recall.append(agent.id, [
+            Message.user("remember this"),
+            Message(role=Role.ASSISTANT, parts=[ReasoningPart(text="saving"), dangling]),
+        ])
+        result = await svc.send_message(agent.id, "are you there?")
+    assert result.replies == ["Back again."]
+    sent = model.calls[0].messages
+    results = [r for m in sent for r in m.tool_results]
+    assert [(r.call_id, r.is_error) for r in results] == [("call_lost", True)]
+    assert [m.role for m in sent[1:]] == [Role.USER, Role.ASSISTANT, Role.TOOL, Role.USER]

@@ -7,6 +7,7 @@ import re
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from memgpt import AgentService, Message, ScriptedModel, Settings
 from memgpt.llm.scripted import reply, tool_call
@@ -34,7 +35,7 @@ async def add_user_messages(service: AgentService, agent_id: str, texts: list[st
 
 
 async def run_tool(
-    service: AgentService, model: ScriptedModel, agent_id: str, name: str, **arguments: object
+    service: AgentService, model: ScriptedModel, agent_id: str, name: str, **arguments: Any
 ) -> ToolResultPart:
     """Have the agent call one tool (with a heartbeat) then reply; return the tool's result."""
     model.push(tool_call(name, request_heartbeat=True, **arguments), reply("ok"))
@@ -325,14 +326,27 @@ def uuids(count: int, seed: int) -> list[str]:
     return [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(count)]
 
 
+def near_duplicates(target: str, seed: int) -> list[str]:
+    """UUIDs that each differ from target in exactly one of its five groups."""
+    groups, others = target.split("-"), uuids(5, seed)
+    out = []
+    for k in range(5):
+        changed = groups.copy()
+        changed[k] = others[k].split("-")[k]
+        out.append("-".join(changed))
+    return out
+
+
 async def test_archival_exact_uuid_found_first_among_200(service: AgentService) -> None:
-    """An exact UUID query returns the passage holding that UUID first among 200 similar ones."""
+    """An exact UUID query ranks its passage first among 200, even above near-duplicate ids."""
     agent_id = await new_agent(service)
-    ids = uuids(200, seed=7)
-    passages = await service.insert_passages(
-        agent_id, [f"Order {i} shipped under tracking id {u}." for i, u in enumerate(ids)]
-    )
-    for target in (17, 123, 199):
+    ids = uuids(199, seed=7)
+    texts = [f"Order {i} shipped under tracking id {u}." for i, u in enumerate(ids)]
+    # A decoy repeating every group of the target UUID, but never the whole UUID.
+    texts.append("ids " + " ".join(near_duplicates(ids[123], seed=99)))
+    passages = await service.insert_passages(agent_id, texts)
+    assert len(passages) == 200
+    for target in (17, 123, 198):
         found = await service.search_passages(agent_id, ids[target], limit=5)
         assert found, ids[target]
         assert found[0].id == passages[target].id

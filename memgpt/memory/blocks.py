@@ -5,14 +5,16 @@ from __future__ import annotations
 from memgpt.errors import BlockError
 from memgpt.schemas import Block, utcnow
 
-DEFAULT_PERSONA = """\
-I am Sam, a curious and warm companion with a long memory. I speak plainly, ask about the
-things people care about, and remember what they tell me so they never have to repeat
-themselves. I admit what I do not know."""
+DEFAULT_PERSONA = (
+    "I am Sam, a curious and warm companion with a long memory. I speak plainly, ask about "
+    "the things people care about, and remember what they tell me so they never have to "
+    "repeat themselves. I admit what I do not know."
+)
 
-DEFAULT_HUMAN = """\
-Nothing is known about this person yet. I will note their name, what they do, what they
-like and what matters to them as I learn it."""
+DEFAULT_HUMAN = (
+    "Nothing is known about this person yet. I will note their name, what they do, what "
+    "they like and what matters to them as I learn it."
+)
 
 PERSONA_DESCRIPTION = "Who I am: my personality, voice and goals. I may refine it."
 HUMAN_DESCRIPTION = "What I know about the person I am talking with. Keep it current."

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,13 @@ from memgpt.storage.tables import AgentRow, BlockRow, MessageRow, PassageRow, St
 Sessions = async_sessionmaker[AsyncSession]
 _PARTS = TypeAdapter(list[Part])
 _AGENT_FIELDS = [f for f in AgentState.model_fields if f not in ("id", "created_at")]
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    """UTC without tzinfo, as stored; naive input is taken to be UTC already."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    return moment.replace(tzinfo=None)
 
 
 def _agent(row: AgentRow) -> AgentState:
@@ -249,10 +256,10 @@ class SqlRecallStore:
         params: dict[str, Any] = {"agent": agent_id, "limit": limit, "offset": offset}
         if start is not None:
             where.append("m.created_at >= :start")
-            params["start"] = start.replace(tzinfo=None)
+            params["start"] = _naive_utc(start)
         if end is not None:
             where.append("m.created_at < :end")
-            params["end"] = end.replace(tzinfo=None)
+            params["end"] = _naive_utc(end)
         if query is None:
             base = f"FROM messages m WHERE {' AND '.join(where)}"
             order = "m.seq"
