@@ -74,7 +74,7 @@ def tokenizer_name() -> str:
     return ENCODING if _encoding() is not None else "estimate"
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def estimate_tokens(text: str) -> int:
     """Tokens of text with the tokenizer (or the fallback estimate)."""
     encoding = _encoding()
