@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from memgpt.context import MemoryStats, render_system
 from memgpt.embeddings.base import Embedder
 from memgpt.errors import ContextOverflowError
-from memgpt.llm.base import Model, ModelRequest
+from memgpt.llm.base import Delta, Model, ModelRequest
 from memgpt.llm.tokens import count_messages, count_tools
 from memgpt.memory import archival
 from memgpt.memory.blocks import find
@@ -22,6 +23,10 @@ from memgpt.schemas import (
 from memgpt.settings import Settings
 from memgpt.summarizer import eviction_cut, summarize
 from memgpt.tools.registry import ToolRegistry
+
+
+Listener = Callable[[Delta | Message], Awaitable[None]]
+"""Receives streamed deltas and every message as it is persisted."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ class AgentRuntime:
         self.stores, self.model, self.summarizer = stores, model, summarizer
         self.tools, self.embedder, self.settings = tools, embedder, settings
         self.page_size = settings.page_size
+        self.listener: Listener | None = None
 
     # --- memory access for tools -------------------------------------------------------
     async def get_block(self, label: str) -> Block:
@@ -106,6 +112,9 @@ class AgentRuntime:
         """Persist messages to recall and put them in context."""
         stored = await self.stores.recall.append(self.state.id, messages)
         self.context.extend(stored)
+        if self.listener is not None:
+            for message in stored:
+                await self.listener(message)
         return stored
 
     async def system_message(self) -> Message:
@@ -188,11 +197,13 @@ class AgentRuntime:
         """Compile, call the model once, run its tool calls; persist as it goes."""
         step = Step(index=index)
         request = await self.prepare()
+        on_delta = self.listener
         try:
-            response = await self.model.complete(request)
+            response = await self.model.complete(request, on_delta=on_delta)
         except ContextOverflowError:  # the provider counts differently: evict, retry once
             await self.evict(0)
-            response = await self.model.complete(await self.prepare())
+            response = await self.model.complete(await self.prepare(), on_delta=on_delta)
+        step.repairs = response.repairs
         reply = response.message.model_copy(update={"step_id": step.id, "created_at": utcnow()})
         step.messages += await self.append([reply])
         step.usage = response.usage

@@ -211,6 +211,7 @@ class Step(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     heartbeat: bool = False
     stop_reason: str | None = None
+    repairs: list[str] = Field(default_factory=list)
 
 
 class SendResult(BaseModel):

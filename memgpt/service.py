@@ -154,20 +154,30 @@ class AgentService:
         )
 
     # --- messages ----------------------------------------------------------------------------
-    async def send_message(self, agent: str, text: str) -> SendResult:
-        """Send the agent a user message; returns every step it took."""
+    async def send_message(
+        self, agent: str, text: str, *, on_event: agent_loop.Listener | None = None
+    ) -> SendResult:
+        """Send the agent a user message; returns every step it took.
+
+        ``on_event`` receives streamed deltas and each message as it is persisted.
+        """
         if not text.strip():
             raise InvalidRequestError("message text is empty")
-        return await self._send(agent, Message.user(text))
+        return await self._send(agent, Message.user(text), on_event)
 
-    async def send_event(self, agent: str, text: str) -> SendResult:
+    async def send_event(
+        self, agent: str, text: str, *, on_event: agent_loop.Listener | None = None
+    ) -> SendResult:
         """Wake the agent with a system event (a timer, a webhook, a finished job)."""
-        return await self._send(agent, Message.event(text))
+        return await self._send(agent, Message.event(text), on_event)
 
-    async def _send(self, agent: str, message: Message) -> SendResult:
+    async def _send(
+        self, agent: str, message: Message, on_event: agent_loop.Listener | None
+    ) -> SendResult:
         state = await self.get_agent(agent)
         async with self._lock(state.id):
             runtime = await self._runtime(await self.get_agent(state.id))
+            runtime.listener = on_event
             return await agent_loop.run(runtime, message)
 
     async def list_messages(

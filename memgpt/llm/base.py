@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
@@ -32,12 +33,31 @@ class ModelResponse(BaseModel):
     repairs: list[str] = Field(default_factory=list)
 
 
+class Delta(BaseModel):
+    """A streamed piece of a response: content text, reasoning text, or tool-call arguments."""
+
+    kind: Literal["content", "reasoning", "tool_call"]
+    text: str = ""
+    index: int = 0
+    call_id: str | None = None
+    name: str | None = None
+
+
+DeltaHandler = Callable[[Delta], Awaitable[None]]
+
+
 @runtime_checkable
 class Model(Protocol):
-    """Anything that turns a ModelRequest into a ModelResponse."""
+    """Anything that turns a ModelRequest into a ModelResponse.
+
+    With ``on_delta`` the model streams: it awaits the handler with each piece as it
+    arrives, and still returns the whole response at the end.
+    """
 
     name: str
 
-    async def complete(self, request: ModelRequest) -> ModelResponse:
+    async def complete(
+        self, request: ModelRequest, *, on_delta: DeltaHandler | None = None
+    ) -> ModelResponse:
         """Answer one request."""
         ...

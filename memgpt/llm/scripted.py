@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from memgpt.errors import ScriptExhaustedError
-from memgpt.llm.base import ModelRequest, ModelResponse
+from memgpt.llm.base import Delta, DeltaHandler, ModelRequest, ModelResponse
 from memgpt.llm.tokens import count_messages, count_tools, estimate_tokens
 from memgpt.schemas import Message, ReasoningPart, Role, TextPart, ToolCallPart, Usage
 
@@ -76,8 +76,10 @@ class ScriptedModel:
         """Append responses to the queue."""
         self.queue.extend(responses)
 
-    async def complete(self, request: ModelRequest) -> ModelResponse:
-        """Answer with the next scripted response (or the policy's)."""
+    async def complete(
+        self, request: ModelRequest, *, on_delta: DeltaHandler | None = None
+    ) -> ModelResponse:
+        """Answer with the next scripted response (or the policy's), streamed if asked."""
         self.calls.append(request)
         if self.queue:
             response = self.queue.popleft()
@@ -99,4 +101,25 @@ class ScriptedModel:
         usage = response.usage if response.usage.prompt_tokens else Usage(
             prompt_tokens=prompt, completion_tokens=completion
         )
+        if on_delta is not None:
+            await _stream(message, on_delta)
         return ModelResponse(message=message, usage=usage, repairs=list(response.repairs))
+
+
+async def _stream(message: Message, on_delta: DeltaHandler) -> None:
+    """Emit a message's parts as deltas of a few characters each."""
+    index = 0
+    for part in message.parts:
+        if isinstance(part, ToolCallPart):
+            pieces = [part.arguments[i : i + 16] for i in range(0, len(part.arguments), 16)] or [""]
+            for n, piece in enumerate(pieces):
+                first = n == 0
+                await on_delta(Delta(
+                    kind="tool_call", text=piece, index=index,
+                    call_id=part.id if first else None, name=part.name if first else None,
+                ))
+            index += 1
+        elif isinstance(part, (TextPart, ReasoningPart)):
+            kind = "reasoning" if isinstance(part, ReasoningPart) else "content"
+            for i in range(0, len(part.text), 16):
+                await on_delta(Delta(kind=kind, text=part.text[i : i + 16]))

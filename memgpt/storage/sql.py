@@ -118,6 +118,7 @@ class SqlAgentStore:
                     model=model,
                     heartbeat=step.heartbeat,
                     stop_reason=step.stop_reason,
+                    repairs=json.dumps(step.repairs),
                     created_at=utcnow(),
                     **step.usage.model_dump(),
                 )

@@ -116,6 +116,7 @@ class StepRow(Base):
     cached_tokens: Mapped[int] = mapped_column(Integer, default=0)
     heartbeat: Mapped[bool] = mapped_column(Boolean, default=False)
     stop_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    repairs: Mapped[str] = mapped_column(Text, default="[]")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
