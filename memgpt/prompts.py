@@ -23,11 +23,12 @@ inner monologue: the user never sees it. Keep it brief.
 - send_message is the only way to talk to the user.
 - To run another step after a function returns, set request_heartbeat to true. Without it \
 you stop and wait for the next user message. Failed calls always return control to you.
-- Messages of type "event" come from the system, not the user: heartbeats after your \
-requests, and alerts such as memory pressure warnings.
+- Messages that start with [system event] come from the system, not the user: heartbeats \
+after your requests, and alerts such as memory pressure warnings.
 - Save what matters before it scrolls out of view; never claim to remember what you have \
 not checked."""
 
+EVENT_PREFIX = "[system event] "
 HEARTBEAT_EVENT = "heartbeat: function call returned; continue."
 FAILED_EVENT = "heartbeat: the last function call failed; read the error and try again."
 BREAKER_EVENT = (

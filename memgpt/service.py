@@ -16,6 +16,7 @@ from memgpt.context import measure
 from memgpt.embeddings import Embedder, HashingEmbedder
 from memgpt.errors import InvalidRequestError, ModelNotFoundError
 from memgpt.llm.base import Model
+from memgpt.llm.providers import known_context_window, resolve_model
 from memgpt.memory import archival
 from memgpt.memory.blocks import default_blocks, find
 from memgpt.memory.stores import Page
@@ -42,6 +43,7 @@ class AgentService:
     ) -> None:
         self.settings = settings or Settings()
         self._models = models or {}
+        self._resolved: dict[str, Model] = {}
         self.embedder = embedder or HashingEmbedder()
         self.tools = ToolRegistry(base_tools())
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -73,14 +75,22 @@ class AgentService:
         await self.close()
 
     def model(self, name: str) -> Model:
-        """The model configured under name."""
+        """The model under name: a configured one, else a provider spec like openai/gpt-4o."""
         if callable(self._models):
             return self._models(name)
-        try:
+        if name in self._models:
             return self._models[name]
-        except KeyError:
-            known = ", ".join(self._models) or "none"
-            raise ModelNotFoundError(f"no model named {name!r} is configured (known: {known})") from None
+        if name not in self._resolved:
+            if "/" not in name:
+                known = ", ".join(self._models) or "none"
+                raise ModelNotFoundError(
+                    f"no model named {name!r} (configured: {known}; or use provider/model, "
+                    "e.g. openai/gpt-4o-mini)"
+                )
+            self._resolved[name] = resolve_model(
+                name, timeout=self.settings.llm_timeout, max_retries=self.settings.llm_max_retries
+            )
+        return self._resolved[name]
 
     def _lock(self, agent_id: str) -> asyncio.Lock:
         lock = self._locks.get(agent_id)
@@ -120,11 +130,17 @@ class AgentService:
             summarizer_model=summarizer_model,
             embedding_model=self.embedder.name,
             instructions=instructions or SYSTEM_INSTRUCTIONS,
-            context_window=context_window or self.settings.context_window,
+            context_window=context_window or self._default_window(model),
             max_output_tokens=max_output_tokens,
         )
         await self.stores.agents.create(state, chosen)
         return state
+
+    def _default_window(self, model: str) -> int:
+        known = known_context_window(model)
+        if known is None:
+            return self.settings.context_window
+        return min(known, self.settings.max_default_window)
 
     async def list_agents(self) -> list[AgentState]:
         """Every agent."""

@@ -22,7 +22,15 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy async URL; default: SQLite file in home."
     )
-    context_window: int = Field(default=8192, ge=512, description="Default window, tokens.")
+    context_window: int = Field(
+        default=8192, ge=512, description="Window for models of unknown size, tokens."
+    )
+    max_default_window: int = Field(
+        default=32768, ge=512, description="Cap on the default window of known large models."
+    )
+    model: str | None = Field(default=None, description="Default model for `memgpt chat`.")
+    llm_timeout: float = Field(default=120.0, gt=0, description="Seconds per model request.")
+    llm_max_retries: int = Field(default=4, ge=0, description="Retries of failed requests.")
     warning_fraction: float = Field(default=0.75, gt=0.0, lt=1.0)
     max_chain_steps: int = Field(default=10, ge=1, description="Heartbeat steps per input.")
     repeat_limit: int = Field(default=3, ge=2, description="Identical calls that trip the breaker.")
