@@ -10,6 +10,7 @@ from typing import Annotated, TypeVar
 import typer
 from rich.console import Console
 
+from memgpt.chat import ChatSession, detect_model
 from memgpt.demo import DEMO_INPUTS, DEMO_MODEL, demo_model
 from memgpt.errors import MemGPTError
 from memgpt.render import print_blocks, print_context, print_messages
@@ -53,6 +54,30 @@ def demo(home: Home = None, name: str = "demo") -> None:
         console.print(f"\nData lives in [bold]{svc.settings.home}[/].")
 
     _run(home, job)
+
+
+@app.command()
+def chat(
+    home: Home = None,
+    agent: Annotated[str | None, typer.Option(help="Agent name or id (created if new).")] = None,
+    model: Annotated[str | None, typer.Option(help="provider/model[@base_url] for new agents.")] = None,
+) -> None:
+    """Talk to an agent in the terminal."""
+    settings = Settings(home=home) if home else Settings()
+    chosen = detect_model(model, settings.model)
+
+    async def main() -> None:
+        async with AgentService(settings, models={DEMO_MODEL: demo_model()}) as svc:
+            session = ChatSession(svc, console, chosen)
+            if not await session.open_agent(agent):
+                raise typer.Exit(1)
+            await session.run()
+
+    try:
+        asyncio.run(main())
+    except MemGPTError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
 
 
 @app.command()
