@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Collection
 from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -100,11 +101,14 @@ class Message(BaseModel):
         """The tool results this message carries."""
         return [p for p in self.parts if isinstance(p, ToolResultPart)]
 
-    def sent_messages(self) -> list[str]:
-        """What this message said to the user through ``send_message`` (or plain text)."""
+    def sent_messages(self, skip: Collection[str] = ()) -> list[str]:
+        """What this message said to the user through ``send_message`` (or plain text).
+
+        Calls whose ids are in ``skip`` (e.g. ones that failed) are left out.
+        """
         out: list[str] = []
         for call in self.tool_calls:
-            if call.name == "send_message":
+            if call.name == "send_message" and call.id not in skip:
                 try:
                     args = json.loads(call.arguments)
                 except json.JSONDecodeError:
@@ -228,8 +232,9 @@ class SendResult(BaseModel):
 
     @property
     def replies(self) -> list[str]:
-        """What the user was told."""
-        return [t for m in self.messages for t in m.sent_messages()]
+        """What the user was told (send_message calls that failed are not counted)."""
+        failed = {r.call_id for m in self.messages for r in m.tool_results if r.is_error}
+        return [t for m in self.messages for t in m.sent_messages(skip=failed)]
 
     @property
     def usage(self) -> Usage:

@@ -88,15 +88,18 @@ class FakeAnthropic(FakeServer):
         """Base URL for `anthropic.Anthropic(base_url=...)`: no /v1, the SDK adds it."""
         return f"http://127.0.0.1:{self.port}"
 
-    def _error_body(self, status: int, message: str, code: str | None) -> dict[str, Any]:
+    def _error_body(self, status: int, message: str) -> dict[str, Any]:
+        """Anthropic's error shape."""
         return _anthropic_error_body(status, message)
 
     def _models(self) -> dict[str, Any]:
+        """A couple of model ids."""
         ids = ("claude-sonnet-4-6", "claude-haiku-4-5")
         data = [{"type": "model", "id": i, "display_name": i, "created_at": "2025-01-01T00:00:00Z"} for i in ids]
         return {"data": data, "has_more": False, "first_id": ids[0], "last_id": ids[-1]}
 
     def _answer(self, h: _Handler, request: dict[str, Any], reply: Reply) -> None:
+        """A message, or the message_start..message_stop SSE events when the request streams."""
         assert isinstance(reply, MessageReply), f"unexpected reply {reply!r}"
         tools = [(new_id("toolu_"), name, raw) for name, raw in reply.tool_uses]
         stop_reason = reply.stop_reason or ("tool_use" if tools else "end_turn")

@@ -96,36 +96,31 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.fake._untrack(self.connection)
 
     def do_GET(self) -> None:
-        """Handle GET."""
-        self.server.fake._handle(self, "GET")
+        """Handle GET and POST alike."""
+        self.server.fake._handle(self)
 
-    def do_POST(self) -> None:
-        """Handle POST."""
-        self.server.fake._handle(self, "POST")
+    do_POST = do_GET
 
     def log_message(self, format: str, *args: Any) -> None:
         """Stay quiet."""
 
+    def head(self, status: int, headers: dict[str, str]) -> None:
+        """Send the status line and headers (plus a fresh request id)."""
+        self.send_response(status)
+        for key, value in {**self.server.fake._response_headers(), **headers}.items():
+            self.send_header(key, value)
+        self.end_headers()
+
     def send_json(self, status: int, obj: object, headers: dict[str, str] | None = None) -> None:
         """Send a complete JSON response with Content-Length."""
         data = json.dumps(obj).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        for key, value in {**self.server.fake._response_headers(), **(headers or {})}.items():
-            self.send_header(key, value)
-        self.end_headers()
+        self.head(status, {"content-type": "application/json", "content-length": str(len(data)), **(headers or {})})
         self.wfile.write(data)
 
     def start_sse(self) -> None:
         """Begin a chunked text/event-stream response."""
-        self.send_response(200)
-        self.send_header("content-type", "text/event-stream; charset=utf-8")
-        self.send_header("transfer-encoding", "chunked")
-        self.send_header("cache-control", "no-cache")
-        for key, value in self.server.fake._response_headers().items():
-            self.send_header(key, value)
-        self.end_headers()
+        self.head(200, {"content-type": "text/event-stream; charset=utf-8", "transfer-encoding": "chunked",
+                        "cache-control": "no-cache"})
 
     def send_chunk(self, text: str) -> None:
         """Write one HTTP chunk (an empty string ends the body)."""
@@ -194,13 +189,16 @@ class FakeServer:
         self._thread.join()
 
     def __enter__(self) -> Self:
+        """Return the running server."""
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        """Close the server."""
         self.close()
 
     def _track(self, conn: socket.socket) -> None:
+        """Remember an open connection (or hang it up if we are closing)."""
         with self._lock:
             if self._closing.is_set():
                 _hang_up(conn)
@@ -208,36 +206,38 @@ class FakeServer:
                 self._conns.add(conn)
 
     def _untrack(self, conn: socket.socket) -> None:
+        """Forget a finished connection."""
         with self._lock:
             self._conns.discard(conn)
 
     def _response_headers(self) -> dict[str, str]:
+        """Headers on every response: a fresh request id."""
         return {self.request_id_header: new_id("req_")}
 
-    def _handle(self, h: _Handler, method: str) -> None:
-        path = urlsplit(h.path).path
+    def _handle(self, h: _Handler) -> None:
+        """Route one request: models list, scripted reply, or an error in the provider's shape."""
+        method, path = h.command, urlsplit(h.path).path
         length = int(h.headers.get("content-length") or 0)
         raw = h.rfile.read(length) if length else b""
         if method == "GET" and path == "/v1/models":
             h.send_json(200, self._models())
             return
         if method != "POST" or path != self.endpoint:
-            h.send_json(404, self._error_body(404, f"{self.name}: no route for {method} {path}", None))
+            h.send_json(404, self._error_body(404, f"{self.name}: no route for {method} {path}"))
             return
         try:
             body = json.loads(raw)
         except ValueError:
-            h.send_json(400, self._error_body(400, f"{self.name}: request body is not JSON", None))
+            h.send_json(400, self._error_body(400, f"{self.name}: request body is not JSON"))
             return
         with self._lock:
             self.requests.append(body)
             self.headers.append({k.lower(): v for k, v in h.headers.items()})
-            reply = self._queue.popleft() if self._queue else None
-            if reply is None:
-                self.unscripted += 1
-        if reply is None:
-            msg = f"{self.name}: no reply was scripted for request #{len(self.requests)}"
-            reply = ErrorReply(500, self._error_body(500, msg, None), {"x-should-retry": "false"})
+            reply, number = (self._queue.popleft() if self._queue else None), len(self.requests)
+            self.unscripted += reply is None
+        if reply is None:  # x-should-retry: false stops the SDKs from retrying into the same hole
+            msg = f"{self.name}: no reply was scripted for request #{number}"
+            reply = ErrorReply(500, self._error_body(500, msg), {"x-should-retry": "false"})
         while isinstance(reply, DelayReply):
             if self._closing.wait(reply.seconds):
                 h.close_connection = True
@@ -249,12 +249,15 @@ class FakeServer:
             self._answer(h, body, reply)
 
     def _answer(self, h: _Handler, request: dict[str, Any], reply: Reply) -> None:
+        """Send a success reply (JSON or SSE); provider-specific."""
         raise NotImplementedError
 
-    def _error_body(self, status: int, message: str, code: str | None) -> dict[str, Any]:
+    def _error_body(self, status: int, message: str) -> dict[str, Any]:
+        """An error body in the provider's shape."""
         raise NotImplementedError
 
     def _models(self) -> dict[str, Any]:
+        """The GET /v1/models body."""
         raise NotImplementedError
 
 
@@ -324,15 +327,18 @@ class FakeOpenAI(FakeServer):
         """Base URL for `openai.OpenAI(base_url=...)`, ending in /v1."""
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def _error_body(self, status: int, message: str, code: str | None) -> dict[str, Any]:
-        return _openai_error_body(status, message, code)
+    def _error_body(self, status: int, message: str) -> dict[str, Any]:
+        """OpenAI's error shape."""
+        return _openai_error_body(status, message, None)
 
     def _models(self) -> dict[str, Any]:
+        """A couple of model ids."""
         ids = ("gpt-4o-mini", "gpt-4o", "gpt-4.1")
         return {"object": "list", "data": [{"id": i, "object": "model", "created": 1700000000,
                                             "owned_by": "openai"} for i in ids]}
 
     def _answer(self, h: _Handler, request: dict[str, Any], reply: Reply) -> None:
+        """A chat.completion, or chat.completion.chunk SSE events when the request streams."""
         assert isinstance(reply, CompletionReply), f"unexpected reply {reply!r}"
         model = str(request.get("model", "gpt-4o-mini"))
         calls = [{"id": new_id("call_"), "type": "function", "function": {"name": n, "arguments": a}}
@@ -346,7 +352,8 @@ class FakeOpenAI(FakeServer):
         head = {"id": new_id("chatcmpl-"), "created": int(time.time()), "model": model,
                 "system_fingerprint": "fp_fake", "service_tier": "default"}
         if not request.get("stream"):
-            message = {"role": "assistant", "content": reply.content, "refusal": None, "annotations": []}
+            message: dict[str, Any] = {"role": "assistant", "content": reply.content, "refusal": None,
+                                       "annotations": []}
             if calls:
                 message["tool_calls"] = calls
             h.send_json(200, {**head, "object": "chat.completion", "usage": usage, "choices": [
