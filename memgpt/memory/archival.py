@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
+import asyncio
 
 from memgpt.embeddings.base import Embedder
 from memgpt.errors import EmbeddingMismatchError
@@ -27,14 +27,11 @@ async def ranked_ids(store: ArchivalStore, embedder: Embedder, agent_id: str, qu
     scores: dict[str, float] = {}
     for rank, (pid, exact) in enumerate(await store.lexical(agent_id, query, LEXICAL_CANDIDATES)):
         scores[pid] = scores.get(pid, 0.0) + 1.0 / (RRF_K + rank + 1) + (1.0 if exact else 0.0)
-    ids, matrix = await store.vectors(agent_id, embedder.name)
-    if ids:
-        sims = matrix @ embedder.embed([query])[0]
-        top = np.argsort(-sims)[:VECTOR_CANDIDATES]
-        for rank, idx in enumerate(top):
-            if sims[idx] >= MIN_SIMILARITY:
-                pid = ids[int(idx)]
-                scores[pid] = scores.get(pid, 0.0) + 1.0 / (RRF_K + rank + 1)
+    query_vector = (await asyncio.to_thread(embedder.embed, [query]))[0]
+    nearest = await store.nearest(agent_id, embedder.name, query_vector, VECTOR_CANDIDATES)
+    for rank, (pid, similarity) in enumerate(nearest):
+        if similarity >= MIN_SIMILARITY:
+            scores[pid] = scores.get(pid, 0.0) + 1.0 / (RRF_K + rank + 1)
     return sorted(scores, key=lambda pid: -scores[pid])
 
 

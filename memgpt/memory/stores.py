@@ -88,8 +88,10 @@ class ArchivalStore(Protocol):
         """Delete one passage; NotFoundError if absent."""
     async def lexical(self, agent_id: str, query: str, limit: int) -> list[tuple[str, bool]]:
         """Passage ids ranked by word match, each with whether the exact phrase occurs."""
-    async def vectors(self, agent_id: str, model: str) -> tuple[list[str], Vectors]:
-        """All passage ids and vectors of an agent embedded with model."""
+    async def nearest(
+        self, agent_id: str, model: str, vector: Vectors, k: int
+    ) -> list[tuple[str, float]]:
+        """Up to k passage ids most similar (cosine) to vector, with their similarity."""
     async def get_many(self, ids: list[str]) -> list[Passage]:
         """Passages by id, in the order given."""
     async def embedding_models(self, agent_id: str) -> list[str]:

@@ -350,8 +350,10 @@ class SqlArchivalStore:
             rows = await s.execute(sql, {"q": any_q, "phrase": phrase, "agent": agent_id, "limit": limit})
             return [(r[0], bool(r[1])) for r in rows]
 
-    async def vectors(self, agent_id: str, model: str) -> tuple[list[str], Vectors]:
-        """All passage ids and vectors of an agent embedded with model."""
+    async def nearest(
+        self, agent_id: str, model: str, vector: Vectors, k: int
+    ) -> list[tuple[str, float]]:
+        """Up to k passage ids most similar to vector (exact scan)."""
         async with self.sessions() as s:
             rows = list(await s.execute(
                 select(PassageRow.id, PassageRow.embedding).where(
@@ -359,9 +361,11 @@ class SqlArchivalStore:
                 )
             ))
         if not rows:
-            return [], np.zeros((0, 0), dtype=np.float32)
+            return []
         matrix = np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
-        return [r[0] for r in rows], matrix
+        sims = matrix @ np.asarray(vector, dtype=np.float32)
+        top = np.argsort(-sims)[:k]
+        return [(rows[int(i)][0], float(sims[int(i)])) for i in top]
 
     async def get_many(self, ids: list[str]) -> list[Passage]:
         """Passages by id, in the order given."""
