@@ -133,12 +133,16 @@ class AgentRuntime:
             await self.stores.agents.save(state)
         return Message(role=Role.SYSTEM, parts=[TextPart(text=state.system_compiled)])
 
+    def output_tokens(self) -> int:
+        """Tokens reserved for the reply: the agent's setting, else min(4096, window / 8)."""
+        return self.state.max_output_tokens or min(4096, self.state.context_window // 8)
+
     def request(self, system: Message) -> ModelRequest:
         """The model request for the current context."""
         return ModelRequest(
             messages=[system, *self.context],
             tools=self.tools.schemas(),
-            max_tokens=self.state.max_output_tokens,
+            max_tokens=self.output_tokens(),
         )
 
     def tokens(self, request: ModelRequest) -> int:
@@ -148,7 +152,7 @@ class AgentRuntime:
     async def prepare(self) -> ModelRequest:
         """A request that fits the window: warn past the threshold, evict past the limit."""
         window = self.state.context_window
-        limit = window - (self.state.max_output_tokens or 0)
+        limit = window - self.output_tokens()
         warn_at = int(window * self.settings.warning_fraction)
         for _ in range(len(self.context) + 3):
             request = self.request(await self.system_message())

@@ -52,8 +52,10 @@ async def test_pressure_warns_evicts_and_keeps_everything(settings: Settings) ->
         state = await svc.get_agent(agent.id)
         report = await svc.context_window(agent.id)
 
-    # no request, agent or summarizer, ever exceeded the window
-    sizes = [count_messages(c.messages) + count_tools(c.tools) for c in model.calls]
+    # no request, agent or summarizer, ever exceeded the window (prompt + reserved reply)
+    sizes = [count_messages(c.messages) + count_tools(c.tools) + (c.max_tokens or 0)
+             for c in model.calls]
+    assert all(c.max_tokens for c in model.calls)
     assert max(sizes) <= WINDOW, max(sizes)
     assert report.total <= WINDOW
 

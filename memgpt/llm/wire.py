@@ -14,7 +14,7 @@ from memgpt.schemas import Message, ReasoningPart, Role, TextPart, ToolCallPart,
 
 _OVERFLOW = re.compile(
     r"context[_ ]length|maximum context|context window|prompt is too long|too many tokens"
-    r"|exceeds? the (?:model'?s )?(?:max|context)",
+    r"|exceeds? (?:the )?(?:model'?s )?(?:max|context)|exceed context limit",
     re.I,
 )
 
