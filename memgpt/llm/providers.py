@@ -12,9 +12,7 @@ import os
 from dataclasses import dataclass
 
 from memgpt.errors import ModelNotFoundError
-from memgpt.llm.anthropic_messages import AnthropicModel
 from memgpt.llm.base import Model
-from memgpt.llm.openai_chat import OpenAIChatModel
 
 
 @dataclass(frozen=True)
@@ -100,8 +98,12 @@ def resolve_model(spec: str, *, timeout: float = 120.0, max_retries: int = 4) ->
             f"model {spec!r} needs an API key: set {provider.key_env} in the environment"
         )
     if provider.kind == "anthropic":
+        from memgpt.llm.anthropic_messages import AnthropicModel  # the SDKs load slowly: on use
+
         return AnthropicModel(parsed.model, base_url=url, api_key=key, name=spec,
                               timeout=timeout, max_retries=max_retries)
+    from memgpt.llm.openai_chat import OpenAIChatModel
+
     return OpenAIChatModel(
         parsed.model, base_url=url, api_key=key, name=spec, timeout=timeout,
         max_retries=max_retries, max_tokens_field=provider.max_tokens_field,
