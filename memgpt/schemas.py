@@ -181,7 +181,8 @@ class AgentState(BaseModel):
     """Everything that defines an agent apart from its blocks, messages and passages."""
 
     id: str = Field(default_factory=lambda: new_id("agent"))
-    name: str
+    owner: str = "local"
+    name: str = Field(min_length=1, max_length=200)
     model: str
     summarizer_model: str | None = None
     embedding_model: str = ""

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import weakref
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from pydantic import ValidationError
 
@@ -24,11 +25,15 @@ from memgpt.prompts import SYSTEM_INSTRUCTIONS
 from memgpt.schemas import AgentState, Block, ContextReport, Message, Passage, SendResult, utcnow
 from memgpt.settings import Settings
 from memgpt.storage.db import create_engine, migrate, sessionmaker
-from memgpt.storage.sql import SqlAgentStore, SqlArchivalStore, SqlBlockStore, SqlRecallStore
+from memgpt.storage.postgres import PgArchivalStore, PgRecallStore
+from memgpt.storage.sql import (
+    SqlAgentStore, SqlArchivalStore, SqlBlockStore, SqlKeyStore, SqlRecallStore,
+)
 from memgpt.tools.base import base_tools
 from memgpt.tools.registry import ToolRegistry
 
 ModelResolver = Callable[[str], Model]
+LOCAL_OWNER = "local"
 
 
 class AgentService:
@@ -49,11 +54,44 @@ class AgentService:
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._engine = create_engine(self.settings.resolved_database_url())
         sessions = sessionmaker(self._engine)
+        postgres = self._engine.dialect.name == "postgresql"
         self.stores = agent_loop.Stores(
             SqlAgentStore(sessions), SqlBlockStore(sessions),
-            SqlRecallStore(sessions), SqlArchivalStore(sessions),
+            (PgRecallStore if postgres else SqlRecallStore)(sessions),
+            (PgArchivalStore if postgres else SqlArchivalStore)(sessions),
         )
+        self.keys = SqlKeyStore(sessions)
+        self.owner = LOCAL_OWNER
         self._opened = False
+
+    def scoped(self, owner: str) -> AgentService:
+        """A view of this service that sees and creates only owner's agents.
+
+        The view shares the database and locks; close the original, not the view.
+        """
+        if not owner:
+            raise InvalidRequestError("owner must be non-empty")
+        view = copy.copy(self)
+        view.owner = owner
+        return view
+
+    async def create_api_key(self, user: str) -> tuple[str, str]:
+        """A new API key for user: (key id, raw key). Show the raw key once; only a hash is kept."""
+        if not user.strip():
+            raise InvalidRequestError("user must be non-empty")
+        return await self.keys.create(user)
+
+    async def revoke_api_key(self, key_id: str) -> None:
+        """Revoke an API key by id."""
+        await self.keys.revoke(key_id)
+
+    async def list_api_keys(self) -> list[dict[str, Any]]:
+        """Every key's id, user, prefix and dates (never the key itself)."""
+        return await self.keys.all()
+
+    async def authenticate(self, raw_key: str) -> str | None:
+        """The user a live API key belongs to, or None."""
+        return await self.keys.authenticate(raw_key) if raw_key else None
 
     async def open(self) -> Self:
         """Create or migrate the database. Called by ``async with``."""
@@ -125,6 +163,7 @@ class AgentService:
             if len(b.value) > b.limit:
                 raise InvalidRequestError(f"block {b.label!r} is longer than its limit {b.limit}")
         state = AgentState(
+            owner=self.owner,
             name=name,
             model=model,
             summarizer_model=summarizer_model,
@@ -144,11 +183,11 @@ class AgentService:
 
     async def list_agents(self) -> list[AgentState]:
         """Every agent."""
-        return await self.stores.agents.all()
+        return await self.stores.agents.all(self.owner)
 
     async def get_agent(self, agent: str) -> AgentState:
-        """An agent by id or name."""
-        return await self.stores.agents.get(agent)
+        """An agent by id or name, among this service's owner's agents."""
+        return await self.stores.agents.get(agent, self.owner)
 
     async def delete_agent(self, agent: str) -> None:
         """Delete an agent with its blocks, messages and passages."""

@@ -26,10 +26,10 @@ class AgentStore(Protocol):
 
     async def create(self, state: AgentState, blocks: list[Block]) -> None:
         """Persist a new agent with its blocks."""
-    async def get(self, id_or_name: str) -> AgentState:
-        """Load an agent by id or name; NotFoundError if absent."""
-    async def all(self) -> list[AgentState]:
-        """All agents, oldest first."""
+    async def get(self, id_or_name: str, owner: str | None = None) -> AgentState:
+        """Load an agent by id or name (among owner's, if given); NotFoundError if absent."""
+    async def all(self, owner: str | None = None) -> list[AgentState]:
+        """All agents (of owner, if given), oldest first."""
     async def save(self, state: AgentState) -> None:
         """Persist an agent's mutable state."""
     async def delete(self, agent_id: str) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -23,8 +23,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def async_url(url: str) -> str:
+    """url with an async driver: plain postgres:// or postgresql:// URLs get asyncpg."""
+    for plain in ("postgres://", "postgresql://"):
+        if url.startswith(plain):
+            return "postgresql+asyncpg://" + url[len(plain):]
+    return url
+
+
 def create_engine(url: str) -> AsyncEngine:
     """An async engine for url; SQLite files get WAL, foreign keys and a busy timeout."""
+    url = async_url(url)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -45,6 +54,8 @@ def _upgrade(connection: Connection) -> None:
 async def migrate(engine: AsyncEngine) -> None:
     """Bring the schema to the newest migration."""
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # one migrator at a time across processes
+            await conn.execute(text("SELECT pg_advisory_xact_lock(7262957305193760)"))
         await conn.run_sync(_upgrade)
 
 

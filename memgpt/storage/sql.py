@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import secrets
 from datetime import datetime, timezone
 from typing import Any
 
@@ -16,8 +18,8 @@ from memgpt.embeddings.base import Vectors
 from memgpt.errors import AlreadyExistsError, NotFoundError
 from memgpt.memory.lexical import fts5_any, fts5_phrase
 from memgpt.memory.stores import Page
-from memgpt.schemas import AgentState, Block, Message, Part, Passage, Role, Step, utcnow
-from memgpt.storage.tables import AgentRow, BlockRow, MessageRow, PassageRow, StepRow
+from memgpt.schemas import AgentState, Block, Message, Part, Passage, Role, Step, new_id, utcnow
+from memgpt.storage.tables import ApiKeyRow, AgentRow, BlockRow, MessageRow, PassageRow, StepRow
 
 Sessions = async_sessionmaker[AsyncSession]
 _PARTS = TypeAdapter(list[Part])
@@ -67,28 +69,33 @@ class SqlAgentStore:
     async def create(self, state: AgentState, blocks: list[Block]) -> None:
         """Persist a new agent with its blocks."""
         async with self.sessions() as s, s.begin():
-            if await s.scalar(select(AgentRow.id).where(AgentRow.name == state.name)):
+            taken = select(AgentRow.id).where(AgentRow.name == state.name, AgentRow.owner == state.owner)
+            if await s.scalar(taken):
                 raise AlreadyExistsError(f"an agent named {state.name!r} already exists")
             s.add(AgentRow(**state.model_dump()))
             await s.flush()
             for pos, b in enumerate(blocks):
                 s.add(BlockRow(agent_id=state.id, position=pos, **b.model_dump()))
 
-    async def get(self, id_or_name: str) -> AgentState:
-        """Load an agent by id or name."""
+    async def get(self, id_or_name: str, owner: str | None = None) -> AgentState:
+        """Load an agent by id or name (only among owner's agents, if given)."""
+        scope = [AgentRow.owner == owner] if owner is not None else []
         async with self.sessions() as s:
-            row = await s.get(AgentRow, id_or_name) or await s.scalar(
-                select(AgentRow).where(AgentRow.name == id_or_name)
+            row = await s.scalar(select(AgentRow).where(AgentRow.id == id_or_name, *scope))
+            row = row or await s.scalar(
+                select(AgentRow).where(AgentRow.name == id_or_name, *scope).limit(1)
             )
             if row is None:
                 raise NotFoundError(f"no agent with id or name {id_or_name!r}")
             return _agent(row)
 
-    async def all(self) -> list[AgentState]:
-        """All agents, oldest first."""
+    async def all(self, owner: str | None = None) -> list[AgentState]:
+        """All agents (of owner, if given), oldest first."""
+        q = select(AgentRow).order_by(AgentRow.created_at)
+        if owner is not None:
+            q = q.where(AgentRow.owner == owner)
         async with self.sessions() as s:
-            rows = await s.scalars(select(AgentRow).order_by(AgentRow.created_at))
-            return [_agent(r) for r in rows]
+            return [_agent(r) for r in await s.scalars(q)]
 
     async def save(self, state: AgentState) -> None:
         """Persist an agent's mutable state."""
@@ -123,6 +130,47 @@ class SqlAgentStore:
                     **step.usage.model_dump(),
                 )
             )
+
+
+class SqlKeyStore:
+    """API keys, kept as SHA-256 hashes."""
+
+    def __init__(self, sessions: Sessions) -> None:
+        self.sessions = sessions
+
+    async def create(self, user_id: str) -> tuple[str, str]:
+        """A new key for user_id: (key id, raw key). The raw key is not stored."""
+        raw = "mgpt-" + secrets.token_urlsafe(32)
+        key_id = new_id("key")
+        async with self.sessions() as s, s.begin():
+            s.add(ApiKeyRow(id=key_id, user_id=user_id, key_hash=_hash(raw), prefix=raw[:9],
+                            created_at=utcnow()))
+        return key_id, raw
+
+    async def authenticate(self, raw: str) -> str | None:
+        """The user a live key belongs to, or None."""
+        async with self.sessions() as s:
+            return await s.scalar(select(ApiKeyRow.user_id).where(
+                ApiKeyRow.key_hash == _hash(raw), ApiKeyRow.revoked_at.is_(None)))
+
+    async def revoke(self, key_id: str) -> None:
+        """Revoke a key by id."""
+        async with self.sessions() as s, s.begin():
+            row = await s.get(ApiKeyRow, key_id)
+            if row is None:
+                raise NotFoundError(f"no API key {key_id!r}")
+            row.revoked_at = row.revoked_at or utcnow()
+
+    async def all(self) -> list[dict[str, Any]]:
+        """Every key's id, user, prefix and dates (never the key)."""
+        async with self.sessions() as s:
+            rows = await s.scalars(select(ApiKeyRow).order_by(ApiKeyRow.created_at))
+            return [{"id": r.id, "user": r.user_id, "prefix": r.prefix,
+                     "created_at": r.created_at, "revoked_at": r.revoked_at} for r in rows]
+
+
+def _hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 class SqlBlockStore:
@@ -196,7 +244,7 @@ class SqlRecallStore:
                         seq=seq,
                         role=m.role.value,
                         parts=_PARTS.dump_json(m.parts).decode(),
-                        search_text=m.search_text(),
+                        search_text=m.search_text().replace("\x00", " "),
                         step_id=m.step_id,
                         created_at=m.created_at,
                     )

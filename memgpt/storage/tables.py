@@ -49,8 +49,10 @@ class AgentRow(Base):
     """An agent and its loop state (summary, in-context pointer, compiled system)."""
 
     __tablename__ = "agents"
+    __table_args__ = (UniqueConstraint("owner", "name", name="uq_agents_owner_name"),)
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
+    owner: Mapped[str] = mapped_column(String(200), default="local")
+    name: Mapped[str] = mapped_column(String(200))
     model: Mapped[str] = mapped_column(String(200))
     summarizer_model: Mapped[str | None] = mapped_column(String(200), nullable=True)
     embedding_model: Mapped[str] = mapped_column(String(200))
@@ -133,3 +135,15 @@ class PassageRow(Base):
     embedding: Mapped[bytes] = mapped_column(LargeBinary)
     embedding_model: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ApiKeyRow(Base):
+    """An API key, stored as a SHA-256 hash; the raw key is shown once at creation."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(200), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

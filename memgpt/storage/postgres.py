@@ -1,0 +1,184 @@
+"""PostgreSQL stores: full-text search on tsvector columns, pgvector HNSW for similarity.
+
+Agents, blocks and the plain reads and writes of recall and archival memory are the SQL
+stores of ``memgpt.storage.sql`` unchanged; only search differs. The schema comes from
+migration 0003 (generated ``tsvector`` columns, ``passages.embedding_vec``, HNSW indexes).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from memgpt.embeddings.base import Vectors
+from memgpt.memory.stores import Page
+from memgpt.schemas import Message, Passage
+from memgpt.storage.sql import SqlArchivalStore, SqlRecallStore, _message, _naive_utc
+from memgpt.storage.tables import MessageRow
+
+# Tokens as the tsvector columns see them: runs of letters and digits (punctuation and
+# underscores separate words, as in SQLite's unicode61 tokenizer).
+_TOKEN = re.compile(r"[^\W_]+")
+MAX_EF_SEARCH = 1000
+
+
+def _tokens(query: str) -> list[str]:
+    """The query's words, lowercased, in order."""
+    return [t.lower() for t in _TOKEN.findall(query)]
+
+
+def tsquery_any(query: str) -> str | None:
+    """A to_tsquery('simple', ...) expression matching any word of query (None if no words)."""
+    unique = list(dict.fromkeys(_tokens(query)))
+    return " | ".join(f"'{w}'" for w in unique) if unique else None
+
+
+def tsquery_phrase(query: str) -> str | None:
+    """A to_tsquery('simple', ...) expression matching query's words as one exact phrase."""
+    words = _tokens(query)
+    return " <-> ".join(f"'{w}'" for w in words) if words else None
+
+
+def vector_literal(vector: Vectors) -> str:
+    """pgvector's text form of a vector, exact for float32."""
+    return "[" + ",".join(map(repr, np.asarray(vector, dtype=np.float32).ravel().tolist())) + "]"
+
+
+class PgRecallStore(SqlRecallStore):
+    """Recall memory on PostgreSQL, searched through ``messages.search_tsv``."""
+
+    async def search(
+        self,
+        agent_id: str,
+        query: str | None,
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        limit: int,
+        offset: int,
+    ) -> Page[Message]:
+        """Ranked text search (exact phrase first, then ts_rank_cd) within [start, end)."""
+        if query is None:
+            return await super().search(
+                agent_id, None, start=start, end=end, limit=limit, offset=offset
+            )
+        any_q, phrase = tsquery_any(query), tsquery_phrase(query)
+        if any_q is None:
+            return Page([], 0)
+        where = ["m.agent_id = :agent", "m.search_tsv @@ to_tsquery('simple', :q)"]
+        params: dict[str, Any] = {
+            "agent": agent_id, "q": any_q, "phrase": phrase, "limit": limit, "offset": offset
+        }
+        if start is not None:
+            where.append("m.created_at >= :start")
+            params["start"] = _naive_utc(start)
+        if end is not None:
+            where.append("m.created_at < :end")
+            params["end"] = _naive_utc(end)
+        base = f"FROM messages m WHERE {' AND '.join(where)}"
+        order = (
+            "(m.search_tsv @@ to_tsquery('simple', :phrase)) DESC,"
+            " ts_rank_cd(m.search_tsv, to_tsquery('simple', :q), 1) DESC, m.seq DESC"
+        )
+        count_params = {k: v for k, v in params.items() if k not in ("phrase", "limit", "offset")}
+        async with self.sessions() as s:
+            total = int((await s.execute(text(f"SELECT count(*) {base}"), count_params)).scalar_one())
+            pks = [r[0] for r in await s.execute(
+                text(f"SELECT m.pk {base} ORDER BY {order} LIMIT :limit OFFSET :offset"), params
+            )]
+        return Page(await self._by_pk(pks), total)
+
+    async def _by_pk(self, pks: list[int]) -> list[Message]:
+        """Messages by primary key, in the order given."""
+        if not pks:
+            return []
+        async with self.sessions() as s:
+            rows = {r.pk: r for r in await s.scalars(select(MessageRow).where(MessageRow.pk.in_(pks)))}
+        return [_message(rows[pk]) for pk in pks]
+
+
+class PgArchivalStore(SqlArchivalStore):
+    """Archival memory on PostgreSQL: tsvector for words, pgvector (HNSW, cosine) for vectors."""
+
+    _iterative_scan: bool | None = None
+
+    async def insert(self, agent_id: str, passages: list[Passage], vectors: Vectors) -> None:
+        """Store passages with their vectors in ``embedding_vec``."""
+        if len(passages) != len(vectors):
+            raise ValueError(f"{len(passages)} passages but {len(vectors)} vectors")
+        if not passages:
+            return
+        rows = [
+            {
+                "id": p.id,
+                "agent": agent_id,
+                "text": p.text.replace("\x00", " "),  # PostgreSQL text cannot hold NUL
+                "tags": json.dumps(p.tags),
+                "model": p.embedding_model,
+                "created": _naive_utc(p.created_at),
+                "vec": vector_literal(v),
+            }
+            for p, v in zip(passages, vectors, strict=True)
+        ]
+        sql = text(
+            "INSERT INTO passages (id, agent_id, text, tags, embedding_model, created_at,"
+            " embedding_vec) VALUES (:id, :agent, :text, :tags, :model, :created,"
+            " CAST(:vec AS vector))"
+        )
+        async with self.sessions() as s, s.begin():
+            await s.execute(sql, rows)
+
+    async def lexical(self, agent_id: str, query: str, limit: int) -> list[tuple[str, bool]]:
+        """Passage ids ranked by word match, exact-phrase matches first."""
+        any_q, phrase = tsquery_any(query), tsquery_phrase(query)
+        if any_q is None:
+            return []
+        sql = text(
+            "SELECT p.id, p.text_tsv @@ to_tsquery('simple', :phrase) AS exact FROM passages p"
+            " WHERE p.agent_id = :agent AND p.text_tsv @@ to_tsquery('simple', :q)"
+            " ORDER BY exact DESC, ts_rank_cd(p.text_tsv, to_tsquery('simple', :q), 1) DESC, p.pk"
+            " LIMIT :limit"
+        )
+        async with self.sessions() as s:
+            rows = await s.execute(sql, {"q": any_q, "phrase": phrase, "agent": agent_id, "limit": limit})
+            return [(r[0], bool(r[1])) for r in rows]
+
+    async def nearest(
+        self, agent_id: str, model: str, vector: Vectors, k: int
+    ) -> list[tuple[str, float]]:
+        """Up to k passage ids most similar (cosine) to vector, via HNSW where indexed."""
+        dim = int(np.asarray(vector).size)
+        if k <= 0 or dim == 0:
+            return []
+        # Must match migration 0003's partial expression indexes for the planner to use them.
+        distance = f"embedding_vec::vector({dim}) <=> CAST(:vec AS vector({dim}))"
+        sql = text(
+            f"SELECT id, 1 - ({distance}) AS similarity FROM passages"
+            f" WHERE agent_id = :agent AND embedding_model = :model"
+            f" AND vector_dims(embedding_vec) = {dim} ORDER BY {distance} LIMIT :k"
+        )
+        params = {"agent": agent_id, "model": model, "vec": vector_literal(vector), "k": k}
+        async with self.sessions() as s, s.begin():
+            await self._tune_hnsw(s, k)
+            rows = await s.execute(sql, params)
+            return [(r[0], float(r[1])) for r in rows]
+
+    async def _tune_hnsw(self, session: AsyncSession, k: int) -> None:
+        """Let an HNSW scan return k rows that pass the agent filter (SET LOCAL: this transaction)."""
+        if self._iterative_scan is None:
+            version = await session.scalar(
+                text("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+            )
+            parts = tuple(int(p) for p in re.findall(r"\d+", str(version))[:2])
+            self._iterative_scan = parts >= (0, 8)
+        ef_search = min(MAX_EF_SEARCH, max(40, 2 * k))
+        settings = "set_config('hnsw.ef_search', :ef, true)"
+        if self._iterative_scan:  # pgvector >= 0.8: keep scanning until k rows pass the filter
+            settings += ", set_config('hnsw.iterative_scan', 'strict_order', true)"
+        await session.execute(text(f"SELECT {settings}"), {"ef": str(ef_search)})

@@ -1,0 +1,418 @@
+"""The store suite, run against SQLite (FTS5) and a real PostgreSQL with pgvector alike."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from memgpt import AgentService, ScriptedModel, Settings
+from memgpt.agent import Stores
+from memgpt.embeddings.base import Vectors
+from memgpt.errors import AlreadyExistsError, NotFoundError
+from memgpt.llm.scripted import reply, tool_call
+from memgpt.schemas import AgentState, Block, Message, Passage, Role, TextPart
+from memgpt.storage.db import MIGRATIONS, create_engine, migrate, sessionmaker
+from memgpt.storage.postgres import PgArchivalStore, PgRecallStore, vector_literal
+from memgpt.storage.sql import SqlAgentStore, SqlArchivalStore, SqlBlockStore, SqlRecallStore
+from pg import PostgresServer
+
+BASE = datetime(2024, 3, 10, 12, 0, tzinfo=timezone.utc)
+DIM = 384
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the session; a failure to start fails the tests."""
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class Backend:
+    """One migrated database and the stores over it."""
+
+    url: str
+    stores: Stores
+
+
+def make_stores(engine: AsyncEngine) -> Stores:
+    """The stores for engine's dialect."""
+    sessions = sessionmaker(engine)
+    postgres = engine.dialect.name == "postgresql"
+    recall = PgRecallStore(sessions) if postgres else SqlRecallStore(sessions)
+    archival = PgArchivalStore(sessions) if postgres else SqlArchivalStore(sessions)
+    return Stores(SqlAgentStore(sessions), SqlBlockStore(sessions), recall, archival)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    """An empty, migrated database of each kind."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'stores.db'}"
+    else:
+        url = await request.getfixturevalue("postgres").database()  # migrated once, emptied
+    engine = create_engine(url)
+    if request.param == "sqlite":
+        await migrate(engine)
+    yield Backend(url, make_stores(engine))
+    await engine.dispose()
+
+
+async def new_agent(b: Backend, name: str = "a") -> AgentState:
+    """Create an agent with one block."""
+    state = AgentState(name=name, model="m", instructions="be", context_window=4096)
+    await b.stores.agents.create(state, [Block(label="human", value="Bo")])
+    return state
+
+
+def unit(rng: np.random.Generator, n: int, dim: int = DIM) -> Vectors:
+    """n random L2-normalised float32 vectors."""
+    v = rng.standard_normal((n, dim)).astype(np.float32)
+    out: Vectors = v / np.linalg.norm(v, axis=1, keepdims=True)
+    return out
+
+
+async def add_passages(
+    b: Backend, agent_id: str, texts: list[str], vectors: Vectors, model: str = "emb"
+) -> list[Passage]:
+    """Insert passages with the given vectors."""
+    passages = [Passage(agent_id=agent_id, text=t, embedding_model=model) for t in texts]
+    await b.stores.archival.insert(agent_id, passages, vectors)
+    return passages
+
+
+# --- agents and blocks ---------------------------------------------------------------------
+async def test_agents_crud_and_unique_names(backend: Backend) -> None:
+    """Agents are created, found by id or name, saved, listed oldest first and deleted."""
+    agents = backend.stores.agents
+    first = await new_agent(backend, "first")
+    second = await new_agent(backend, "second")
+    with pytest.raises(AlreadyExistsError):
+        await new_agent(backend, "first")
+    assert (await agents.get(first.id)).name == "first"
+    assert (await agents.get("second")).id == second.id
+    first.summary, first.context_start, first.last_memory_edit = "s", 7, BASE
+    await agents.save(first)
+    loaded = await agents.get(first.id)
+    assert (loaded.summary, loaded.context_start, loaded.last_memory_edit) == ("s", 7, BASE)
+    assert loaded.created_at == first.created_at
+    assert [a.name for a in await agents.all()] == ["first", "second"]
+    await agents.delete(first.id)
+    with pytest.raises(NotFoundError):
+        await agents.get("first")
+    with pytest.raises(NotFoundError):
+        await agents.delete(first.id)
+
+
+async def test_agent_delete_removes_what_it_owns(backend: Backend) -> None:
+    """Deleting an agent deletes its blocks, messages and passages."""
+    agent = await new_agent(backend)
+    await backend.stores.recall.append(agent.id, [Message.user("hello")])
+    await add_passages(backend, agent.id, ["kept fact"], unit(np.random.default_rng(0), 1))
+    await backend.stores.agents.delete(agent.id)
+    assert await backend.stores.blocks.all(agent.id) == []
+    assert await backend.stores.recall.count(agent.id) == 0
+    assert await backend.stores.archival.count(agent.id) == 0
+
+
+async def test_blocks_save_list_delete(backend: Backend) -> None:
+    """Blocks keep their order, update by label and can be removed."""
+    agent = await new_agent(backend)
+    blocks = backend.stores.blocks
+    await blocks.save(agent.id, Block(label="persona", value="Sam", limit=50, read_only=True))
+    await blocks.save(agent.id, Block(label="human", value="Bo likes tea"))
+    listed = await blocks.all(agent.id)
+    assert [(b.label, b.value) for b in listed] == [("human", "Bo likes tea"), ("persona", "Sam")]
+    assert listed[1].read_only and listed[1].limit == 50
+    await blocks.delete(agent.id, "human")
+    assert [b.label for b in await blocks.all(agent.id)] == ["persona"]
+    with pytest.raises(NotFoundError):
+        await blocks.delete(agent.id, "human")
+
+
+# --- recall ----------------------------------------------------------------------------------
+async def test_recall_append_assigns_seq(backend: Backend) -> None:
+    """seq numbers continue per agent across appends; duplicate ids are refused."""
+    a, b = await new_agent(backend, "a"), await new_agent(backend, "b")
+    recall = backend.stores.recall
+    first = await recall.append(a.id, [Message.user("one"), Message.user("two")])
+    other = await recall.append(b.id, [Message.user("elsewhere")])
+    more = await recall.append(a.id, [Message.user("three")])
+    assert [m.seq for m in first + more] == [0, 1, 2] and other[0].seq == 0
+    assert all(m.agent_id == a.id for m in first + more)
+    with pytest.raises(AlreadyExistsError):
+        await recall.append(a.id, [first[0]])
+    assert await recall.count(a.id) == 3
+
+
+async def test_recall_window_since_count(backend: Backend) -> None:
+    """since, window (back and forward) and count agree on seq order."""
+    agent = await new_agent(backend)
+    recall = backend.stores.recall
+    await recall.append(agent.id, [Message.user(f"m{i}") for i in range(10)])
+    assert [m.text for m in await recall.since(agent.id, 7)] == ["m7", "m8", "m9"]
+    assert [m.seq for m in await recall.window(agent.id, limit=3)] == [7, 8, 9]
+    assert [m.seq for m in await recall.window(agent.id, limit=3, before=5)] == [2, 3, 4]
+    assert [m.seq for m in await recall.window(agent.id, limit=3, after=5)] == [6, 7, 8]
+    assert (await recall.count(agent.id), await recall.count(agent.id, before=4)) == (10, 4)
+    back = (await recall.since(agent.id, 0))[3]
+    assert back.role is Role.USER and back.parts == [TextPart(text="m3")]
+
+
+async def test_recall_search_words_and_exact_phrase_first(backend: Backend) -> None:
+    """Any word matches, case-insensitively; the exact phrase ranks first; pages add up."""
+    agent = await new_agent(backend)
+    recall = backend.stores.recall
+    phrase_text = "Yesterday I saw the quick brown fox jump over a very lazy sleeping dog in the park"
+    texts = [phrase_text, "fox fox fox brown brown quick quick", "brown fox quick", "no match here"]
+    await recall.append(agent.id, [Message.user(t) for t in texts])
+    await recall.append(agent.id, [Message(role=Role.TOOL, parts=[TextPart(text="fox tool")])])
+
+    async def search(query: str | None, limit: int = 10, offset: int = 0) -> tuple[list[str], int]:
+        page = await recall.search(agent.id, query, start=None, end=None, limit=limit, offset=offset)
+        return [m.text for m in page.items], page.total
+
+    found, total = await search("Quick, BROWN fox!")
+    assert total == 3 and found[0] == phrase_text and set(found) == set(texts[:3])
+    assert (await search("kumquat")) == ([], 0)
+    assert (await search("!!! ?")) == ([], 0)
+    assert (await search(None))[1] == 4  # a listing of searchable messages, in seq order
+    first, second = await search("fox", limit=2), await search("fox", limit=2, offset=2)
+    assert (first[1], second[1]) == (3, 3) and set(first[0] + second[0]) == set(texts[:3])
+
+
+async def test_recall_search_words_in_punctuated_text(backend: Backend) -> None:
+    """Words inside ids, addresses and hyphenated names are found on their own."""
+    agent = await new_agent(backend)
+    recall = backend.stores.recall
+    await recall.append(agent.id, [Message.user("mail bo@example.com about half-price snake_case")])
+    for query in ["example", "price", "bo example com", "case"]:
+        page = await recall.search(agent.id, query, start=None, end=None, limit=5, offset=0)
+        assert page.total == 1, query
+
+
+async def test_recall_date_filters_are_half_open(backend: Backend) -> None:
+    """[start, end) really filters, with and without words, in any timezone."""
+    agent = await new_agent(backend)
+    recall = backend.stores.recall
+    await recall.append(agent.id, [
+        Message(role=Role.USER, parts=[TextPart(text=f"diary note day{i}")],
+                created_at=BASE + timedelta(days=i))
+        for i in range(5)
+    ])
+    plus_five = timezone(timedelta(hours=5))
+    start, end = BASE + timedelta(days=1), (BASE + timedelta(days=3)).astimezone(plus_five)
+    for query in (None, "diary note"):
+        page = await recall.search(agent.id, query, start=start, end=end, limit=10, offset=0)
+        assert sorted(m.text for m in page.items) == ["diary note day1", "diary note day2"]
+        assert page.total == 2
+        only_end = await recall.search(agent.id, query, start=None, end=end, limit=10, offset=0)
+        assert only_end.total == 3
+        only_start = await recall.search(agent.id, query, start=start, end=None, limit=10, offset=0)
+        assert only_start.total == 4
+
+
+# --- archival --------------------------------------------------------------------------------
+async def test_archival_insert_page_count_delete(backend: Backend) -> None:
+    """Passages page newest first, count per agent, come back by id and delete one by one."""
+    a, b = await new_agent(backend, "a"), await new_agent(backend, "b")
+    archival = backend.stores.archival
+    rng = np.random.default_rng(1)
+    stored = await add_passages(backend, a.id, [f"fact {i}" for i in range(5)], unit(rng, 5))
+    await add_passages(backend, b.id, ["other"], unit(rng, 1))
+    assert (await archival.count(a.id), await archival.count(b.id)) == (5, 1)
+    assert [p.text for p in await archival.page(a.id, limit=2, offset=1)] == ["fact 3", "fact 2"]
+    tagged = Passage(agent_id=a.id, text="tagged", tags=["x", "y"], embedding_model="emb")
+    await archival.insert(a.id, [tagged], unit(rng, 1))
+    got = await archival.get_many([stored[2].id, "passage-missing", stored[0].id, tagged.id])
+    assert [p.text for p in got] == ["fact 2", "fact 0", "tagged"]
+    assert got[1].created_at == stored[0].created_at and got[1].agent_id == a.id
+    assert got[2].tags == ["x", "y"]
+    await archival.delete(a.id, stored[1].id)
+    assert await archival.count(a.id) == 5
+    with pytest.raises(NotFoundError):
+        await archival.delete(a.id, stored[1].id)
+    with pytest.raises(NotFoundError):
+        await archival.delete(b.id, stored[2].id)
+
+
+async def test_archival_lexical_exact_uuid_first(backend: Backend) -> None:
+    """A UUID query finds its passage first, flagged exact; sharing parts is not exact."""
+    agent = await new_agent(backend)
+    target = uuid.UUID("550e8400-e29b-41d4-a716-446655440000")
+    near = "550e8400-e29b-41d4-a716-000000000000"  # shares four of five groups
+    texts = [
+        f"ticket {near} is unrelated",
+        f"the order id is {target}.",
+        "446655440000 a716 41d4 e29b 550e8400 scrambled",
+        "nothing to see",
+    ]
+    await add_passages(backend, agent.id, texts, unit(np.random.default_rng(3), len(texts)))
+    ids = {p.text: p.id for p in await backend.stores.archival.page(agent.id, limit=10, offset=0)}
+    ranked = await backend.stores.archival.lexical(agent.id, str(target), 10)
+    assert ranked[0] == (ids[texts[1]], True)
+    assert {pid for pid, _ in ranked} == {ids[t] for t in texts[:3]}
+    assert [exact for _, exact in ranked[1:]] == [False, False]
+    assert await backend.stores.archival.lexical(agent.id, "-- ??", 10) == []
+
+
+async def test_archival_nearest_is_true_cosine_nearest(backend: Backend) -> None:
+    """nearest ranks by cosine like a brute-force scan, per agent and model, minus deletes."""
+    a, b = await new_agent(backend, "a"), await new_agent(backend, "b")
+    rng = np.random.default_rng(4)
+    vectors = unit(rng, 60)
+    stored = await add_passages(backend, a.id, [f"p{i}" for i in range(60)], vectors)
+    await add_passages(backend, b.id, ["b0"], unit(rng, 1))
+    await add_passages(backend, a.id, ["other model"], unit(rng, 1), model="emb-2")
+    query = unit(rng, 1)[0]
+    sims = vectors @ query
+    expected = [stored[int(i)].id for i in np.argsort(-sims)[:5]]
+    archival = backend.stores.archival
+    found = await archival.nearest(a.id, "emb", query, 5)
+    assert [pid for pid, _ in found] == expected
+    assert np.allclose([s for _, s in found], np.sort(sims)[::-1][:5], atol=1e-5)
+    assert len(await archival.nearest(a.id, "emb", query, 100)) == 60
+    await archival.delete(a.id, expected[0])
+    assert [pid for pid, _ in await archival.nearest(a.id, "emb", query, 4)] == expected[1:]
+    assert [s for _, s in await archival.nearest(a.id, "emb-2", query, 5)] != []
+    assert await archival.nearest(b.id, "emb-2", query, 5) == []
+
+
+async def test_archival_nearest_any_dimension(backend: Backend) -> None:
+    """Vectors of a dimension without an index are searched too."""
+    agent = await new_agent(backend)
+    vectors = unit(np.random.default_rng(5), 20, dim=12)
+    stored = await add_passages(backend, agent.id, [f"p{i}" for i in range(20)], vectors, "tiny")
+    found = await backend.stores.archival.nearest(agent.id, "tiny", vectors[7], 3)
+    assert found[0][0] == stored[7].id and found[0][1] == pytest.approx(1.0, abs=1e-5)
+
+
+async def test_embedding_models(backend: Backend) -> None:
+    """The distinct models of one agent's passages."""
+    a, b = await new_agent(backend, "a"), await new_agent(backend, "b")
+    rng = np.random.default_rng(6)
+    await add_passages(backend, a.id, ["x", "y"], unit(rng, 2), "emb")
+    await add_passages(backend, a.id, ["z"], unit(rng, 1), "emb-2")
+    await add_passages(backend, b.id, ["w"], unit(rng, 1), "emb-3")
+    assert sorted(await backend.stores.archival.embedding_models(a.id)) == ["emb", "emb-2"]
+    assert await backend.stores.archival.embedding_models("agent-none") == []
+
+
+async def test_nul_characters_are_stored(backend: Backend) -> None:
+    """Text holding NUL (a pasted binary) is stored and searchable; PostgreSQL text cannot hold it."""
+    agent = await new_agent(backend)
+    recall, archival = backend.stores.recall, backend.stores.archival
+    await recall.append(agent.id, [Message.user("binary\x00blob here")])
+    page = await recall.search(agent.id, "blob", start=None, end=None, limit=5, offset=0)
+    assert page.total == 1 and page.items[0].text == "binary\x00blob here"
+    await add_passages(backend, agent.id, ["nul\x00passage"], unit(np.random.default_rng(9), 1))
+    assert len(await archival.lexical(agent.id, "passage", 5)) == 1
+
+
+# --- migrations and the service ------------------------------------------------------------
+def _alembic(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _downgrade_all(connection: Connection) -> None:
+    command.downgrade(_alembic(connection), "base")
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_migrations_up_down_up(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """An empty database migrates to head, downgrades to nothing and upgrades again."""
+    server: PostgresServer | None = request.getfixturevalue("postgres") if kind == "postgres" else None
+    url = await server.empty_database() if server else f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
+    engine = create_engine(url)
+    try:
+        await migrate(engine)
+        async with engine.begin() as conn:
+            await conn.run_sync(_downgrade_all)
+        async with engine.connect() as conn:
+            tables = await conn.run_sync(lambda c: c.dialect.get_table_names(c))
+        assert set(tables) <= {"alembic_version"}
+        await migrate(engine)
+        b = Backend(url, make_stores(engine))
+        agent = await new_agent(b)
+        await add_passages(b, agent.id, ["back again"], unit(np.random.default_rng(8), 1))
+        assert await b.stores.archival.lexical(agent.id, "again", 5) != []
+        async with engine.connect() as conn:
+            version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+        assert version == ScriptDirectory.from_config(_alembic()).get_current_head()
+    finally:
+        await engine.dispose()
+        if server:
+            await server.drop_database(url)
+
+
+async def test_agent_loop_end_to_end(backend: Backend, tmp_path: Path) -> None:
+    """AgentService picks the stores from the URL and runs memory tools on them."""
+    model = ScriptedModel([
+        tool_call("archival_memory_insert", content="Order 550e8400-e29b is on its way.",
+                  request_heartbeat=True),
+        tool_call("archival_memory_search", query="550e8400-e29b", request_heartbeat=True),
+        tool_call("conversation_search", query="parcel", request_heartbeat=True),
+        reply("Your parcel is on its way."),
+    ])
+    url = backend.url.replace("postgresql+asyncpg://", "postgresql://")  # plain URLs get asyncpg
+    settings = Settings(home=tmp_path / "home", database_url=url)
+    async with AgentService(settings, models={"scripted": model}) as svc:
+        agent = await svc.create_agent("courier", model="scripted")
+        result = await svc.send_message(agent.id, "Where is my parcel?")
+        assert result.replies == ["Your parcel is on its way."]
+        results = {r.name: r for m in result.messages for r in m.tool_results}
+        assert not any(r.is_error for r in results.values()), results
+        assert "Order 550e8400-e29b is on its way." in results["archival_memory_search"].content
+        assert "Where is my parcel?" in results["conversation_search"].content
+        hits = await svc.search_passages(agent.id, "550e8400")
+        assert [p.text for p in hits] == ["Order 550e8400-e29b is on its way."]
+        assert type(svc.stores.archival) is type(backend.stores.archival)
+
+
+async def test_postgres_nearest_through_hnsw(postgres: PostgresServer) -> None:
+    """With the planner pushed onto HNSW, nearest still finds a small agent's k true nearest."""
+    url = await postgres.database()
+    off = {"enable_seqscan": "off", "enable_bitmapscan": "off", "enable_sort": "off"}
+    engine = create_async_engine(url, connect_args={"server_settings": off})
+    b = Backend(url, make_stores(engine))
+    try:
+        big, small = await new_agent(b, "big"), await new_agent(b, "small")
+        rng = np.random.default_rng(7)
+        await add_passages(b, big.id, [f"b{i}" for i in range(300)], unit(rng, 300))
+        mine = unit(rng, 6)
+        stored = await add_passages(b, small.id, [f"s{i}" for i in range(6)], mine)
+        query = unit(rng, 1)[0]
+        sql = (
+            f"EXPLAIN SELECT id FROM passages WHERE agent_id = :a AND embedding_model = 'emb'"
+            f" AND vector_dims(embedding_vec) = {DIM}"
+            f" ORDER BY embedding_vec::vector({DIM}) <=> CAST(:q AS vector({DIM})) LIMIT 5"
+        )
+        async with engine.connect() as conn:
+            plan = "\n".join(r[0] for r in await conn.execute(
+                text(sql), {"a": small.id, "q": vector_literal(query)}
+            ))
+        assert f"ix_passages_embedding_{DIM}" in plan, plan
+        expected = [stored[int(i)].id for i in np.argsort(-(mine @ query))[:5]]
+        found = await b.stores.archival.nearest(small.id, "emb", query, 5)
+        assert [pid for pid, _ in found] == expected  # needs hnsw.iterative_scan past ef_search
+    finally:
+        await engine.dispose()
