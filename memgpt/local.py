@@ -65,6 +65,14 @@ class MemGPT:
         """An agent by id or name."""
         return self._run(self.service.get_agent(agent))
 
+    def update_agent(self, agent: str, **changes: Any) -> AgentState:
+        """Change an agent's name, instructions, model or window."""
+        return self._run(self.service.update_agent(agent, **changes))
+
+    def get_message(self, agent: str, message_id: str) -> Message:
+        """One message of recall memory by id."""
+        return self._run(self.service.get_message(agent, message_id))
+
     def delete_agent(self, agent: str) -> None:
         """Delete an agent and all it owns."""
         self._run(self.service.delete_agent(agent))

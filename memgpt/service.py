@@ -6,7 +6,7 @@ import asyncio
 import copy
 import weakref
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any, Self
 
@@ -15,7 +15,9 @@ from pydantic import ValidationError
 from memgpt import agent as agent_loop
 from memgpt.context import measure
 from memgpt.embeddings import Embedder, HashingEmbedder
-from memgpt.errors import InvalidRequestError, ModelNotFoundError
+from memgpt.errors import (
+    AlreadyExistsError, BlockError, InvalidRequestError, ModelNotFoundError, NotFoundError,
+)
 from memgpt.llm.base import Model
 from memgpt.llm.providers import known_context_window, resolve_model
 from memgpt.memory import archival
@@ -181,6 +183,43 @@ class AgentService:
             return self.settings.context_window
         return min(known, self.settings.max_default_window)
 
+    def model_names(self) -> list[str]:
+        """Names of the configured models (and the default model, if set)."""
+        names = [] if callable(self._models) else list(self._models)
+        if self.settings.model and self.settings.model not in names:
+            names.append(self.settings.model)
+        return names
+
+    async def update_agent(
+        self,
+        agent: str,
+        *,
+        name: str | None = None,
+        instructions: str | None = None,
+        model: str | None = None,
+        context_window: int | None = None,
+        max_output_tokens: int | None = None,
+    ) -> AgentState:
+        """Change an agent's name, instructions, model or window; memory is kept."""
+        state = await self.get_agent(agent)
+        if model is not None:
+            self.model(model)
+        async with self._lock(state.id):
+            fresh = await self.stores.agents.get(state.id)
+            if name is not None and name != fresh.name:
+                if name in {a.name for a in await self.list_agents()}:
+                    raise AlreadyExistsError(f"an agent named {name!r} already exists")
+            changes = {"name": name, "instructions": instructions, "model": model,
+                       "context_window": context_window, "max_output_tokens": max_output_tokens}
+            update = {k: v for k, v in changes.items() if v is not None}
+            try:
+                new = AgentState.model_validate({**fresh.model_dump(), **update})
+            except ValidationError as exc:
+                raise InvalidRequestError(f"invalid agent update: {exc}") from exc
+            new.memory_dirty = new.memory_dirty or instructions is not None
+            await self.stores.agents.save(new)
+            return new
+
     async def list_agents(self) -> list[AgentState]:
         """Every agent."""
         return await self.stores.agents.all(self.owner)
@@ -235,6 +274,11 @@ class AgentService:
             runtime.listener = on_event
             return await agent_loop.run(runtime, message)
 
+    async def get_message(self, agent: str, message_id: str) -> Message:
+        """One message of the agent's recall memory by id."""
+        state = await self.get_agent(agent)
+        return await self.stores.recall.get(state.id, message_id)
+
     async def list_messages(
         self, agent: str, *, limit: int = 50, before: int | None = None, after: int | None = None
     ) -> list[Message]:
@@ -266,7 +310,7 @@ class AgentService:
 
     async def get_block(self, agent: str, label: str) -> Block:
         """One block by label."""
-        return find(await self.list_blocks(agent), label)
+        return _find(await self.list_blocks(agent), label)
 
     async def update_block(
         self,
@@ -281,7 +325,7 @@ class AgentService:
         """Change a block as its operator (read-only blocks too); limits still hold."""
         state = await self.get_agent(agent)
         async with self._lock(state.id):
-            block = find(await self.stores.blocks.all(state.id), label)
+            block = _find(await self.stores.blocks.all(state.id), label)
             changes = {"value": value, "limit": limit, "description": description, "read_only": read_only}
             update = {k: v for k, v in changes.items() if v is not None}
             try:
@@ -331,11 +375,37 @@ class AgentService:
         state = await self.get_agent(agent)
         return await self.stores.archival.page(state.id, limit=limit, offset=offset)
 
-    async def search_passages(self, agent: str, query: str, *, limit: int = 10) -> list[Passage]:
-        """Hybrid (exact words + similarity) search of archival memory."""
+    async def search_passages(
+        self,
+        agent: str,
+        query: str,
+        *,
+        limit: int = 10,
+        tags: list[str] | None = None,
+        match_all_tags: bool = False,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[Passage]:
+        """Hybrid (exact words + similarity) search of archival memory.
+
+        With tags (any of them, or all with ``match_all_tags``) or a [start, end) date range,
+        only matching passages are returned, taken from an over-fetched ranking.
+        """
         state = await self.get_agent(agent)
-        page = await archival.search(self.stores.archival, self.embedder, state.id, query, limit=limit)
-        return page.items
+        filtered = bool(tags) or start is not None or end is not None
+        fetch = min(max(limit * 5, 50), 1000) if filtered else limit
+        page = await archival.search(self.stores.archival, self.embedder, state.id, query, limit=fetch)
+        wanted = set(tags or [])
+
+        def keep(p: Passage) -> bool:
+            have = set(p.tags)
+            if wanted and not (wanted <= have if match_all_tags else wanted & have):
+                return False
+            if start is not None and p.created_at < _aware(start):
+                return False
+            return end is None or p.created_at < _aware(end)
+
+        return [p for p in page.items if keep(p)][:limit]
 
     async def delete_passage(self, agent: str, passage_id: str) -> None:
         """Delete one archival passage."""
@@ -358,3 +428,16 @@ class AgentService:
             recall_messages=await self.stores.recall.count(state.id),
             archival_passages=await self.stores.archival.count(state.id),
         )
+
+
+def _find(blocks: list[Block], label: str) -> Block:
+    """The block with label; NotFoundError (an operator's error) if none."""
+    try:
+        return find(blocks, label)
+    except BlockError as exc:
+        raise NotFoundError(str(exc)) from exc
+
+
+def _aware(moment: datetime) -> datetime:
+    """A timezone-aware datetime; naive ones are taken as UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)

@@ -54,6 +54,8 @@ class RecallStore(Protocol):
 
     async def append(self, agent_id: str, messages: list[Message]) -> list[Message]:
         """Append messages, assigning seq numbers; returns them."""
+    async def get(self, agent_id: str, message_id: str) -> Message:
+        """One of the agent's messages by id; NotFoundError if absent."""
     async def since(self, agent_id: str, seq: int) -> list[Message]:
         """Messages with seq >= seq, in order."""
     async def window(

@@ -18,6 +18,7 @@ from memgpt.embeddings.base import Vectors
 from memgpt.errors import AlreadyExistsError, NotFoundError
 from memgpt.memory.lexical import fts5_any, fts5_phrase
 from memgpt.memory.stores import Page
+from memgpt.memory.vector_index import ArchivalVectors, VectorIndexConfig
 from memgpt.schemas import AgentState, Block, Message, Part, Passage, Role, Step, new_id, utcnow
 from memgpt.storage.tables import ApiKeyRow, AgentRow, BlockRow, MessageRow, PassageRow, StepRow
 
@@ -256,6 +257,16 @@ class SqlRecallStore:
                 raise AlreadyExistsError(f"message id already stored: {exc.orig}") from exc
             return out
 
+    async def get(self, agent_id: str, message_id: str) -> Message:
+        """One of the agent's messages by id."""
+        async with self.sessions() as s:
+            row = await s.scalar(
+                select(MessageRow).where(MessageRow.agent_id == agent_id, MessageRow.id == message_id)
+            )
+        if row is None:
+            raise NotFoundError(f"agent {agent_id!r} has no message {message_id!r}")
+        return _message(row)
+
     async def since(self, agent_id: str, seq: int) -> list[Message]:
         """Messages with seq >= seq, in order."""
         async with self.sessions() as s:
@@ -335,26 +346,40 @@ class SqlRecallStore:
 
 
 class SqlArchivalStore:
-    """Archival memory in SQL: FTS5 for words, float32 blobs for vectors."""
+    """Archival memory in SQL: FTS5 for words, float32 blobs for vectors.
 
-    def __init__(self, sessions: Sessions) -> None:
+    Similarity search goes through in-memory vector indexes (exact below a size threshold,
+    HNSW above it, saved under `<sqlite dir>/vectors`); see memgpt.memory.vector_index.
+    """
+
+    def __init__(self, sessions: Sessions, vector_index: VectorIndexConfig | None = None) -> None:
         self.sessions = sessions
+        self.vectors = ArchivalVectors(sessions, vector_index)
 
     async def insert(self, agent_id: str, passages: list[Passage], vectors: Vectors) -> None:
         """Store passages with their vectors."""
+        matrix = np.asarray(vectors, dtype=np.float32).reshape(len(passages), -1)
+        rows = [
+            PassageRow(
+                id=p.id,
+                agent_id=agent_id,
+                text=p.text,
+                tags=json.dumps(p.tags),
+                embedding=v.tobytes(),
+                embedding_model=p.embedding_model,
+                created_at=p.created_at,
+            )
+            for p, v in zip(passages, matrix, strict=True)
+        ]
         async with self.sessions() as s, s.begin():
-            for p, v in zip(passages, vectors, strict=True):
-                s.add(
-                    PassageRow(
-                        id=p.id,
-                        agent_id=agent_id,
-                        text=p.text,
-                        tags=json.dumps(p.tags),
-                        embedding=np.asarray(v, dtype=np.float32).tobytes(),
-                        embedding_model=p.embedding_model,
-                        created_at=p.created_at,
-                    )
-                )
+            s.add_all(rows)
+            await s.flush()
+            pks = [r.pk for r in rows]
+        by_model: dict[str, list[int]] = {}
+        for i, p in enumerate(passages):
+            by_model.setdefault(p.embedding_model, []).append(i)
+        for model, at in by_model.items():
+            self.vectors.inserted(agent_id, model, [pks[i] for i in at], matrix[at])
 
     async def page(self, agent_id: str, *, limit: int, offset: int) -> list[Passage]:
         """Passages, newest first."""
@@ -377,11 +402,15 @@ class SqlArchivalStore:
     async def delete(self, agent_id: str, passage_id: str) -> None:
         """Delete one passage."""
         async with self.sessions() as s, s.begin():
-            result: Any = await s.execute(
-                delete(PassageRow).where(PassageRow.agent_id == agent_id, PassageRow.id == passage_id)
-            )
-            if result.rowcount == 0:
-                raise NotFoundError(f"agent {agent_id!r} has no passage {passage_id!r}")
+            gone = list(await s.execute(
+                delete(PassageRow)
+                .where(PassageRow.agent_id == agent_id, PassageRow.id == passage_id)
+                .returning(PassageRow.pk, PassageRow.embedding_model)
+            ))
+        if not gone:
+            raise NotFoundError(f"agent {agent_id!r} has no passage {passage_id!r}")
+        for pk, model in gone:
+            self.vectors.deleted(agent_id, model, [pk])
 
     async def lexical(self, agent_id: str, query: str, limit: int) -> list[tuple[str, bool]]:
         """Passage ids ranked by word match, exact-phrase matches first."""
@@ -401,19 +430,8 @@ class SqlArchivalStore:
     async def nearest(
         self, agent_id: str, model: str, vector: Vectors, k: int
     ) -> list[tuple[str, float]]:
-        """Up to k passage ids most similar to vector (exact scan)."""
-        async with self.sessions() as s:
-            rows = list(await s.execute(
-                select(PassageRow.id, PassageRow.embedding).where(
-                    PassageRow.agent_id == agent_id, PassageRow.embedding_model == model
-                )
-            ))
-        if not rows:
-            return []
-        matrix = np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
-        sims = matrix @ np.asarray(vector, dtype=np.float32)
-        top = np.argsort(-sims)[:k]
-        return [(rows[int(i)][0], float(sims[int(i)])) for i in top]
+        """Up to k passage ids most similar to vector, through the agent's vector index."""
+        return await self.vectors.nearest(agent_id, model, vector, k)
 
     async def get_many(self, ids: list[str]) -> list[Passage]:
         """Passages by id, in the order given."""

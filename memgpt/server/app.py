@@ -1,0 +1,97 @@
+"""The FastAPI app: Letta's REST surface and our own, as thin adapters over AgentService."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from memgpt import __version__
+from memgpt.server import errors
+from memgpt.server.errors import error_response
+from memgpt.server.routes import agents, catalog, fallback, memory, messages, native
+from memgpt.service import AgentService
+
+MAX_BODY_BYTES = 1 << 20
+"""Default cap on a request body (1 MiB); larger bodies get 413."""
+
+DESCRIPTION = """\
+memgpt agents over HTTP. `/v1/...` speaks the REST shapes of the Letta API (point the
+`letta-client` SDK's `base_url` here); `/memgpt/v1/...` returns memgpt's own schemas.
+Letta routes not listed here answer 501 with a JSON body."""
+
+
+class BodyTooLarge(HTTPException):
+    """Raised while reading a body past the limit; answered as a JSON 413."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=413, detail="request body is too large")
+
+
+class BodyLimit:
+    """Refuse request bodies over ``max_bytes``: at once if declared, else as they arrive."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            response = error_response(
+                413, f"request body is too large ({int(declared)} bytes; limit {self.max_bytes})",
+                "payload_too_large",
+            )
+            await response(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise BodyTooLarge
+            return message
+
+        await self.app(scope, limited, send)
+
+
+def create_app(
+    service: AgentService,
+    *,
+    own_service: bool = False,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    require_key: bool = False,
+) -> FastAPI:
+    """An app serving ``service``; it is opened at startup (and closed at shutdown if owned).
+
+    With ``require_key`` every request needs a Bearer API key; otherwise requests without
+    one act as the single local user.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await service.open()
+        try:
+            yield
+        finally:
+            if own_service:
+                await service.close()
+
+    app = FastAPI(title="memgpt", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.state.service = service
+    app.state.max_body_bytes = max_body_bytes
+    app.state.require_key = require_key
+    errors.install(app)
+    for module in (agents, messages, memory, catalog, native):
+        app.include_router(module.router)
+    app.include_router(fallback.router)  # last: answers whatever nothing else did
+    return app

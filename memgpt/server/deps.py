@@ -1,0 +1,36 @@
+"""The one dependency every route gets its AgentService from: authentication and tenancy.
+
+A request with ``Authorization: Bearer <key>`` is served by the service scoped to the key's
+user; an unknown or revoked key is refused. Without a key the request is the single local
+user's, which the app allows only when it was created with ``require_key=False`` (the CLI
+allows that only on a loopback address).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from memgpt.service import AgentService
+
+
+async def get_service(request: Request) -> AgentService:
+    """The service for this request, scoped to the caller."""
+    service: AgentService = request.app.state.service
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        user = await service.authenticate(token.strip())
+        if user is None:
+            raise HTTPException(401, "invalid or revoked API key")
+        return service.scoped(user)
+    if request.app.state.require_key:
+        raise HTTPException(
+            401, "missing API key: send 'Authorization: Bearer <key>' (create one with "
+            "'memgpt keys create USER')",
+        )
+    return service
+
+
+Service = Annotated[AgentService, Depends(get_service)]
