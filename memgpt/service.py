@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import hashlib
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any, Self
 
 from pydantic import ValidationError
+from sqlalchemy import text
 
 from memgpt import agent as agent_loop
 from memgpt.context import measure
@@ -132,12 +135,30 @@ class AgentService:
             )
         return self._resolved[name]
 
-    def _lock(self, agent_id: str) -> asyncio.Lock:
+    def _local_lock(self, agent_id: str) -> asyncio.Lock:
         lock = self._locks.get(agent_id)
         if lock is None:
             lock = asyncio.Lock()
             self._locks[agent_id] = lock
         return lock
+
+    @asynccontextmanager
+    async def _lock(self, agent_id: str) -> AsyncIterator[None]:
+        """One turn at a time per agent: in this process, and on Postgres across processes."""
+        async with self._local_lock(agent_id):
+            if self._engine.dialect.name != "postgresql":
+                yield
+                return
+            key = int.from_bytes(hashlib.blake2b(agent_id.encode(), digest_size=8).digest(),
+                                 "big", signed=True)
+            async with self._engine.connect() as conn:
+                await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+                await conn.commit()
+                try:
+                    yield
+                finally:
+                    await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    await conn.commit()
 
     # --- agents ----------------------------------------------------------------------------
     async def create_agent(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from memgpt import AgentService, ScriptedModel, Settings
+from pg import PostgresServer
 
 
 @pytest.fixture(autouse=True)
@@ -43,3 +44,14 @@ async def service(settings: Settings, model: ScriptedModel) -> AsyncIterator[Age
     """An open AgentService whose only model is the scripted one, named "scripted"."""
     async with AgentService(settings, models={"scripted": model}) as svc:
         yield svc
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL (with pgvector) for the session; failing to start fails the tests."""
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()

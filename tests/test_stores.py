@@ -32,17 +32,6 @@ BASE = datetime(2024, 3, 10, 12, 0, tzinfo=timezone.utc)
 DIM = 384
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
-    """One PostgreSQL server for the session; a failure to start fails the tests."""
-    server = PostgresServer()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-
-
 @dataclass
 class Backend:
     """One migrated database and the stores over it."""
