@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from memgpt import agent as agent_loop
 from memgpt.context import measure
-from memgpt.embeddings import Embedder, HashingEmbedder
+from memgpt.embeddings import Embedder, embedder_from_spec
 from memgpt.errors import (
     AlreadyExistsError, BlockError, InvalidRequestError, ModelNotFoundError, NotFoundError,
 )
@@ -54,7 +54,7 @@ class AgentService:
         self.settings = settings or Settings()
         self._models = models or {}
         self._resolved: dict[str, Model] = {}
-        self.embedder = embedder or HashingEmbedder()
+        self.embedder = embedder or embedder_from_spec(self.settings.embedder)
         self.tools = ToolRegistry(base_tools())
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._engine = create_engine(self.settings.resolved_database_url())

@@ -29,6 +29,10 @@ class Settings(BaseSettings):
         default=32768, ge=512, description="Cap on the default window of known large models."
     )
     model: str | None = Field(default=None, description="Default model for `memgpt chat`.")
+    embedder: str = Field(
+        default="local",
+        description="Embedding model: local, hashing, openai[/MODEL], ollama/MODEL.",
+    )
     llm_timeout: float = Field(default=120.0, gt=0, description="Seconds per model request.")
     llm_max_retries: int = Field(default=4, ge=0, description="Retries of failed requests.")
     warning_fraction: float = Field(default=0.75, gt=0.0, lt=1.0)

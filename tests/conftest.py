@@ -27,6 +27,13 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", guarded)
 
 
+@pytest.fixture(autouse=True)
+def _fast_embedder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Most tests embed with the hashing embedder (fast); tests of the default model and of
+    retrieval quality pass LocalEmbedder explicitly."""
+    monkeypatch.setenv("MEMGPT_EMBEDDER", "hashing")
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Settings with a fresh home directory."""

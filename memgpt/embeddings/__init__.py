@@ -1,6 +1,37 @@
 """Embedding models behind one small interface."""
 
+from __future__ import annotations
+
 from memgpt.embeddings.base import Embedder
 from memgpt.embeddings.hashing import HashingEmbedder
+from memgpt.embeddings.local import LocalEmbedder
+from memgpt.embeddings.remote import OllamaEmbedder, OpenAIEmbedder
+from memgpt.errors import InvalidRequestError
 
-__all__ = ["Embedder", "HashingEmbedder"]
+__all__ = [
+    "Embedder", "HashingEmbedder", "LocalEmbedder", "OllamaEmbedder", "OpenAIEmbedder",
+    "embedder_from_spec",
+]
+
+SPECS = "local, hashing[-DIM-v1], openai[/MODEL[:DIMS]], ollama/MODEL[@HOST]"
+
+
+def embedder_from_spec(spec: str) -> Embedder:
+    """An embedder from a spec or a recorded name (e.g. ``local``, ``openai/text-embedding-3-small``)."""
+    spec = spec.strip()
+    if spec in ("local", "minilm", LocalEmbedder().name):
+        return LocalEmbedder()
+    if spec == "hashing":
+        return HashingEmbedder()
+    if spec.startswith("hashing-") and spec.endswith("-v1") and spec[8:-3].isdigit():
+        return HashingEmbedder(int(spec[8:-3]))
+    provider, _, rest = spec.partition("/")
+    if provider == "openai":
+        model, _, dims = rest.partition(":")
+        if dims and not dims.isdigit():
+            raise InvalidRequestError(f"bad dimensions in embedder {spec!r}")
+        return OpenAIEmbedder(model or "text-embedding-3-small", dimensions=int(dims) if dims else None)
+    if provider == "ollama" and rest:
+        model, _, host = rest.partition("@")
+        return OllamaEmbedder(model, host=host or None)
+    raise InvalidRequestError(f"unknown embedder {spec!r} (use one of: {SPECS})")

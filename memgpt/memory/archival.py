@@ -22,7 +22,8 @@ async def ranked_ids(store: ArchivalStore, embedder: Embedder, agent_id: str, qu
     if foreign:
         raise EmbeddingMismatchError(
             f"archival memory holds passages embedded with {', '.join(foreign)}; this agent "
-            f"searches with {embedder.name}. Re-embed the passages first."
+            f"searches with {embedder.name}. Re-embed them first: "
+            f"memgpt reembed {agent_id} --embedder {embedder.name}"
         )
     scores: dict[str, float] = {}
     for rank, (pid, exact) in enumerate(await store.lexical(agent_id, query, LEXICAL_CANDIDATES)):

@@ -52,11 +52,27 @@ def _upgrade(connection: Connection) -> None:
 
 
 async def migrate(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest migration."""
-    async with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":  # one migrator at a time across processes
-            await conn.execute(text("SELECT pg_advisory_xact_lock(7262957305193760)"))
-        await conn.run_sync(_upgrade)
+    """Bring the schema to the newest migration.
+
+    On SQLite, foreign keys are off while migrating: batch migrations rebuild a table by
+    copying it and dropping the original, and with foreign keys on, dropping ``agents``
+    would cascade into every block, message and passage.
+    """
+    async with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:  # PRAGMA foreign_keys only takes effect outside a transaction
+            await conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            await conn.commit()
+        try:
+            if conn.dialect.name == "postgresql":  # one migrator at a time across processes
+                await conn.execute(text("SELECT pg_advisory_xact_lock(7262957305193760)"))
+            await conn.run_sync(_upgrade)
+            await conn.commit()
+        finally:
+            if sqlite:
+                await conn.rollback()
+                await conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                await conn.commit()
 
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[Any]:
