@@ -114,5 +114,122 @@ def archival(agent: str, query: str, home: Home = None, limit: int = 10) -> None
         console.print(f"- {p.text}  [dim]{p.id}[/]", highlight=False)
 
 
+@app.command()
+def load(
+    agent: str,
+    path: Path,
+    home: Home = None,
+    chunk_tokens: Annotated[int, typer.Option(help="Tokens per passage.")] = 300,
+    overlap: Annotated[int, typer.Option(help="Tokens a passage repeats from the one before.")] = 50,
+    tag: Annotated[list[str] | None, typer.Option(help="Tag every passage (repeatable).")] = None,
+) -> None:
+    """Load .txt, .md, .pdf and .html files (or a directory of them) into archival memory.
+
+    Safe to re-run: passages the agent already holds are not stored again.
+    """
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+
+    from memgpt.loaders import LoadProgress, load_path
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("[dim]{task.fields[detail]}"), console=console,
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def show(p: LoadProgress) -> None:
+            if p.stage not in tasks:
+                label = "Reading files" if p.stage == "read" else "Storing passages"
+                tasks[p.stage] = bar.add_task(label, total=p.total, detail="")
+            bar.update(tasks[p.stage], completed=p.done, total=p.total, detail=escape(p.detail))
+
+        report = _run(home, lambda svc: load_path(
+            svc, agent, path, chunk_tokens=chunk_tokens, overlap=overlap, tags=tag or [],
+            on_progress=show,
+        ))
+    for s in report.skipped:
+        console.print(f"[yellow]skipped[/] {escape(f'{s.path}: {s.reason}')}", highlight=False)
+    console.print(
+        f"Loaded {len(report.files)} file(s) into {agent}: {report.chunks} passages, "
+        f"{report.stored} stored, {report.duplicates} already present.",
+        highlight=False, markup=False,
+    )
+
+
+@app.command()
+def reembed(
+    agent: str,
+    home: Home = None,
+    embedder: Annotated[str, typer.Option(help="local, hashing, openai[/MODEL], ollama/MODEL")] = "local",
+    batch: int = 64,
+    force: Annotated[bool, typer.Option(help="Re-embed passages already on this model.")] = False,
+) -> None:
+    """Re-embed an agent's archival passages with another embedding model (resumable)."""
+    from memgpt.embeddings import embedder_from_spec
+    from memgpt.embeddings.reembed import reembed as run_reembed
+
+    settings = Settings(home=home) if home else Settings()
+    chosen = embedder_from_spec(embedder)
+
+    async def main() -> int:
+        async with AgentService(settings, models={DEMO_MODEL: demo_model()}, embedder=chosen) as svc:
+            return await run_reembed(svc, agent, chosen, batch, force=force)
+
+    try:
+        count = asyncio.run(main())
+    except MemGPTError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+    console.print(f"Re-embedded {count} passages of {agent} with {chosen.name}")
+
+
+@app.command()
+def server(
+    home: Home = None,
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (Letta's default, 8283).")] = 8283,
+    require_key: Annotated[
+        bool | None, typer.Option("--require-key/--no-key", help="Require API keys "
+                                  "(default: only when not on loopback).")
+    ] = None,
+) -> None:
+    """Serve agents over HTTP: the Letta REST API (letta-client works) and /memgpt/v1."""
+    from memgpt.server import run
+
+    try:
+        run(host, port, settings=Settings(home=home) if home else Settings(), require_key=require_key)
+    except MemGPTError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+
+
+keys_app = typer.Typer(help="Create, list and revoke API keys for the server.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(user: str, home: Home = None) -> None:
+    """Create an API key for USER; it is shown once and stored only as a hash."""
+    key_id, raw = _run(home, lambda svc: svc.create_api_key(user))
+    console.print(f"key id: {key_id}\nAPI key for {user} (shown once, keep it safe):")
+    print(raw)
+
+
+@keys_app.command("list")
+def keys_list(home: Home = None) -> None:
+    """List API keys (ids, users, prefixes; never the keys)."""
+    for k in _run(home, lambda svc: svc.list_api_keys()):
+        state = f"revoked {k['revoked_at']:%Y-%m-%d}" if k["revoked_at"] else "active"
+        console.print(f"{k['id']}  {k['user']}  {k['prefix']}…  {state}", highlight=False)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, home: Home = None) -> None:
+    """Revoke an API key by its id."""
+    _run(home, lambda svc: svc.revoke_api_key(key_id))
+    console.print(f"revoked {key_id}")
+
+
 if __name__ == "__main__":
     app()

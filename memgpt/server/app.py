@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from memgpt import __version__
 from memgpt.server import errors
+from memgpt.server.deps import get_service
 from memgpt.server.errors import error_response
 from memgpt.server.routes import agents, catalog, fallback, memory, messages, native
 from memgpt.service import AgentService
@@ -85,7 +86,10 @@ def create_app(
             if own_service:
                 await service.close()
 
-    app = FastAPI(title="memgpt", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="memgpt", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+        dependencies=[Depends(get_service)],  # every route authenticates, even 404/501 ones
+    )
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.state.service = service
     app.state.max_body_bytes = max_body_bytes

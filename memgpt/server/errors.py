@@ -96,13 +96,54 @@ async def _not_implemented(request: Request, exc: Exception) -> JSONResponse:
     return error_response(501, str(exc), "not_implemented")
 
 
+def _is_overflow(exc: BaseException | None) -> bool:
+    """An out-of-range number or date from the client, however deep the driver wrapped it."""
+    while exc is not None:
+        if isinstance(exc, OverflowError):
+            return True
+        exc = getattr(exc, "orig", None) or exc.__cause__
+    return False
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    if _is_overflow(exc):
+        return error_response(400, "a number or date in the request is out of range", "out_of_range")
     log.exception("%s %s crashed", request.method, request.url.path, exc_info=exc)
     return error_response(500, f"internal server error: {type(exc).__name__}", "internal_error")
 
 
+VALIDATION_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "HTTPValidationError",
+    "type": "object",
+    "properties": {
+        "detail": {"type": "string"},
+        "type": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+    "required": ["detail", "type"],
+}
+"""The 422 body this server really sends (FastAPI documents a different one by default)."""
+
+
+def document_errors(app: FastAPI) -> None:
+    """Make the OpenAPI schema describe the 422 body the handlers send."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schema.get("components", {}).get("schemas", {})["HTTPValidationError"] = (
+                VALIDATION_ERROR_SCHEMA
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on an app."""
+    document_errors(app)
     app.add_exception_handler(errors.MemGPTError, _memgpt_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

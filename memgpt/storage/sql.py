@@ -30,7 +30,10 @@ _AGENT_FIELDS = [f for f in AgentState.model_fields if f not in ("id", "created_
 def _naive_utc(moment: datetime) -> datetime:
     """UTC without tzinfo, as stored; naive input is taken to be UTC already."""
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc)
+        try:
+            moment = moment.astimezone(timezone.utc)
+        except OverflowError:  # within a day of year 1 or 9999: clamp
+            return datetime.min if moment.year == 1 else datetime.max
     return moment.replace(tzinfo=None)
 
 

@@ -62,7 +62,7 @@ async def retrieve_tool(tool_id: str, service: Service) -> ls.Tool:
 @router.put("/v1/tools/", tags=["tools"], status_code=501)
 @router.post("/v1/tools", include_in_schema=False)
 @router.put("/v1/tools", include_in_schema=False)
-async def create_tool() -> None:
+async def create_tool(service: Service) -> None:
     """Not implemented: creating tools from Python source (answers 501)."""
     raise NotImplementedByServer(CUSTOM_TOOLS)
 

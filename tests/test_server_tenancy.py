@@ -1,0 +1,577 @@
+"""Tenancy over HTTP: two users, every route, no cross-user access.
+
+Alice (bearer key) owns an agent whose system prompt, core memory block, archival passage and
+messages hold secrets. An intruder (Bob with his own key on a ``require_key=True`` server, or
+the keyless local user on a ``require_key=False`` one) then calls every route the app serves,
+found by walking ``app.routes`` so a route added later is covered without editing this file:
+
+* every route that takes an agent (by path, or ``agent_id`` in its body), with every method it
+  accepts, with Alice's real agent id, agent name, block label, passage id and message id, and
+  a request body valid for the route (``BODIES``; proven valid by the same call on the
+  intruder's own agent succeeding), must answer 404 (not 403), exactly as it answers for ids
+  that never existed, and never with Alice's secrets;
+* sub-resource ids of Alice's (passage, message, block id cursors) on the intruder's own agent
+  are not found either;
+* list and search routes show only the intruder's own data;
+* afterwards Alice's agent, blocks, passages and messages are exactly as before.
+
+A route with a path parameter the matrix does not exercise, or a body it has no entry for,
+fails the test. Also: missing, invalid and revoked keys get 401 on every authenticated route,
+and ``memgpt.server.run`` refuses a non-loopback host without keys before binding anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from pydantic import TypeAdapter
+from starlette.routing import compile_path
+
+import memgpt.server
+from memgpt import AgentService, ScriptedModel, Settings
+from memgpt.errors import InvalidRequestError
+from memgpt.llm.base import ModelRequest, ModelResponse
+from memgpt.llm.scripted import reply
+from memgpt.schemas import Role
+from memgpt.server import create_app
+from memgpt.server.deps import get_service
+from memgpt.server.letta_schemas import block_id, tool_id
+from memgpt.server.routes.fallback import LETTA_API
+
+# --- what the matrix knows about routes -----------------------------------------------------------
+AGENT = "<agent>"
+"""Stands for the agent under test inside a request body."""
+
+BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/v1/agents/"): {"name": "<name>", "model": "scripted"},
+    ("POST", "/v1/agents"): {"name": "<name>", "model": "scripted"},
+    ("PATCH", "/v1/agents/{agent_id}"): {"name": "<name>", "system": "pwned by the intruder"},
+    ("POST", "/v1/agents/{agent_id}/messages"): {"messages": [{"role": "user", "content": "hi, it's me"}]},
+    ("POST", "/v1/agents/{agent_id}/messages/stream"): {"messages": [{"role": "user", "content": "hi again"}]},
+    ("POST", "/v1/messages/search"): {"agent_id": AGENT, "query": "secret"},
+    ("PATCH", "/v1/agents/{agent_id}/core-memory/blocks/{block_label}"): {"value": "pwned by the intruder"},
+    ("POST", "/v1/agents/{agent_id}/archival-memory"): {"text": "planted by the intruder"},
+    ("POST", "/memgpt/v1/agents"): {"name": "<name>", "model": "scripted"},
+    ("PATCH", "/memgpt/v1/agents/{agent}"): {"name": "<name>", "instructions": "pwned by the intruder"},
+    ("POST", "/memgpt/v1/agents/{agent}/messages"): {"text": "hi, it's me"},
+    ("POST", "/memgpt/v1/agents/{agent}/events"): {"text": "an event from the intruder"},
+    ("PATCH", "/memgpt/v1/agents/{agent}/blocks/{label}"): {"value": "pwned by the intruder"},
+    ("POST", "/memgpt/v1/agents/{agent}/passages"): {"text": "planted by the intruder"},
+}
+"""A valid request body for every (method, path) whose route reads one."""
+
+QUERIES: dict[str, str] = {"query": "secret"}
+"""Values for required query parameters, by name."""
+
+AGENT_PARAMS = ("agent_id", "agent")
+SUB_PARAMS = {"block_label": "label", "label": "label", "memory_id": "passage", "passage_id": "passage",
+              "message_id": "message"}
+"""Path parameters naming something inside an agent, by the kind of thing they name."""
+GLOBAL_PARAMS = {"tool_id": tool_id("send_message")}
+"""Path parameters naming something every user shares (the base tools)."""
+PUBLIC = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/v1/health/", "/v1/health",
+          "/{path:path}"}
+"""Routes that may answer without a key; any other route must authenticate its caller."""
+FALLBACK = "/{path:path}"
+
+SECRETS = {
+    "system": "alice-system-secret-5d1e",
+    "block": "alice-block-secret-94c2",
+    "passage": "alice-passage-secret-7b0f",
+    "message": "alice-message-secret-e3a8",
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    """One served route: its full path, methods and what it reads."""
+
+    path: str
+    methods: tuple[str, ...]
+    path_params: tuple[str, ...]
+    body: Any  # the body's annotation, or None
+    required_query: tuple[str, ...]
+    authenticated: bool
+
+
+def _depends_on_service(dependant: Any) -> bool:
+    return any(d.call is get_service or _depends_on_service(d) for d in dependant.dependencies)
+
+
+def served_routes(app: FastAPI) -> list[Route]:
+    """Every route of the app, however deeply included (newer FastAPI keeps routers nested)."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # older FastAPI flattens included routers into app.routes
+        contexts: list[Any] = list(app.routes)
+    else:
+        contexts = list(iter_route_contexts(app.routes))
+    out = []
+    for ctx in contexts:
+        original = getattr(ctx, "original_route", ctx)
+        path, methods = ctx.path, tuple(sorted(ctx.methods or ()))
+        if isinstance(original, APIRoute):
+            dep = original.dependant
+            body = original.body_field.field_info.annotation if original.body_field is not None else None
+            out.append(Route(
+                path, methods, tuple(p.name for p in dep.path_params), body,
+                tuple(q.name for q in dep.query_params if q.field_info.is_required()),
+                _depends_on_service(dep),
+            ))
+        else:
+            params = tuple(compile_path(path)[2])
+            out.append(Route(path, methods, params, None, (), False))
+    return out
+
+
+# --- the server ----------------------------------------------------------------------------------
+class _Server(uvicorn.Server):
+    """uvicorn without its signal handlers (it runs inside pytest's loop)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@contextlib.asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[str]:
+    """Serve app on a random loopback port in this loop; yields the base URL."""
+    server = _Server(uvicorn.Config(app, log_level="warning"))
+    # proto IPPROTO_TCP: asyncio sets TCP_NODELAY only then (else ~40 ms per keep-alive reply)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    for _ in range(1000):
+        if server.started or task.done():
+            break
+        await asyncio.sleep(0.01)
+    assert server.started, "server did not start"
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+        sock.close()
+
+
+def echo(request: ModelRequest) -> ModelResponse:
+    """Answer the latest user message by repeating it."""
+    last = next((m for m in reversed(request.messages) if m.role is Role.USER), None)
+    return reply(f"echo: {last.text}" if last is not None else "noted")
+
+
+@dataclass
+class Alice:
+    """Alice's agent and the ids inside it."""
+
+    agent_id: str
+    name: str
+    passage_id: str
+    message_id: str
+    message_seq: int
+    headers: dict[str, str]
+
+
+@dataclass
+class World:
+    """A served app with Alice's agent, and the intruder's credentials."""
+
+    service: AgentService
+    app: FastAPI
+    http: httpx.AsyncClient
+    alice: Alice
+    intruder: dict[str, str]  # headers
+    intruder_user: str
+    routes: list[Route] = field(default_factory=list)
+
+
+async def _alice(http: httpx.AsyncClient, headers: dict[str, str]) -> Alice:
+    name = f"alice-diary-{uuid.uuid4().hex[:6]}"
+    r = await http.post("/v1/agents/", headers=headers, json={
+        "name": name, "model": "scripted", "system": f"You keep {SECRETS['system']}.",
+        "memory_blocks": [{"label": "persona", "value": "Alice's diary keeper."},
+                          {"label": "human", "value": f"Alice. Her code: {SECRETS['block']}"}],
+    })
+    assert r.status_code == 200, r.text
+    agent_id = r.json()["id"]
+    r = await http.post(f"/v1/agents/{agent_id}/archival-memory", headers=headers,
+                        json={"text": f"The vault code is {SECRETS['passage']}", "tags": ["vault"]})
+    assert r.status_code == 200, r.text
+    passage_id = r.json()[0]["id"]
+    r = await http.post(f"/v1/agents/{agent_id}/messages", headers=headers,
+                        json={"messages": [{"role": "user", "content": f"Remember {SECRETS['message']}"}]})
+    assert r.status_code == 200, r.text
+    assert r.json()["messages"][-1]["content"] == f"echo: Remember {SECRETS['message']}"
+    r = await http.get(f"/memgpt/v1/agents/{agent_id}/messages", headers=headers)
+    said = next(m for m in r.json() if m["role"] == "user" and SECRETS["message"] in json.dumps(m))
+    return Alice(agent_id, name, passage_id, said["id"], said["seq"], headers)
+
+
+@contextlib.asynccontextmanager
+async def world(tmp_path: Path, intruder: str) -> AsyncIterator[World]:
+    """Alice's agent on a served app; the intruder is Bob (keys required) or the local user."""
+    model = ScriptedModel(policy=echo)
+    async with AgentService(Settings(home=tmp_path / "home"), models={"scripted": model}) as service:
+        app = create_app(service, require_key=intruder == "bob")
+        _, alice_key = await service.create_api_key("alice")
+        _, bob_key = await service.create_api_key("bob")
+        async with serving(app) as url, httpx.AsyncClient(base_url=url, timeout=30, trust_env=False) as http:
+            alice = await _alice(http, {"Authorization": f"Bearer {alice_key}"})
+            headers = {"Authorization": f"Bearer {bob_key}"} if intruder == "bob" else {}
+            yield World(service, app, http, alice, headers, "bob" if intruder == "bob" else "local",
+                        served_routes(app))
+
+
+# --- helpers -------------------------------------------------------------------------------------
+def _secrets_in(text: str) -> list[str]:
+    return [k for k, v in SECRETS.items() if v in text]
+
+
+def _body(route: Route, method: str, agent_id: str) -> dict[str, Any] | None:
+    """The table's body for a route, with the agent and a fresh name filled in; checked valid."""
+    if route.body is None:
+        return None
+    key = (method, route.path)
+    assert key in BODIES, f"{method} {route.path} reads a body but BODIES has none for it: add one"
+    raw = json.dumps(BODIES[key]).replace(AGENT, agent_id).replace("<name>", f"n-{uuid.uuid4().hex[:8]}")
+    body: dict[str, Any] = json.loads(raw)
+    TypeAdapter(route.body).validate_python(body)  # the body fits the route's model
+    return body
+
+
+def _query(route: Route) -> dict[str, str]:
+    missing = [q for q in route.required_query if q not in QUERIES]
+    assert not missing, f"{route.path} requires query parameters {missing}: add them to QUERIES"
+    return {q: QUERIES[q] for q in route.required_query}
+
+
+def _takes_agent(route: Route) -> bool:
+    if any(p in AGENT_PARAMS for p in route.path_params):
+        return True
+    fields = getattr(route.body, "model_fields", {})
+    return "agent_id" in fields
+
+
+async def _own_agent(w: World) -> dict[str, Any]:
+    """A fresh agent of the intruder's with a passage and a message: ids by parameter kind."""
+    h = w.intruder
+    r = await w.http.post("/memgpt/v1/agents", headers=h, json={"name": f"mine-{uuid.uuid4().hex[:8]}",
+                                                                "model": "scripted"})
+    assert r.status_code == 201, r.text
+    agent = r.json()
+    r = await w.http.post(f"/memgpt/v1/agents/{agent['id']}/passages", headers=h, json={"text": "my own note"})
+    assert r.status_code == 201, r.text
+    passage = r.json()[0]["id"]
+    r = await w.http.post(f"/memgpt/v1/agents/{agent['id']}/messages", headers=h, json={"text": "my own words"})
+    assert r.status_code == 200, r.text
+    message = (await w.http.get(f"/memgpt/v1/agents/{agent['id']}/messages", headers=h)).json()[-1]["id"]
+    return {"agent": agent["id"], "name": agent["name"], "label": "human", "passage": passage, "message": message}
+
+
+def _fill(route: Route, ids: dict[str, str]) -> str:
+    values = {}
+    for p in route.path_params:
+        if p in AGENT_PARAMS:
+            values[p] = ids["agent"]
+        elif p in SUB_PARAMS:
+            values[p] = ids[SUB_PARAMS[p]]
+        elif p in GLOBAL_PARAMS:
+            values[p] = GLOBAL_PARAMS[p]
+        else:
+            raise AssertionError(
+                f"{route.path}: the tenancy matrix does not know path parameter {p!r}: add it to "
+                "AGENT_PARAMS, SUB_PARAMS or GLOBAL_PARAMS"
+            )
+    return route.path.format(**values)
+
+
+def _normalized(r: httpx.Response, *ids: str) -> tuple[int, str]:
+    text = r.text
+    for i in sorted(ids, key=len, reverse=True):
+        text = text.replace(i, "<ID>")
+    return r.status_code, text
+
+
+async def _call(w: World, method: str, url: str, body: Any, query: dict[str, str]) -> httpx.Response:
+    return await w.http.request(method, url, headers=w.intruder, json=body, params=query)
+
+
+async def _snapshot(service: AgentService, agent_id: str) -> dict[str, Any]:
+    """Everything stored for Alice's agent, read straight from the service."""
+    alice = service.scoped("alice")
+    return {
+        "agent": (await alice.get_agent(agent_id)).model_dump(),
+        "blocks": [b.model_dump() for b in await alice.list_blocks(agent_id)],
+        "passages": [p.model_dump(exclude={"embedding"}) for p in await alice.list_passages(agent_id, limit=1000)],
+        "messages": [m.model_dump() for m in await alice.list_messages(agent_id, limit=1000)],
+        "context": (await alice.context_window(agent_id)).model_dump(),
+    }
+
+
+GHOST = {"agent": f"agent-{uuid.UUID(int=1)}", "label": "human", "passage": f"passage-{uuid.UUID(int=2)}",
+         "message": f"message-{uuid.UUID(int=3)}"}
+"""Ids that never existed: what the intruder sees for Alice's must be indistinguishable."""
+
+
+# --- the matrix ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("intruder", ["bob", "local"])
+async def test_no_route_reaches_another_users_agent(tmp_path: Path, intruder: str) -> None:
+    """Every agent route, every method, Alice's real ids: 404 like a ghost id, no secrets, no change."""
+    async with world(tmp_path, intruder) as w:
+        a = w.alice
+        before = await _snapshot(w.service, a.agent_id)
+        alice_ids = {"agent": a.agent_id, "label": "human", "passage": a.passage_id, "message": a.message_id}
+        exercised: set[tuple[str, str]] = set()
+        problems: list[str] = []
+
+        for route in w.routes:
+            if route.path == FALLBACK or not _takes_agent(route):
+                continue
+            for method in route.methods:
+                where = f"{method} {route.path}"
+                query = _query(route)
+                # the same request on the intruder's own agent works: the body is valid, the
+                # route is live, so a 404 below is the tenancy check and nothing else
+                mine = await _own_agent(w)
+                r = await _call(w, method, _fill(route, mine), _body(route, method, mine["agent"]), query)
+                if not (r.is_success or r.status_code == 501):
+                    problems.append(f"{where} on the intruder's own agent: {r.status_code} {r.text}")
+                variants = [("Alice's ids", alice_ids, GHOST)]
+                variants.append(("Alice's agent name", {**alice_ids, "agent": a.name},
+                                 {**GHOST, "agent": "no-such-agent-name"}))
+                if any(p in SUB_PARAMS and SUB_PARAMS[p] != "label" for p in route.path_params):
+                    variants.append(("the intruder's agent with Alice's sub-ids",
+                                     {**alice_ids, "agent": mine["agent"], "label": "human"},
+                                     {**GHOST, "agent": mine["agent"]}))
+                for what, ids, ghost in variants:
+                    r = await _call(w, method, _fill(route, ids), _body(route, method, ids["agent"]), query)
+                    g = await _call(w, method, _fill(route, ghost), _body(route, method, ghost["agent"]), query)
+                    leaked = _secrets_in(r.text)
+                    if r.status_code != 404 or leaked:
+                        problems.append(f"{where} with {what}: {r.status_code} (want 404), secrets {leaked}: {r.text[:300]}")
+                    if _normalized(r, *ids.values(), a.name) != _normalized(g, *ghost.values()):
+                        problems.append(f"{where} with {what} answers unlike a ghost id: "
+                                        f"{r.status_code} {r.text[:200]} vs {g.status_code} {g.text[:200]}")
+                exercised.add((method, route.path))
+
+        # the Letta API's other agent routes fall through to the catch-all: no difference either
+        served = [(compile_path(rt.path)[0], rt.methods) for rt in w.routes if rt.path != FALLBACK]
+        for template, methods in LETTA_API:
+            if "{agent_id}" not in template:
+                continue
+            for method in methods.split():
+                path = re.sub(r"\{(?!agent_id)[^}]+\}", "x", template)
+                if any(rx.match(path.format(agent_id=a.agent_id)) and method in ms for rx, ms in served):
+                    continue  # a served route, checked above
+                r = await _call(w, method, path.format(agent_id=a.agent_id), None, {})
+                g = await _call(w, method, path.format(agent_id=GHOST["agent"]), None, {})
+                if r.is_success or r.status_code == 403 or _secrets_in(r.text):
+                    problems.append(f"{method} {template} (catch-all) with Alice's id: {r.status_code} {r.text[:200]}")
+                if _normalized(r, a.agent_id) != _normalized(g, GHOST["agent"]):
+                    problems.append(f"{method} {template} (catch-all) tells Alice's agent from a ghost")
+                exercised.add((method, FALLBACK))
+
+        # non-agent routes with path parameters (shared things, such as the base tools)
+        for route in w.routes:
+            if route.path_params and route.path != FALLBACK and not _takes_agent(route):
+                for method in route.methods:
+                    r = await _call(w, method, _fill(route, GHOST), _body(route, method, ""), _query(route))
+                    if r.status_code >= 500 or _secrets_in(r.text):
+                        problems.append(f"{method} {route.path}: {r.status_code} {r.text[:200]}")
+                    exercised.add((method, route.path))
+
+        missed = [f"{m} {rt.path}" for rt in w.routes if rt.path_params and rt.path != FALLBACK
+                  for m in rt.methods if (m, rt.path) not in exercised]
+        if any(rt.path == FALLBACK for rt in w.routes) and not any(p == FALLBACK for _, p in exercised):
+            missed.append(f"* {FALLBACK}")
+        assert not missed, f"routes with path parameters the matrix did not exercise: {missed}"
+        assert not problems, "\n".join(problems)
+        assert await _snapshot(w.service, a.agent_id) == before, "Alice's agent changed"
+
+
+@pytest.mark.parametrize("intruder", ["bob", "local"])
+async def test_lists_and_searches_show_only_own_data(tmp_path: Path, intruder: str) -> None:
+    """List routes (found programmatically) and search routes return only the caller's data."""
+    async with world(tmp_path, intruder) as w:
+        a, h = w.alice, w.intruder
+        mine = await _own_agent(w)
+        # the same name as Alice's agent is free for another user, and means their own agent
+        r = await w.http.post("/v1/agents/", headers=h, json={"name": a.name, "model": "scripted"})
+        assert r.status_code == 200, r.text
+        twin = r.json()["id"]
+        assert twin != a.agent_id
+        assert (await w.http.get(f"/v1/agents/{a.name}", headers=h)).json()["id"] == twin
+        assert (await w.http.get(f"/v1/agents/{a.name}", headers=a.headers)).json()["id"] == a.agent_id
+        own_ids = {mine["agent"], twin}
+
+        alice_strings = [a.agent_id, a.passage_id, a.message_id, *SECRETS.values()]
+        list_routes = [rt for rt in w.routes if rt.authenticated and not rt.path_params and "GET" in rt.methods]
+        assert {"/v1/agents/", "/memgpt/v1/agents", "/v1/tools/", "/v1/models/"} <= {rt.path for rt in list_routes}
+        for rt in list_routes:
+            r = await w.http.get(rt.path, headers=h, params=_query(rt))
+            assert r.is_success, f"GET {rt.path}: {r.status_code} {r.text}"
+            assert not [s for s in alice_strings if s in r.text], f"GET {rt.path} shows Alice's data: {r.text[:300]}"
+        for path in ("/v1/agents/", "/v1/agents", "/memgpt/v1/agents"):
+            listed = {x["id"] for x in (await w.http.get(path, headers=h)).json()}
+            assert listed == own_ids, f"{path}: {listed}"
+            alices = {x["id"] for x in (await w.http.get(path, headers=a.headers)).json()}
+            assert alices == {a.agent_id}, f"{path} as Alice: {alices}"
+        filters: list[dict[str, str | int]] = [{"name": a.name}, {"query_text": "alice-diary"},
+                                               {"limit": 1000, "order": "asc"}]
+        for params in filters:
+            got = {x["id"] for x in (await w.http.get("/v1/agents/", headers=h, params=params)).json()}
+            assert a.agent_id not in got, params
+        # shared catalogues are the same for both users
+        for path in ("/v1/tools/", "/v1/models/", "/v1/models/embedding"):
+            assert (await w.http.get(path, headers=h)).json() == (await w.http.get(path, headers=a.headers)).json()
+
+        # searches of the intruder's own agent for Alice's words find nothing of hers
+        searches: list[tuple[str, str, dict[str, Any]]] = [
+            ("POST", "/v1/messages/search", {"json": {"agent_id": mine["agent"], "query": SECRETS["message"]}}),
+            ("POST", "/v1/messages/search", {"json": {"agent_id": mine["agent"]}}),
+            ("GET", f"/v1/agents/{mine['agent']}/archival-memory/search", {"params": {"query": SECRETS["passage"]}}),
+            ("GET", f"/v1/agents/{mine['agent']}/archival-memory", {"params": {"search": "vault code"}}),
+            ("GET", f"/memgpt/v1/agents/{mine['agent']}/passages/search", {"params": {"query": "vault code"}}),
+            ("GET", f"/memgpt/v1/agents/{mine['agent']}/messages/search", {"params": {"query": "Remember"}}),
+            ("GET", f"/memgpt/v1/agents/{mine['agent']}/messages/search", {}),
+            ("GET", f"/v1/agents/{mine['agent']}/messages", {"params": {"limit": 1000}}),
+            ("GET", f"/memgpt/v1/agents/{mine['agent']}/messages", {"params": {"limit": 1000}}),
+        ]
+        for method, path, kwargs in searches:
+            r = await w.http.request(method, path, headers=h, **kwargs)
+            assert r.is_success, f"{method} {path}: {r.status_code} {r.text}"
+            assert not [s for s in alice_strings if s in r.text], f"{method} {path} shows Alice's data: {r.text[:300]}"
+        found = (await w.http.post("/v1/messages/search", headers=h, json={"agent_id": mine["agent"]})).json()
+        assert found and {m["agent_id"] for m in found} == {mine["agent"]}
+        assert (await w.http.post("/v1/messages/search", headers=h,
+                                  json={"agent_id": a.agent_id, "query": "Remember"})).status_code == 404
+
+        # Alice's ids as paging cursors on the intruder's own lists: not found, nothing shown
+        cursors = [
+            ("/v1/agents/", {"after": a.agent_id}),
+            ("/v1/agents/", {"before": a.agent_id}),
+            (f"/v1/agents/{mine['agent']}/messages", {"after": a.message_id}),
+            (f"/v1/agents/{mine['agent']}/messages", {"before": a.message_id}),
+            (f"/v1/agents/{mine['agent']}/archival-memory", {"after": a.passage_id}),
+            (f"/v1/agents/{mine['agent']}/archival-memory", {"before": a.passage_id, "ascending": "false"}),
+            (f"/v1/agents/{mine['agent']}/core-memory/blocks", {"after": block_id(a.agent_id, "human")}),
+        ]
+        for path, cursor in cursors:
+            r = await w.http.get(path, headers=h, params=cursor)
+            assert r.status_code == 404, f"GET {path} {cursor}: {r.status_code} {r.text[:300]}"
+            assert not _secrets_in(r.text)
+        # seq numbers are per agent: Alice's seq on the intruder's agent pages the intruder's messages
+        r = await w.http.get(f"/memgpt/v1/agents/{mine['agent']}/messages", headers=h,
+                             params={"after": a.message_seq - 1})
+        assert r.is_success and all(m["agent_id"] == mine["agent"] for m in r.json())
+
+
+# --- authentication ------------------------------------------------------------------------------
+async def test_keys_missing_invalid_or_revoked_get_401_on_every_route(tmp_path: Path) -> None:
+    """With keys required, every authenticated route refuses no key, a wrong key, a revoked key."""
+    async with world(tmp_path, "bob") as w:
+        key_id, revoked = await w.service.create_api_key("alice")
+        await w.service.revoke_api_key(key_id)
+        bad_headers = {
+            "no key": {},
+            "empty bearer": {"Authorization": "Bearer"},
+            "another scheme": {"Authorization": f"Basic {revoked}"},
+            "invalid key": {"Authorization": f"Bearer mgpt-{uuid.uuid4().hex}"},
+            "revoked key": {"Authorization": f"Bearer {revoked}"},
+        }
+        before = await _snapshot(w.service, w.alice.agent_id)
+        ids = {"agent": w.alice.agent_id, "label": "human", "passage": w.alice.passage_id,
+               "message": w.alice.message_id}
+        problems: list[str] = []
+        checked = 0
+        for rt in w.routes:
+            if rt.path in PUBLIC:
+                continue
+            if not rt.authenticated:
+                problems.append(f"{'/'.join(rt.methods)} {rt.path} does not authenticate its caller "
+                                "(its endpoint does not depend on get_service)")
+            for method in rt.methods:
+                for what, headers in bad_headers.items():
+                    r = await w.http.request(method, _fill(rt, ids), headers=headers,
+                                             json=_body(rt, method, w.alice.agent_id), params=_query(rt))
+                    checked += 1
+                    if r.status_code != 401 or _secrets_in(r.text):
+                        problems.append(f"{method} {rt.path} with {what}: {r.status_code} {r.text[:150]}")
+                    elif r.json()["type"] != "http_error":
+                        problems.append(f"{method} {rt.path} with {what}: error type {r.json()['type']}")
+        assert checked > 100
+        assert not problems, "\n".join(problems)
+        assert await _snapshot(w.service, w.alice.agent_id) == before
+        # the routes that may answer without a key reveal nothing (the app may also refuse them)
+        assert (await w.http.get("/v1/health")).status_code in (200, 401)
+        assert (await w.http.get("/openapi.json")).status_code in (200, 401)
+        for path in (f"/v1/agents/{w.alice.agent_id}/export", f"/v1/agents/{GHOST['agent']}/export"):
+            r = await w.http.get(path)  # the catch-all: the same for Alice's agent and a ghost
+            assert r.status_code in (401, 501) and not _secrets_in(r.text), r.text
+        # and Alice's own key still works
+        r = await w.http.get(f"/v1/agents/{w.alice.agent_id}", headers=w.alice.headers)
+        assert r.status_code == 200 and SECRETS["block"] in r.text
+
+
+async def test_local_mode_requests_are_the_local_user(tmp_path: Path) -> None:
+    """require_key=False: no key means the local user, who does not see Alice's agents; keys still scope."""
+    async with world(tmp_path, "local") as w:
+        r = await w.http.post("/v1/agents/", json={"name": "local-bot", "model": "scripted"})
+        assert r.status_code == 200, r.text
+        local_id = r.json()["id"]
+        assert [a.owner for a in await w.service.list_agents()] == ["local"]
+        assert [x["id"] for x in (await w.http.get("/memgpt/v1/agents")).json()] == [local_id]
+        assert (await w.http.get(f"/v1/agents/{w.alice.agent_id}")).status_code == 404
+        assert [x["id"] for x in (await w.http.get("/v1/agents/", headers=w.alice.headers)).json()] == [w.alice.agent_id]
+        assert (await w.http.get(f"/v1/agents/{local_id}", headers=w.alice.headers)).status_code == 404
+        # a bad key is refused even though no key would have been accepted
+        r = await w.http.get("/v1/agents/", headers={"Authorization": "Bearer mgpt-not-a-key"})
+        assert r.status_code == 401
+
+
+# --- memgpt.server.run -----------------------------------------------------------------------------
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "memgpt.example"])
+def test_run_refuses_public_host_without_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, host: str) -> None:
+    """Keyless mode on a non-loopback host is refused before anything is built or bound."""
+    def must_not_serve(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("run() went on to serve")
+
+    def must_not_bind(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("run() bound a socket")
+
+    monkeypatch.setattr(uvicorn, "run", must_not_serve)
+    monkeypatch.setattr(socket.socket, "bind", must_not_bind)
+    with pytest.raises(InvalidRequestError, match="without API keys"):
+        memgpt.server.run(host=host, require_key=False, settings=Settings(home=tmp_path))
+
+
+@pytest.mark.parametrize(("host", "require_key", "expected"), [
+    ("0.0.0.0", None, True), ("127.0.0.1", None, False), ("localhost", False, False), ("::1", None, False),
+    ("127.0.0.1", True, True),
+])
+def test_run_requires_keys_off_loopback_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, host: str, require_key: bool | None, expected: bool
+) -> None:
+    """By default keys are required exactly off loopback (uvicorn.run is replaced: nothing binds)."""
+    seen: dict[str, Any] = {}
+
+    def capture(app: FastAPI, **kwargs: Any) -> None:
+        seen.update(kwargs, require_key=app.state.require_key)
+
+    monkeypatch.setattr(uvicorn, "run", capture)
+    memgpt.server.run(host=host, port=1, require_key=require_key, settings=Settings(home=tmp_path))
+    assert seen == {"host": host, "port": 1, "log_level": "info", "require_key": expected}
