@@ -33,8 +33,7 @@ def bench() -> ModuleType:
 def small_sample() -> dict[str, Any]:
     """The first sessions of the first conversation with the questions they can answer,
     plus one question with a malformed evidence id and an adversarial one (left out)."""
-    if not DATA.exists():
-        pytest.skip(f"LoCoMo data not found at {DATA}")
+    assert DATA.exists(), f"LoCoMo data not found at {DATA} (../shared/data of the checkout)"
     sample = json.loads(DATA.read_text())[0]
     conv = sample["conversation"]
     keep = {k: v for k, v in conv.items() if not (m := re.match(r"session_(\d+)", k)) or int(m.group(1)) <= SESSIONS}
