@@ -10,7 +10,7 @@ search never re-reads the blobs from the database:
   search scans as well, and are merged into the graph in batches of `merge_batch`, so an
   insert never waits for the graph and a search never misses a fresh passage. Until the graph
   is ready, searches stay exact.
-* The graph is saved under the data directory (`<dir>/<agent>.<model>.faiss` plus a `.npz`
+* The graph is saved under the data directory (`<dir>/<agent>.<model>-<hash>.faiss` plus a `.npz`
   with the passage keys, deletion marks and the database watermark it covers), so a restart
   loads it instead of rebuilding. `ArchivalVectors` compares the saved state with the
   database when it loads one (count of rows up to the watermark; new rows past it) and catches
