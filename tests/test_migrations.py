@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy.engine import Connection
 
 from memgpt import AgentService, ScriptedModel, Settings
 from memgpt.llm.scripted import reply, tool_call
-from memgpt.storage.db import MIGRATIONS, create_engine
+from memgpt.storage.db import create_engine, upgrade
 
 
 async def test_upgrade_from_first_schema_keeps_data(settings: Settings) -> None:
     """Data written at revision 0001 survives the table rebuilds of later migrations."""
     engine = create_engine(settings.resolved_database_url())
 
-    def to_0001(conn: Connection) -> None:
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0001")
-
     async with engine.begin() as conn:
-        await conn.run_sync(to_0001)
+        await conn.run_sync(upgrade, "0001")
         for sql in (
             "INSERT INTO agents VALUES ('agent-1', 'old', 'scripted', NULL, 'hashing-384-v1', "
             "'be kind', 8192, NULL, 'summary', 0, 0, '', 1, NULL, NULL, '2025-01-01 00:00:00')",

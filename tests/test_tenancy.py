@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
 
 from memgpt import AgentService, ScriptedModel, Settings
 from memgpt.errors import NotFoundError
 from memgpt.llm.scripted import reply
-from memgpt.storage.db import MIGRATIONS, create_engine, migrate
+from memgpt.storage.db import create_engine, migrate, upgrade
 
 
 async def test_owners_are_isolated(service: AgentService, model: ScriptedModel) -> None:
@@ -62,14 +59,8 @@ async def test_migration_keeps_existing_agents(settings: Settings) -> None:
     """A database made before owners existed upgrades with its agents owned by "local"."""
     engine = create_engine(settings.resolved_database_url())
 
-    def to_0002(conn: Connection) -> None:
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0002")
-
     async with engine.begin() as conn:
-        await conn.run_sync(to_0002)
+        await conn.run_sync(upgrade, "0002")
         await conn.execute(text(
             "INSERT INTO agents VALUES ('agent-old', 'veteran', 'scripted', NULL, 'hashing-384-v1',"
             " 'be kind', 8192, NULL, 'an old summary', 0, 0, '', 1, NULL, NULL,"

@@ -44,11 +44,12 @@ def create_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, pool_pre_ping=True)
 
 
-def _upgrade(connection: Connection) -> None:
+def upgrade(connection: Connection, revision: str = "head") -> None:
+    """Run the migrations up to revision on a synchronous connection."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    command.upgrade(config, revision)
 
 
 async def migrate(engine: AsyncEngine) -> None:
@@ -66,7 +67,7 @@ async def migrate(engine: AsyncEngine) -> None:
         try:
             if conn.dialect.name == "postgresql":  # one migrator at a time across processes
                 await conn.execute(text("SELECT pg_advisory_xact_lock(7262957305193760)"))
-            await conn.run_sync(_upgrade)
+            await conn.run_sync(upgrade)
             await conn.commit()
         finally:
             if sqlite:
