@@ -6,7 +6,8 @@ from collections.abc import Callable, Sequence
 from typing import Literal, TypeVar
 
 from memgpt.errors import NotFoundError
-from memgpt.server import compat, letta_schemas as ls
+from memgpt.schemas import Passage
+from memgpt.server import letta_schemas as ls
 from memgpt.service import AgentService
 
 T = TypeVar("T")
@@ -45,8 +46,8 @@ async def history(
     more Letta messages than ``limit`` otherwise. Stored messages with nothing to show
     (the return of a send_message call) are skipped over, so a page is empty only at the end.
     """
-    a = await compat.message_seq(service, agent, after) if after else None
-    b = await compat.message_seq(service, agent, before) if before else None
+    a = (await service.get_message(agent, after)).seq if after else None
+    b = (await service.get_message(agent, before)).seq if before else None
     lo, hi = (b, a) if order == "desc" else (a, b)  # exclusive seq bounds
     from_low = (after is not None or before is None) if order == "asc" else (before is not None and after is None)
     chunk = max(limit, 20)
@@ -77,3 +78,16 @@ async def history(
         return [x for g in groups for x in reversed(g)]
     return [x for g in groups for x in g]
 
+
+
+_SCAN = 500
+
+
+async def all_passages(service: AgentService, agent: str) -> list[Passage]:
+    """Every archival passage of the agent, newest first."""
+    out: list[Passage] = []
+    while True:
+        page = await service.list_passages(agent, limit=_SCAN, offset=len(out))
+        out += page
+        if len(page) < _SCAN:
+            return out

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from memgpt.errors import InvalidRequestError
 from memgpt.schemas import AgentState as MemAgentState, Block, ContextReport
-from memgpt.server import compat, letta_schemas as ls
+from memgpt.server import letta_schemas as ls
 from memgpt.server.deps import Service
 from memgpt.server.errors import NotImplementedByServer
 from memgpt.server.paging import page

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from memgpt import __version__
 from memgpt.errors import NotFoundError
-from memgpt.server import compat, letta_schemas as ls
+from memgpt.server import letta_schemas as ls
 from memgpt.server.deps import Service
 from memgpt.server.errors import NotImplementedByServer
 from memgpt.server.paging import page

@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from memgpt.server import compat, letta_schemas as ls
+from memgpt.server import letta_schemas as ls
+from memgpt.server.paging import all_passages
 from memgpt.server.deps import Service
 from memgpt.server.errors import NotImplementedByServer
 from memgpt.server.paging import page
@@ -78,7 +79,7 @@ async def list_passages(
     if after is None and before is None and not ascending:
         newest = await service.list_passages(agent_id, limit=limit or 100)
         return [ls.passage_out(p, service.embedder) for p in newest]
-    oldest_first = (await compat.all_passages(service, agent_id))[::-1]
+    oldest_first = (await all_passages(service, agent_id))[::-1]
     chosen = page(oldest_first, lambda p: p.id, after=after, before=before, limit=limit,
                   order="asc" if ascending else "desc", what="passage")
     return [ls.passage_out(p, service.embedder) for p in chosen]
@@ -97,8 +98,8 @@ async def search_passages(
     end_datetime: datetime | None = None,
 ) -> ls.PassageSearchResponse:
     """Search archival memory (exact words and similarity together), optionally by tags and dates."""
-    found = await compat.search_passages(
-        service, agent_id, query, limit=top_k or 10, tags=tags, match_all=tag_match_mode == "all",
+    found = await service.search_passages(
+        agent_id, query, limit=top_k or 10, tags=tags, match_all_tags=tag_match_mode == "all",
         start=start_datetime, end=end_datetime,
     )
     return ls.PassageSearchResponse(count=len(found), results=[ls.passage_hit(p) for p in found])
