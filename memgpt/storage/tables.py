@@ -92,6 +92,7 @@ class MessageRow(Base):
     __table_args__ = (
         UniqueConstraint("agent_id", "seq", name="uq_messages_agent_seq"),
         Index("ix_messages_agent_created", "agent_id", "created_at"),
+        Index("ix_messages_agent_model", "agent_id", "embedding_model"),
     )
     pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(String(64), unique=True)
@@ -102,6 +103,8 @@ class MessageRow(Base):
     search_text: Mapped[str] = mapped_column(Text, default="")
     step_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    embedding_model: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class StepRow(Base):
