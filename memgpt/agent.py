@@ -13,7 +13,7 @@ from memgpt.embeddings.base import Embedder
 from memgpt.errors import ContextOverflowError
 from memgpt.llm.base import Delta, Model, ModelRequest
 from memgpt.llm.tokens import count_messages, count_tools
-from memgpt.memory import archival
+from memgpt.memory import archival, recall
 from memgpt.memory.blocks import find
 from memgpt.memory.stores import AgentStore, ArchivalStore, BlockStore, Page, RecallStore
 from memgpt.prompts import BREAKER_EVENT, FAILED_EVENT, HEARTBEAT_EVENT, PRESSURE_EVENT
@@ -78,8 +78,9 @@ class AgentRuntime:
     ) -> Page[Message]:
         """One page of recall search."""
         size = self.page_size
-        return await self.stores.recall.search(
-            self.state.id, query, start=start, end=end, limit=size, offset=(page - 1) * size
+        return await recall.search(
+            self.stores.recall, self.embedder, self.state.id, query,
+            start=start, end=end, limit=size, offset=(page - 1) * size,
         )
 
     async def insert_passage(self, text: str) -> Passage:

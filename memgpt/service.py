@@ -23,7 +23,7 @@ from memgpt.errors import (
 )
 from memgpt.llm.base import Model
 from memgpt.llm.providers import known_context_window, resolve_model
-from memgpt.memory import archival
+from memgpt.memory import archival, recall
 from memgpt.memory.blocks import default_blocks, find
 from memgpt.memory.stores import Page
 from memgpt.prompts import SYSTEM_INSTRUCTIONS
@@ -254,6 +254,8 @@ class AgentService:
         state = await self.get_agent(agent)
         async with self._lock(state.id):
             await self.stores.agents.delete(state.id)
+        await self.stores.recall.forget_agent(state.id)
+        await self.stores.archival.forget_agent(state.id)
 
     async def _runtime(self, state: AgentState) -> agent_loop.AgentRuntime:
         return agent_loop.AgentRuntime(
@@ -293,7 +295,9 @@ class AgentService:
         async with self._lock(state.id):
             runtime = await self._runtime(await self.get_agent(state.id))
             runtime.listener = on_event
-            return await agent_loop.run(runtime, message)
+            result = await agent_loop.run(runtime, message)
+            await recall.embed_pending(self.stores.recall, self.embedder, state.id)
+            return result
 
     async def get_message(self, agent: str, message_id: str) -> Message:
         """One message of the agent's recall memory by id."""
@@ -319,8 +323,9 @@ class AgentService:
     ) -> Page[Message]:
         """Search recall memory by words and/or a [start, end) date range."""
         state = await self.get_agent(agent)
-        return await self.stores.recall.search(
-            state.id, query, start=start, end=end, limit=limit, offset=offset
+        return await recall.search(
+            self.stores.recall, self.embedder, state.id, query,
+            start=start, end=end, limit=limit, offset=offset,
         )
 
     # --- core memory ---------------------------------------------------------------------------

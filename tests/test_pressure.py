@@ -47,6 +47,7 @@ async def test_pressure_warns_evicts_and_keeps_everything(settings: Settings) ->
         agent = await svc.create_agent("p", model="scripted", context_window=WINDOW)
         for i in range(100):
             await svc.send_message(agent.id, long_message(i))
+        growing = len(model.calls)
         found = await svc.send_message(agent.id, f"search {UNIQUE}")
         history = await svc.list_messages(agent.id, limit=10_000)
         state = await svc.get_agent(agent.id)
@@ -59,9 +60,10 @@ async def test_pressure_warns_evicts_and_keeps_everything(settings: Settings) ->
     assert max(sizes) <= WINDOW, max(sizes)
     assert report.total <= WINDOW
 
-    # a warning reached the model before every eviction
+    # while the history grew message by message, a warning reached the model before every
+    # eviction (the final search's five long results may jump past the limit in one step)
     evictions, warned = 0, False
-    for call in model.calls:
+    for call in model.calls[:growing]:
         if call.purpose == "summary":
             assert warned, "an eviction happened without a preceding warning"
             evictions, warned = evictions + 1, False

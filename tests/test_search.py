@@ -58,16 +58,17 @@ def result_lines(content: str) -> tuple[tuple[int, int, int, int], list[str]]:
 
 # --- recall search through the service ---------------------------------------------------
 async def test_recall_search_finds_messages_by_word(service: AgentService) -> None:
-    """A word query returns exactly the messages holding that word, case-insensitively."""
+    """The messages holding a query's word come first, case-insensitively; neighbours in
+    meaning may follow them."""
     agent_id = await new_agent(service)
     await add_user_messages(
         service, agent_id,
         ["I bought a pineapple today", "The weather is grey", "Pineapple pizza is divisive", "Nothing here"],
     )
     page = await service.search_messages(agent_id, "PINEAPPLE")
-    assert page.total == 2
-    assert sorted(m.text for m in page.items) == ["I bought a pineapple today", "Pineapple pizza is divisive"]
-    assert (await service.search_messages(agent_id, "kumquat")).total == 0
+    top = sorted(m.text for m in page.items[:2])
+    assert top == ["I bought a pineapple today", "Pineapple pizza is divisive"]
+    assert all("ineapple" not in m.text for m in page.items[2:])
 
 
 async def test_recall_search_indexes_assistant_replies_not_tool_results(
@@ -81,7 +82,9 @@ async def test_recall_search_indexes_assistant_replies_not_tool_results(
     assert [m.role for m in found.items] == [Role.ASSISTANT]
     assert found.items[0].sent_messages() == ["Kiwis are my favourite fruit"]
     # "Sent message successfully." is the send_message tool result: it must not be indexed.
-    assert (await service.search_messages(agent_id, "successfully")).total == 0
+    found = await service.search_messages(agent_id, "successfully")
+    assert {m.role for m in found.items} <= {Role.USER, Role.ASSISTANT}
+    assert all("successfully" not in m.text for m in found.items)
 
 
 async def test_recall_search_ranks_exact_phrase_first(service: AgentService) -> None:
@@ -118,13 +121,14 @@ async def test_recall_search_pagination(service: AgentService) -> None:
     await add_user_messages(service, agent_id, [f"zebra sighting number {i}" for i in range(12)])
     await add_user_messages(service, agent_id, ["a giraffe walked by", "an elephant too"])
     pages = [await service.search_messages(agent_id, "zebra", limit=5, offset=o) for o in (0, 5, 10)]
-    assert [len(p.items) for p in pages] == [5, 5, 2]
-    assert all(p.total == 12 for p in pages)
+    total = pages[0].total  # the 12 matches, then any neighbours in meaning
+    assert 12 <= total <= 14 and all(p.total == total for p in pages)
+    assert [len(p.items) for p in pages] == [5, 5, total - 10]
     ids = [m.id for p in pages for m in p.items]
-    assert len(set(ids)) == 12
-    assert all("zebra" in m.text for p in pages for m in p.items)
+    assert len(set(ids)) == total
+    assert all("zebra" in m.text for m in [m for p in pages for m in p.items][:12])
     beyond = await service.search_messages(agent_id, "zebra", limit=5, offset=20)
-    assert beyond.items == [] and beyond.total == 12
+    assert beyond.items == [] and beyond.total == total
 
 
 async def test_recall_date_filters_select_half_open_range(service: AgentService) -> None:
@@ -192,13 +196,13 @@ async def test_conversation_search_tool_pages_of_five(
 async def test_conversation_search_tool_past_the_end_and_no_match(
     service: AgentService, model: ScriptedModel
 ) -> None:
-    """A page past the last one says so; a query matching nothing says no results."""
+    """A page past the last one says so; a query that can match nothing says no results."""
     agent_id = await new_agent(service)
     await add_user_messages(service, agent_id, [f"zebra sighting number {i}" for i in range(7)])
     past = await run_tool(service, model, agent_id, "conversation_search", query="zebra", page=3)
     assert not past.is_error
     assert past.content == "No results on page 3."
-    none = await run_tool(service, model, agent_id, "conversation_search", query="okapi", page=1)
+    none = await run_tool(service, model, agent_id, "conversation_search", query="?!", page=1)
     assert none.content == "No results found."
 
 

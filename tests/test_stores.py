@@ -164,57 +164,101 @@ async def test_recall_window_since_count(backend: Backend) -> None:
     assert back.role is Role.USER and back.parts == [TextPart(text="m3")]
 
 
-async def test_recall_search_words_and_exact_phrase_first(backend: Backend) -> None:
-    """Any word matches, case-insensitively; the exact phrase ranks first; pages add up."""
+async def test_recall_lexical_words_and_exact_phrase_first(backend: Backend) -> None:
+    """Any word matches, case-insensitively; the exact phrase ranks first; tool output never."""
     agent = await new_agent(backend)
     recall = backend.stores.recall
     phrase_text = "Yesterday I saw the quick brown fox jump over a very lazy sleeping dog in the park"
     texts = [phrase_text, "fox fox fox brown brown quick quick", "brown fox quick", "no match here"]
-    await recall.append(agent.id, [Message.user(t) for t in texts])
+    stored = await recall.append(agent.id, [Message.user(t) for t in texts])
     await recall.append(agent.id, [Message(role=Role.TOOL, parts=[TextPart(text="fox tool")])])
 
-    async def search(query: str | None, limit: int = 10, offset: int = 0) -> tuple[list[str], int]:
-        page = await recall.search(agent.id, query, start=None, end=None, limit=limit, offset=offset)
-        return [m.text for m in page.items], page.total
+    async def lexical(query: str) -> list[tuple[str, float, bool]]:
+        return await recall.lexical(agent.id, query, start=None, end=None, limit=10)
 
-    found, total = await search("Quick, BROWN fox!")
-    assert total == 3 and found[0] == phrase_text and set(found) == set(texts[:3])
-    assert (await search("kumquat")) == ([], 0)
-    assert (await search("!!! ?")) == ([], 0)
-    assert (await search(None))[1] == 4  # a listing of searchable messages, in seq order
-    first, second = await search("fox", limit=2), await search("fox", limit=2, offset=2)
-    assert (first[1], second[1]) == (3, 3) and set(first[0] + second[0]) == set(texts[:3])
+    found = await lexical("Quick, BROWN fox!")
+    assert found[0] == (stored[0].id, found[0][1], True)
+    assert {i for i, _, _ in found} == {m.id for m in stored[:3]}
+    rest = [score for _, score, exact in found[1:] if not exact]
+    assert len(rest) == 2 and rest == sorted(rest, reverse=True)
+    assert (await lexical("kumquat"), await lexical("!!! ?")) == ([], [])
+    got = await recall.get_many(agent.id, [stored[2].id, "message-missing", stored[0].id])
+    assert [m.text for m in got] == [texts[2], phrase_text]
 
 
-async def test_recall_search_words_in_punctuated_text(backend: Backend) -> None:
+async def test_recall_listing_by_date_pages_searchable_messages(backend: Backend) -> None:
+    """Without words: searchable messages oldest first, paged, with their total."""
+    agent = await new_agent(backend)
+    recall = backend.stores.recall
+    await recall.append(agent.id, [Message.user(f"m{i}") for i in range(5)])
+    await recall.append(agent.id, [Message(role=Role.TOOL, parts=[TextPart(text="tool out")])])
+    page = await recall.by_date(agent.id, start=None, end=None, limit=2, offset=2)
+    assert ([m.text for m in page.items], page.total) == (["m2", "m3"], 5)
+
+
+async def test_recall_words_in_punctuated_text(backend: Backend) -> None:
     """Words inside ids, addresses and hyphenated names are found on their own."""
     agent = await new_agent(backend)
     recall = backend.stores.recall
     await recall.append(agent.id, [Message.user("mail bo@example.com about half-price snake_case")])
     for query in ["example", "price", "bo example com", "case"]:
-        page = await recall.search(agent.id, query, start=None, end=None, limit=5, offset=0)
-        assert page.total == 1, query
+        found = await recall.lexical(agent.id, query, start=None, end=None, limit=5)
+        assert len(found) == 1, query
 
 
 async def test_recall_date_filters_are_half_open(backend: Backend) -> None:
-    """[start, end) really filters, with and without words, in any timezone."""
+    """[start, end) really filters words, meaning and listings, in any timezone."""
     agent = await new_agent(backend)
     recall = backend.stores.recall
-    await recall.append(agent.id, [
+    stored = await recall.append(agent.id, [
         Message(role=Role.USER, parts=[TextPart(text=f"diary note day{i}")],
                 created_at=BASE + timedelta(days=i))
         for i in range(5)
     ])
+    vectors = unit(np.random.default_rng(5), 5)
+    await recall.set_embeddings(agent.id, "emb", [m.id for m in stored], vectors)
     plus_five = timezone(timedelta(hours=5))
     start, end = BASE + timedelta(days=1), (BASE + timedelta(days=3)).astimezone(plus_five)
-    for query in (None, "diary note"):
-        page = await recall.search(agent.id, query, start=start, end=end, limit=10, offset=0)
-        assert sorted(m.text for m in page.items) == ["diary note day1", "diary note day2"]
-        assert page.total == 2
-        only_end = await recall.search(agent.id, query, start=None, end=end, limit=10, offset=0)
-        assert only_end.total == 3
-        only_start = await recall.search(agent.id, query, start=start, end=None, limit=10, offset=0)
-        assert only_start.total == 4
+    text_of = {m.id: m.text for m in stored}
+
+    async def found(start: datetime | None, end: datetime | None) -> list[set[str]]:
+        words = await recall.lexical(agent.id, "diary note", start=start, end=end, limit=10)
+        meaning = await recall.nearest(agent.id, "emb", vectors[0], 10, start=start, end=end)
+        listing = await recall.by_date(agent.id, start=start, end=end, limit=10, offset=0)
+        assert listing.total == len(listing.items)
+        return [
+            {text_of[i] for i, _, _ in words}, {text_of[i] for i, _ in meaning},
+            {m.text for m in listing.items},
+        ]
+
+    assert await found(start, end) == [{"diary note day1", "diary note day2"}] * 3
+    assert [len(f) for f in await found(None, end)] == [3, 3, 3]
+    assert [len(f) for f in await found(start, None)] == [4, 4, 4]
+
+
+async def test_recall_embeddings_pending_nearest_and_forget(backend: Backend) -> None:
+    """Messages wait to be embedded in order; nearest finds them (index catches up); a new
+    model makes them pending again; messages with nothing to search are never pending."""
+    agent = await new_agent(backend)
+    recall = backend.stores.recall
+    rng = np.random.default_rng(7)
+    first = await recall.append(agent.id, [Message.user(f"note {i}") for i in range(4)])
+    await recall.append(agent.id, [Message(role=Role.TOOL, parts=[TextPart(text="tool out")])])
+    pending = await recall.unembedded(agent.id, 10)
+    assert pending == [(m.id, m.text) for m in first]
+    vectors = unit(rng, 4)
+    await recall.set_embeddings(agent.id, "emb", [m.id for m in first], vectors)
+    assert await recall.unembedded(agent.id, 10) == []
+    hits = await recall.nearest(agent.id, "emb", vectors[2], 2)
+    assert hits[0][0] == first[2].id and hits[0][1] == pytest.approx(1.0, abs=1e-5)
+    later = await recall.append(agent.id, [Message.user("later")])
+    more = unit(rng, 1)
+    await recall.set_embeddings(agent.id, "emb", [later[0].id], more)
+    assert (await recall.nearest(agent.id, "emb", more[0], 1))[0][0] == later[0].id
+    assert await recall.nearest(agent.id, "other", more[0], 1) == []
+    assert await recall.forget_embeddings(agent.id, keep_model="other") == 5
+    assert [i for i, _ in await recall.unembedded(agent.id, 10)] == [m.id for m in first + later]
+    assert await recall.nearest(agent.id, "emb", more[0], 1) == []
 
 
 # --- archival --------------------------------------------------------------------------------
@@ -255,9 +299,9 @@ async def test_archival_lexical_exact_uuid_first(backend: Backend) -> None:
     await add_passages(backend, agent.id, texts, unit(np.random.default_rng(3), len(texts)))
     ids = {p.text: p.id for p in await backend.stores.archival.page(agent.id, limit=10, offset=0)}
     ranked = await backend.stores.archival.lexical(agent.id, str(target), 10)
-    assert ranked[0] == (ids[texts[1]], True)
-    assert {pid for pid, _ in ranked} == {ids[t] for t in texts[:3]}
-    assert [exact for _, exact in ranked[1:]] == [False, False]
+    assert (ranked[0][0], ranked[0][2]) == (ids[texts[1]], True)
+    assert {pid for pid, _, _ in ranked} == {ids[t] for t in texts[:3]}
+    assert [exact for _, _, exact in ranked[1:]] == [False, False]
     assert await backend.stores.archival.lexical(agent.id, "-- ??", 10) == []
 
 
@@ -307,9 +351,10 @@ async def test_nul_characters_are_stored(backend: Backend) -> None:
     """Text holding NUL (a pasted binary) is stored and searchable; PostgreSQL text cannot hold it."""
     agent = await new_agent(backend)
     recall, archival = backend.stores.recall, backend.stores.archival
-    await recall.append(agent.id, [Message.user("binary\x00blob here")])
-    page = await recall.search(agent.id, "blob", start=None, end=None, limit=5, offset=0)
-    assert page.total == 1 and page.items[0].text == "binary\x00blob here"
+    stored = await recall.append(agent.id, [Message.user("binary\x00blob here")])
+    found = await recall.lexical(agent.id, "blob", start=None, end=None, limit=5)
+    assert [i for i, _, _ in found] == [stored[0].id]
+    assert (await recall.get_many(agent.id, [stored[0].id]))[0].text == "binary\x00blob here"
     await add_passages(backend, agent.id, ["nul\x00passage"], unit(np.random.default_rng(9), 1))
     assert len(await archival.lexical(agent.id, "passage", 5)) == 1
 

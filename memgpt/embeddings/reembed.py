@@ -1,28 +1,20 @@
-"""Re-embed an agent's archival passages with another embedder, batch by batch."""
+"""Re-embed an agent's archival passages and messages with another embedder, batch by batch."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import numpy as np
-from sqlalchemy import select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select, update
 
-from memgpt.embeddings.base import Embedder, Vectors
+from memgpt.embeddings.base import Embedder
 from memgpt.errors import InvalidRequestError, MemGPTError
+from memgpt.memory import recall
 from memgpt.storage.sql import Sessions, SqlArchivalStore
 from memgpt.storage.tables import AgentRow, PassageRow
 
 if TYPE_CHECKING:
     from memgpt.service import AgentService
-
-# PostgreSQL keeps vectors in the pgvector column ``embedding_vec`` (migration 0003);
-# ``embedding`` (SQLite's float32 bytes) stays empty there.
-_PG_UPDATE = text(
-    "UPDATE passages SET embedding_vec = CAST(:vec AS vector), embedding = NULL, "
-    "embedding_model = :model WHERE pk = :pk"
-)
 
 
 def _sessions(service: AgentService) -> Sessions:
@@ -32,25 +24,6 @@ def _sessions(service: AgentService) -> Sessions:
     return store.sessions
 
 
-async def _write(s: AsyncSession, pks: list[int], vectors: Vectors, model: str) -> int:
-    """Store one batch's vectors and model name; returns the rows updated."""
-    done = 0
-    postgres = (await s.connection()).dialect.name == "postgresql"
-    for pk, v in zip(pks, vectors, strict=True):
-        if postgres:
-            from memgpt.storage.postgres import vector_literal
-
-            result: Any = await s.execute(_PG_UPDATE, {"vec": vector_literal(v), "model": model, "pk": pk})
-        else:
-            result = await s.execute(
-                update(PassageRow)
-                .where(PassageRow.pk == pk)
-                .values(embedding=np.asarray(v, dtype=np.float32).tobytes(), embedding_model=model)
-            )
-        done += int(result.rowcount or 0)
-    return done
-
-
 async def reembed(
     service: AgentService, agent: str, embedder: Embedder, batch: int = 64, *, force: bool = False
 ) -> int:
@@ -58,6 +31,7 @@ async def reembed(
 
     Each batch is embedded outside any transaction and written in one; an interrupted run
     leaves whole batches done, and running again resumes. Returns the passages re-embedded.
+    The agent's messages embedded with another model are re-embedded too.
     The agent's recorded ``embedding_model`` becomes the embedder's name.
     """
     if batch < 1:
@@ -66,7 +40,7 @@ async def reembed(
     sessions = _sessions(service)
     done, cursor = 0, 0
     while True:
-        query = select(PassageRow.pk, PassageRow.text).where(
+        query = select(PassageRow.pk, PassageRow.id, PassageRow.text).where(
             PassageRow.agent_id == state.id, PassageRow.pk > cursor
         )
         if not force:
@@ -76,13 +50,16 @@ async def reembed(
         if not rows:
             break
         cursor = rows[-1][0]
-        vectors = await asyncio.to_thread(embedder.embed, [r[1] for r in rows])
+        vectors = await asyncio.to_thread(embedder.embed, [r[2] for r in rows])
         if vectors.shape[0] != len(rows) or (embedder.dim and vectors.shape[1] != embedder.dim):
             raise MemGPTError(
                 f"{embedder.name} returned vectors of shape {vectors.shape} for {len(rows)} passages"
             )
-        async with sessions() as s, s.begin():
-            done += await _write(s, [r[0] for r in rows], vectors, embedder.name)
+        done += await service.stores.archival.set_embeddings(
+            state.id, embedder.name, [r[1] for r in rows], vectors
+        )
+    await service.stores.recall.forget_embeddings(state.id, embedder.name)
+    await recall.embed_pending(service.stores.recall, embedder, state.id)
     async with sessions() as s, s.begin():
         await s.execute(
             update(AgentRow).where(AgentRow.id == state.id).values(embedding_model=embedder.name)

@@ -6,17 +6,13 @@ import asyncio
 
 from memgpt.embeddings.base import Embedder
 from memgpt.errors import EmbeddingMismatchError
+from memgpt.memory import hybrid
 from memgpt.memory.stores import ArchivalStore, Page
 from memgpt.schemas import Passage
 
-RRF_K = 60
-LEXICAL_CANDIDATES = 200
-VECTOR_CANDIDATES = 50
-MIN_SIMILARITY = 0.05
-
 
 async def ranked_ids(store: ArchivalStore, embedder: Embedder, agent_id: str, query: str) -> list[str]:
-    """Passage ids ranked by reciprocal-rank fusion; exact phrase matches always come first."""
+    """Passage ids ranked by fused word and meaning scores; exact phrase matches first."""
     models = await store.embedding_models(agent_id)
     foreign = [m for m in models if m != embedder.name]
     if foreign:
@@ -25,15 +21,10 @@ async def ranked_ids(store: ArchivalStore, embedder: Embedder, agent_id: str, qu
             f"searches with {embedder.name}. Re-embed them first: "
             f"memgpt reembed {agent_id} --embedder {embedder.name}"
         )
-    scores: dict[str, float] = {}
-    for rank, (pid, exact) in enumerate(await store.lexical(agent_id, query, LEXICAL_CANDIDATES)):
-        scores[pid] = scores.get(pid, 0.0) + 1.0 / (RRF_K + rank + 1) + (1.0 if exact else 0.0)
+    lexical = await store.lexical(agent_id, query, hybrid.LEXICAL_CANDIDATES)
     query_vector = (await asyncio.to_thread(embedder.embed, [query]))[0]
-    nearest = await store.nearest(agent_id, embedder.name, query_vector, VECTOR_CANDIDATES)
-    for rank, (pid, similarity) in enumerate(nearest):
-        if similarity >= MIN_SIMILARITY:
-            scores[pid] = scores.get(pid, 0.0) + 1.0 / (RRF_K + rank + 1)
-    return sorted(scores, key=lambda pid: -scores[pid])
+    dense = await store.nearest(agent_id, embedder.name, query_vector, hybrid.VECTOR_CANDIDATES)
+    return hybrid.fuse(lexical, dense)
 
 
 async def search(

@@ -64,17 +64,37 @@ class RecallStore(Protocol):
         """Messages in seq order within the bounds (the newest `limit` when paging back)."""
     async def count(self, agent_id: str, before: int | None = None) -> int:
         """Number of messages (with seq < before, if given)."""
-    async def search(
+    async def by_date(
+        self, agent_id: str, *, start: datetime | None, end: datetime | None, limit: int, offset: int
+    ) -> Page[Message]:
+        """Searchable messages within [start, end), oldest first, with their number."""
+    async def lexical(
+        self, agent_id: str, query: str, *, start: datetime | None, end: datetime | None, limit: int
+    ) -> list[tuple[str, float, bool]]:
+        """(message id, score, exact phrase) of the best word matches, best first."""
+    async def nearest(
         self,
         agent_id: str,
-        query: str | None,
+        model: str,
+        vector: Vectors,
+        k: int,
         *,
-        start: datetime | None,
-        end: datetime | None,
-        limit: int,
-        offset: int,
-    ) -> Page[Message]:
-        """Ranked text search (or date-ordered listing without query) within dates."""
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[tuple[str, float]]:
+        """Up to k (message id, cosine) of the messages embedded with model most like vector."""
+    async def get_many(self, agent_id: str, ids: list[str]) -> list[Message]:
+        """The agent's messages by id, in the order given."""
+    async def unembedded(self, agent_id: str, limit: int) -> list[tuple[str, str]]:
+        """(id, search text) of the oldest searchable messages not yet embedded."""
+    async def set_embeddings(
+        self, agent_id: str, model: str, ids: list[str], vectors: Vectors
+    ) -> None:
+        """Store messages' embeddings under model."""
+    async def forget_embeddings(self, agent_id: str, keep_model: str) -> int:
+        """Mark messages embedded under any other model as not embedded."""
+    async def forget_agent(self, agent_id: str) -> None:
+        """Drop a deleted agent's vector indexes (in memory and on disk)."""
 
 
 class ArchivalStore(Protocol):
@@ -88,8 +108,8 @@ class ArchivalStore(Protocol):
         """Number of passages."""
     async def delete(self, agent_id: str, passage_id: str) -> None:
         """Delete one passage; NotFoundError if absent."""
-    async def lexical(self, agent_id: str, query: str, limit: int) -> list[tuple[str, bool]]:
-        """Passage ids ranked by word match, each with whether the exact phrase occurs."""
+    async def lexical(self, agent_id: str, query: str, limit: int) -> list[tuple[str, float, bool]]:
+        """(passage id, score, exact phrase) of the best word matches, best first."""
     async def nearest(
         self, agent_id: str, model: str, vector: Vectors, k: int
     ) -> list[tuple[str, float]]:
@@ -98,3 +118,7 @@ class ArchivalStore(Protocol):
         """Passages by id, in the order given."""
     async def embedding_models(self, agent_id: str) -> list[str]:
         """The distinct embedding models an agent's passages use."""
+    async def set_embeddings(self, agent_id: str, model: str, ids: list[str], vectors: Vectors) -> int:
+        """Replace passages' embeddings (now under model); returns how many were found."""
+    async def forget_agent(self, agent_id: str) -> None:
+        """Drop a deleted agent's vector indexes (in memory and on disk)."""

@@ -1,8 +1,9 @@
 """PostgreSQL stores: full-text search on tsvector columns, pgvector HNSW for similarity.
 
 Agents, blocks and the plain reads and writes of recall and archival memory are the SQL
-stores of ``memgpt.storage.sql`` unchanged; only search differs. The schema comes from
-migration 0003 (generated ``tsvector`` columns, ``passages.embedding_vec``, HNSW indexes).
+stores of ``memgpt.storage.sql`` unchanged; only search and the storing of vectors differ.
+The schema comes from migrations 0003 (generated ``tsvector`` columns,
+``passages.embedding_vec``, HNSW indexes) and 0005 (``messages.embedding_vec``).
 """
 
 from __future__ import annotations
@@ -13,14 +14,12 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from memgpt.embeddings.base import Vectors
-from memgpt.memory.stores import Page
-from memgpt.schemas import Message, Passage
-from memgpt.storage.sql import SqlArchivalStore, SqlRecallStore, _message, _naive_utc
-from memgpt.storage.tables import MessageRow
+from memgpt.schemas import Passage
+from memgpt.storage.sql import SqlArchivalStore, SqlRecallStore, _naive_utc
 
 # Tokens as the tsvector columns see them: runs of letters and digits (punctuation and
 # underscores separate words, as in SQLite's unicode61 tokenizer).
@@ -51,56 +50,64 @@ def vector_literal(vector: Vectors) -> str:
 
 
 class PgRecallStore(SqlRecallStore):
-    """Recall memory on PostgreSQL, searched through ``messages.search_tsv``."""
+    """Recall memory on PostgreSQL: ``messages.search_tsv`` for words, ``embedding_vec`` for meaning."""
 
-    async def search(
-        self,
-        agent_id: str,
-        query: str | None,
-        *,
-        start: datetime | None,
-        end: datetime | None,
-        limit: int,
-        offset: int,
-    ) -> Page[Message]:
-        """Ranked text search (exact phrase first, then ts_rank_cd) within [start, end)."""
-        if query is None:
-            return await super().search(
-                agent_id, None, start=start, end=end, limit=limit, offset=offset
-            )
+    async def lexical(
+        self, agent_id: str, query: str, *, start: datetime | None, end: datetime | None, limit: int
+    ) -> list[tuple[str, float, bool]]:
+        """(id, ts_rank_cd, exact phrase) of the best word matches within the dates, best first."""
         any_q, phrase = tsquery_any(query), tsquery_phrase(query)
         if any_q is None:
-            return Page([], 0)
-        where = ["m.agent_id = :agent", "m.search_tsv @@ to_tsquery('simple', :q)"]
-        params: dict[str, Any] = {
-            "agent": agent_id, "q": any_q, "phrase": phrase, "limit": limit, "offset": offset
-        }
-        if start is not None:
-            where.append("m.created_at >= :start")
-            params["start"] = _naive_utc(start)
-        if end is not None:
-            where.append("m.created_at < :end")
-            params["end"] = _naive_utc(end)
-        base = f"FROM messages m WHERE {' AND '.join(where)}"
-        order = (
-            "(m.search_tsv @@ to_tsquery('simple', :phrase)) DESC,"
-            " ts_rank_cd(m.search_tsv, to_tsquery('simple', :q), 1) DESC, m.seq DESC"
-        )
-        count_params = {k: v for k, v in params.items() if k not in ("phrase", "limit", "offset")}
-        async with self.sessions() as s:
-            total = int((await s.execute(text(f"SELECT count(*) {base}"), count_params)).scalar_one())
-            pks = [r[0] for r in await s.execute(
-                text(f"SELECT m.pk {base} ORDER BY {order} LIMIT :limit OFFSET :offset"), params
-            )]
-        return Page(await self._by_pk(pks), total)
-
-    async def _by_pk(self, pks: list[int]) -> list[Message]:
-        """Messages by primary key, in the order given."""
-        if not pks:
             return []
+        where = ["m.agent_id = :agent", "m.search_tsv @@ to_tsquery('simple', :q)"]
+        params: dict[str, Any] = {"agent": agent_id, "q": any_q, "phrase": phrase, "limit": limit}
+        self._dates(where, params, start, end)
+        sql = text(
+            "SELECT m.id, ts_rank_cd(m.search_tsv, to_tsquery('simple', :q), 1) AS score,"
+            " m.search_tsv @@ to_tsquery('simple', :phrase) AS exact"
+            f" FROM messages m WHERE {' AND '.join(where)}"
+            " ORDER BY exact DESC, score DESC, m.seq DESC LIMIT :limit"
+        )
         async with self.sessions() as s:
-            rows = {r.pk: r for r in await s.scalars(select(MessageRow).where(MessageRow.pk.in_(pks)))}
-        return [_message(rows[pk]) for pk in pks]
+            return [(r[0], float(r[1]), bool(r[2])) for r in await s.execute(sql, params)]
+
+    async def nearest(
+        self,
+        agent_id: str,
+        model: str,
+        vector: Vectors,
+        k: int,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[tuple[str, float]]:
+        """Up to k (id, cosine) most similar: an exact pgvector scan of the agent's messages."""
+        if k <= 0:
+            return []
+        where = ["m.agent_id = :agent", "m.embedding_model = :model"]
+        params: dict[str, Any] = {
+            "agent": agent_id, "model": model, "vec": vector_literal(vector), "k": k
+        }
+        self._dates(where, params, start, end)
+        distance = "m.embedding_vec <=> CAST(:vec AS vector)"
+        sql = text(
+            f"SELECT m.id, 1 - ({distance}) FROM messages m WHERE {' AND '.join(where)}"
+            f" ORDER BY {distance} LIMIT :k"
+        )
+        async with self.sessions() as s:
+            return [(r[0], float(r[1])) for r in await s.execute(sql, params)]
+
+    async def _write_embeddings(
+        self, s: AsyncSession, model: str, rows: list[tuple[int, np.ndarray[Any, Any]]]
+    ) -> None:
+        if rows:
+            await s.execute(
+                text(
+                    "UPDATE messages SET embedding_vec = CAST(:vec AS vector), embedding = NULL,"
+                    " embedding_model = :model WHERE pk = :pk"
+                ),
+                [{"pk": pk, "vec": vector_literal(v), "model": model} for pk, v in rows],
+            )
 
 
 class PgArchivalStore(SqlArchivalStore):
@@ -134,20 +141,33 @@ class PgArchivalStore(SqlArchivalStore):
         async with self.sessions() as s, s.begin():
             await s.execute(sql, rows)
 
-    async def lexical(self, agent_id: str, query: str, limit: int) -> list[tuple[str, bool]]:
-        """Passage ids ranked by word match, exact-phrase matches first."""
+    async def _write_embeddings(
+        self, s: AsyncSession, model: str, rows: list[tuple[int, np.ndarray[Any, Any]]]
+    ) -> None:
+        if rows:
+            await s.execute(
+                text(
+                    "UPDATE passages SET embedding_vec = CAST(:vec AS vector), embedding = NULL,"
+                    " embedding_model = :model WHERE pk = :pk"
+                ),
+                [{"pk": pk, "vec": vector_literal(v), "model": model} for pk, v in rows],
+            )
+
+    async def lexical(self, agent_id: str, query: str, limit: int) -> list[tuple[str, float, bool]]:
+        """(id, ts_rank_cd, exact phrase) of the best word matches, best first."""
         any_q, phrase = tsquery_any(query), tsquery_phrase(query)
         if any_q is None:
             return []
         sql = text(
-            "SELECT p.id, p.text_tsv @@ to_tsquery('simple', :phrase) AS exact FROM passages p"
+            "SELECT p.id, ts_rank_cd(p.text_tsv, to_tsquery('simple', :q), 1) AS score,"
+            " p.text_tsv @@ to_tsquery('simple', :phrase) AS exact FROM passages p"
             " WHERE p.agent_id = :agent AND p.text_tsv @@ to_tsquery('simple', :q)"
-            " ORDER BY exact DESC, ts_rank_cd(p.text_tsv, to_tsquery('simple', :q), 1) DESC, p.pk"
+            " ORDER BY exact DESC, score DESC, p.pk"
             " LIMIT :limit"
         )
         async with self.sessions() as s:
             rows = await s.execute(sql, {"q": any_q, "phrase": phrase, "agent": agent_id, "limit": limit})
-            return [(r[0], bool(r[1])) for r in rows]
+            return [(r[0], float(r[1]), bool(r[2])) for r in rows]
 
     async def nearest(
         self, agent_id: str, model: str, vector: Vectors, k: int

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import secrets
@@ -10,7 +11,7 @@ from typing import Any
 
 import numpy as np
 from pydantic import TypeAdapter
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -18,7 +19,8 @@ from memgpt.embeddings.base import Vectors
 from memgpt.errors import AlreadyExistsError, NotFoundError
 from memgpt.memory.lexical import fts5_any, fts5_phrase
 from memgpt.memory.stores import Page
-from memgpt.memory.vector_index import ArchivalVectors, VectorIndexConfig
+from memgpt.memory.stored_vectors import StoredVectors
+from memgpt.memory.vector_index import VectorIndexConfig
 from memgpt.schemas import AgentState, Block, Message, Part, Passage, Role, Step, new_id, utcnow
 from memgpt.storage.tables import ApiKeyRow, AgentRow, BlockRow, MessageRow, PassageRow, StepRow
 
@@ -227,10 +229,20 @@ class SqlBlockStore:
 
 
 class SqlRecallStore:
-    """Recall memory in SQL, searched through FTS5."""
+    """Recall memory in SQL: FTS5 for words, float32 blobs and vector indexes for meaning.
 
-    def __init__(self, sessions: Sessions) -> None:
+    Messages are embedded after they are stored (`unembedded` / `set_embeddings`, driven by
+    memgpt.memory.recall); ``embedding_model`` is NULL until then, and "" for messages with
+    no searchable text.
+    """
+
+    def __init__(self, sessions: Sessions, vector_index: VectorIndexConfig | None = None) -> None:
         self.sessions = sessions
+        self.vectors = StoredVectors(sessions, MessageRow, vector_index, prefix="recall-")
+
+    async def forget_agent(self, agent_id: str) -> None:
+        """Drop a deleted agent's vector indexes (in memory and on disk)."""
+        await asyncio.to_thread(self.vectors.forget, agent_id)
 
     async def append(self, agent_id: str, messages: list[Message]) -> list[Message]:
         """Append messages, assigning consecutive seq numbers."""
@@ -241,6 +253,7 @@ class SqlRecallStore:
             for m in messages:
                 seq += 1
                 m = m.model_copy(update={"agent_id": agent_id, "seq": seq})
+                search_text = m.search_text().replace("\x00", " ")
                 s.add(
                     MessageRow(
                         id=m.id,
@@ -248,7 +261,8 @@ class SqlRecallStore:
                         seq=seq,
                         role=m.role.value,
                         parts=_PARTS.dump_json(m.parts).decode(),
-                        search_text=m.search_text().replace("\x00", " "),
+                        search_text=search_text,
+                        embedding_model=None if search_text.strip() else "",
                         step_id=m.step_id,
                         created_at=m.created_at,
                     )
@@ -304,48 +318,142 @@ class SqlRecallStore:
         async with self.sessions() as s:
             return int(await s.scalar(q) or 0)
 
-    async def search(
-        self,
-        agent_id: str,
-        query: str | None,
-        *,
-        start: datetime | None,
-        end: datetime | None,
-        limit: int,
-        offset: int,
-    ) -> Page[Message]:
-        """Ranked text search (or date-ordered listing without query) within dates."""
-        where = ["m.agent_id = :agent", "m.search_text != ''"]
-        params: dict[str, Any] = {"agent": agent_id, "limit": limit, "offset": offset}
+    def _dates(
+        self, where: list[str], params: dict[str, Any], start: datetime | None, end: datetime | None
+    ) -> None:
         if start is not None:
             where.append("m.created_at >= :start")
             params["start"] = _naive_utc(start)
         if end is not None:
             where.append("m.created_at < :end")
             params["end"] = _naive_utc(end)
-        if query is None:
-            base = f"FROM messages m WHERE {' AND '.join(where)}"
-            order = "m.seq"
-        else:
-            any_q, phrase = fts5_any(query), fts5_phrase(query)
-            if any_q is None:
-                return Page([], 0)
-            params.update(q=any_q, phrase=phrase)
-            base = (
-                "FROM messages_fts f JOIN messages m ON m.pk = f.rowid "
-                f"WHERE messages_fts MATCH :q AND {' AND '.join(where)}"
-            )
-            order = (
-                "(m.pk IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH :phrase)) DESC,"
-                " bm25(messages_fts), m.seq DESC"
-            )
+
+    async def by_date(
+        self, agent_id: str, *, start: datetime | None, end: datetime | None, limit: int, offset: int
+    ) -> Page[Message]:
+        """Searchable messages within [start, end), oldest first, and how many there are."""
+        where = ["m.agent_id = :agent", "m.search_text != ''"]
+        params: dict[str, Any] = {"agent": agent_id, "limit": limit, "offset": offset}
+        self._dates(where, params, start, end)
+        base = f"FROM messages m WHERE {' AND '.join(where)}"
         async with self.sessions() as s:
             total = int((await s.execute(text(f"SELECT count(*) {base}"), params)).scalar_one())
-            pks = [r[0] for r in await s.execute(
-                text(f"SELECT m.pk {base} ORDER BY {order} LIMIT :limit OFFSET :offset"), params
+            ids = [r[0] for r in await s.execute(
+                text(f"SELECT m.id {base} ORDER BY m.seq LIMIT :limit OFFSET :offset"), params
             )]
-            rows = {r.pk: r for r in await s.scalars(select(MessageRow).where(MessageRow.pk.in_(pks)))}
-        return Page([_message(rows[pk]) for pk in pks], total)
+        return Page(await self.get_many(agent_id, ids), total)
+
+    async def lexical(
+        self, agent_id: str, query: str, *, start: datetime | None, end: datetime | None, limit: int
+    ) -> list[tuple[str, float, bool]]:
+        """(id, -bm25, exact phrase) of the best word matches within the dates, best first."""
+        any_q, phrase = fts5_any(query), fts5_phrase(query)
+        if any_q is None:
+            return []
+        where = ["messages_fts MATCH :q", "m.agent_id = :agent"]
+        params: dict[str, Any] = {"agent": agent_id, "q": any_q, "phrase": phrase, "limit": limit}
+        self._dates(where, params, start, end)
+        sql = text(
+            "SELECT m.id, -bm25(messages_fts) AS score,"
+            " (m.pk IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH :phrase)) AS exact"
+            f" FROM messages_fts f JOIN messages m ON m.pk = f.rowid WHERE {' AND '.join(where)}"
+            " ORDER BY exact DESC, bm25(messages_fts), m.seq DESC LIMIT :limit"
+        )
+        async with self.sessions() as s:
+            return [(r[0], float(r[1]), bool(r[2])) for r in await s.execute(sql, params)]
+
+    async def nearest(
+        self,
+        agent_id: str,
+        model: str,
+        vector: Vectors,
+        k: int,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[tuple[str, float]]:
+        """Up to k (id, cosine) of the embedded messages most similar to vector.
+
+        Without dates through the agent's vector index; with dates by an exact scan of the
+        messages in range (a date range holds few enough for that).
+        """
+        if k <= 0:
+            return []
+        if start is None and end is None:
+            return await self.vectors.nearest(agent_id, model, vector, k)
+        where = ["m.agent_id = :agent", "m.embedding_model = :model"]
+        params: dict[str, Any] = {"agent": agent_id, "model": model}
+        self._dates(where, params, start, end)
+        sql = text(f"SELECT m.id, m.embedding FROM messages m WHERE {' AND '.join(where)}")
+        async with self.sessions() as s:
+            rows = list(await s.execute(sql, params))
+        if not rows:
+            return []
+        matrix = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), -1)
+        sims = matrix @ np.asarray(vector, np.float32).ravel()
+        top = np.argsort(-sims, kind="stable")[:k]
+        return [(rows[i][0], float(sims[i])) for i in top]
+
+    async def get_many(self, agent_id: str, ids: list[str]) -> list[Message]:
+        """The agent's messages by id, in the order given (unknown ids skipped)."""
+        if not ids:
+            return []
+        async with self.sessions() as s:
+            rows = {r.id: r for r in await s.scalars(
+                select(MessageRow).where(MessageRow.agent_id == agent_id, MessageRow.id.in_(ids))
+            )}
+        return [_message(rows[i]) for i in ids if i in rows]
+
+    async def unembedded(self, agent_id: str, limit: int) -> list[tuple[str, str]]:
+        """(id, search text) of the oldest searchable messages that have no embedding yet."""
+        async with self.sessions() as s:
+            rows = await s.execute(
+                select(MessageRow.id, MessageRow.search_text)
+                .where(MessageRow.agent_id == agent_id, MessageRow.embedding_model.is_(None))
+                .order_by(MessageRow.pk)
+                .limit(limit)
+            )
+            return [(r[0], r[1]) for r in rows]
+
+    async def set_embeddings(
+        self, agent_id: str, model: str, ids: list[str], vectors: Vectors
+    ) -> None:
+        """Store the embeddings of messages (under model), replacing any they had."""
+        matrix = np.asarray(vectors, dtype=np.float32).reshape(len(ids), -1)
+        async with self.sessions() as s, s.begin():
+            pks = dict(
+                (r[1], r[0]) for r in await s.execute(
+                    select(MessageRow.pk, MessageRow.id)
+                    .where(MessageRow.agent_id == agent_id, MessageRow.id.in_(ids))
+                )
+            )
+            await self._write_embeddings(s, model, [(pks[i], v) for i, v in zip(ids, matrix) if i in pks])
+        keep = [n for n, i in enumerate(ids) if i in pks]
+        self.vectors.inserted(agent_id, model, [pks[ids[n]] for n in keep], matrix[keep])
+
+    async def _write_embeddings(
+        self, s: AsyncSession, model: str, rows: list[tuple[int, np.ndarray[Any, Any]]]
+    ) -> None:
+        if rows:
+            await s.execute(
+                text("UPDATE messages SET embedding = :vec, embedding_model = :model WHERE pk = :pk"),
+                [{"pk": pk, "vec": v.tobytes(), "model": model} for pk, v in rows],
+            )
+
+    async def forget_embeddings(self, agent_id: str, keep_model: str) -> int:
+        """Mark the agent's messages embedded under another model as not embedded yet."""
+        async with self.sessions() as s, s.begin():
+            result: Any = await s.execute(
+                update(MessageRow)
+                .where(
+                    MessageRow.agent_id == agent_id,
+                    MessageRow.embedding_model.is_not(None),
+                    MessageRow.embedding_model != "",
+                    MessageRow.embedding_model != keep_model,
+                )
+                .values(embedding=None, embedding_model=None)
+            )
+            return int(result.rowcount or 0)
 
 
 class SqlArchivalStore:
@@ -357,7 +465,11 @@ class SqlArchivalStore:
 
     def __init__(self, sessions: Sessions, vector_index: VectorIndexConfig | None = None) -> None:
         self.sessions = sessions
-        self.vectors = ArchivalVectors(sessions, vector_index)
+        self.vectors = StoredVectors(sessions, PassageRow, vector_index)
+
+    async def forget_agent(self, agent_id: str) -> None:
+        """Drop a deleted agent's vector indexes (in memory and on disk)."""
+        await asyncio.to_thread(self.vectors.forget, agent_id)
 
     async def insert(self, agent_id: str, passages: list[Passage], vectors: Vectors) -> None:
         """Store passages with their vectors."""
@@ -415,20 +527,46 @@ class SqlArchivalStore:
         for pk, model in gone:
             self.vectors.deleted(agent_id, model, [pk])
 
-    async def lexical(self, agent_id: str, query: str, limit: int) -> list[tuple[str, bool]]:
-        """Passage ids ranked by word match, exact-phrase matches first."""
+    async def lexical(self, agent_id: str, query: str, limit: int) -> list[tuple[str, float, bool]]:
+        """(id, -bm25, exact phrase) of the best word matches, best first."""
         any_q, phrase = fts5_any(query), fts5_phrase(query)
         if any_q is None:
             return []
         sql = text(
-            "SELECT p.id, (p.pk IN (SELECT rowid FROM passages_fts WHERE passages_fts MATCH :phrase))"
-            " AS exact FROM passages_fts f JOIN passages p ON p.pk = f.rowid"
+            "SELECT p.id, -bm25(passages_fts) AS score,"
+            " (p.pk IN (SELECT rowid FROM passages_fts WHERE passages_fts MATCH :phrase)) AS exact"
+            " FROM passages_fts f JOIN passages p ON p.pk = f.rowid"
             " WHERE passages_fts MATCH :q AND p.agent_id = :agent"
             " ORDER BY exact DESC, bm25(passages_fts) LIMIT :limit"
         )
         async with self.sessions() as s:
             rows = await s.execute(sql, {"q": any_q, "phrase": phrase, "agent": agent_id, "limit": limit})
-            return [(r[0], bool(r[1])) for r in rows]
+            return [(r[0], float(r[1]), bool(r[2])) for r in rows]
+
+    async def set_embeddings(self, agent_id: str, model: str, ids: list[str], vectors: Vectors) -> int:
+        """Replace the embeddings of passages (now under model); returns how many were found."""
+        matrix = np.asarray(vectors, dtype=np.float32).reshape(len(ids), -1)
+        async with self.sessions() as s, s.begin():
+            old = {r[1]: (int(r[0]), str(r[2])) for r in await s.execute(
+                select(PassageRow.pk, PassageRow.id, PassageRow.embedding_model)
+                .where(PassageRow.agent_id == agent_id, PassageRow.id.in_(ids))
+            )}
+            rows = [(old[i][0], v) for i, v in zip(ids, matrix) if i in old]
+            await self._write_embeddings(s, model, rows)
+        for pk, previous in old.values():
+            self.vectors.deleted(agent_id, previous, [pk])
+        keep = [n for n, i in enumerate(ids) if i in old]
+        self.vectors.inserted(agent_id, model, [old[ids[n]][0] for n in keep], matrix[keep])
+        return len(rows)
+
+    async def _write_embeddings(
+        self, s: AsyncSession, model: str, rows: list[tuple[int, np.ndarray[Any, Any]]]
+    ) -> None:
+        if rows:
+            await s.execute(
+                text("UPDATE passages SET embedding = :vec, embedding_model = :model WHERE pk = :pk"),
+                [{"pk": pk, "vec": v.tobytes(), "model": model} for pk, v in rows],
+            )
 
     async def nearest(
         self, agent_id: str, model: str, vector: Vectors, k: int

@@ -1,8 +1,9 @@
 """Recall memory gets embeddings, for hybrid (words + meaning) conversation search.
 
 - ``messages.embedding`` (float32 bytes, nullable) and ``messages.embedding_model``
-  (nullable: a message is embedded after it is stored, and messages with no searchable
-  text never are), indexed with the agent id;
+  (NULL until the message is embedded, which happens after it is stored; "" for messages
+  with no searchable text, which never are), indexed with the agent id; existing messages
+  are left to be embedded on first search;
 - on PostgreSQL also ``messages.embedding_vec``, an untyped ``vector`` column scanned
   exactly per agent (an agent's messages are few enough that no ANN index is needed),
   and ``messages.embedding`` stays empty there, as ``passages.embedding`` does.
@@ -23,6 +24,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("embedding", sa.LargeBinary(), nullable=True))
         batch.add_column(sa.Column("embedding_model", sa.String(200), nullable=True))
     op.create_index("ix_messages_agent_model", "messages", ["agent_id", "embedding_model"])
+    op.execute("UPDATE messages SET embedding_model = '' WHERE trim(search_text) = ''")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("ALTER TABLE messages ADD COLUMN embedding_vec vector")
 

@@ -1,0 +1,61 @@
+"""Recall search: the words of every message fused with their meaning, within dates.
+
+Messages are stored first and embedded afterwards, in order, by `embed_pending` (the service
+calls it after each turn; every search calls it too, so nothing stored is ever missed).
+Without a query (None), a search lists the messages in the date range oldest first; a
+query with no words finds nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+from memgpt.embeddings.base import Embedder
+from memgpt.memory import hybrid
+from memgpt.memory.lexical import words
+from memgpt.memory.stores import Page, RecallStore
+from memgpt.schemas import Message
+
+EMBED_BATCH = 64
+
+
+async def embed_pending(store: RecallStore, embedder: Embedder, agent_id: str) -> int:
+    """Embed the agent's messages that have no embedding yet; returns how many."""
+    done = 0
+    while True:
+        pending = await store.unembedded(agent_id, EMBED_BATCH)
+        if not pending:
+            return done
+        vectors = await asyncio.to_thread(embedder.embed, [text for _, text in pending])
+        await store.set_embeddings(agent_id, embedder.name, [i for i, _ in pending], vectors)
+        done += len(pending)
+
+
+async def search(
+    store: RecallStore,
+    embedder: Embedder,
+    agent_id: str,
+    query: str | None,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int,
+    offset: int = 0,
+) -> Page[Message]:
+    """One page of hybrid search results within [start, end), and how many were found."""
+    if query is None:
+        return await store.by_date(agent_id, start=start, end=end, limit=limit, offset=offset)
+    if not words(query):
+        return Page([], 0)
+    await embed_pending(store, embedder, agent_id)
+    lexical = await store.lexical(
+        agent_id, query, start=start, end=end,
+        limit=max(hybrid.LEXICAL_CANDIDATES, offset + limit),
+    )
+    vector = (await asyncio.to_thread(embedder.embed, [query]))[0]
+    dense = await store.nearest(
+        agent_id, embedder.name, vector, hybrid.VECTOR_CANDIDATES, start=start, end=end
+    )
+    ranked = hybrid.fuse(lexical, dense)
+    return Page(await store.get_many(agent_id, ranked[offset : offset + limit]), len(ranked))
