@@ -33,6 +33,7 @@ from rich.table import Table
 
 from memgpt import AgentService, Message, ScriptedModel, Settings
 from memgpt.embeddings import Embedder, HashingEmbedder
+from memgpt.memory import recall
 from memgpt.memory.lexical import words
 from memgpt.schemas import Passage, Role, TextPart
 
@@ -195,9 +196,11 @@ MODEL = "scripted"  # agents need a model; no model is ever called by this bench
 
 
 async def load_recall(service: AgentService, agent_id: str, turns: list[Turn]) -> dict[str, str]:
-    """Turns as user messages in recall memory, dated; returns message id -> dia_id."""
+    """Turns as user messages in recall memory, dated and embedded as after each turn;
+    returns message id -> dia_id."""
     messages = [Message(role=Role.USER, parts=[TextPart(text=t.text)], created_at=t.at) for t in turns]
     stored = await service.stores.recall.append(agent_id, messages)
+    await recall.embed_pending(service.stores.recall, service.embedder, agent_id)
     return {m.id: t.dia_id for m, t in zip(stored, turns, strict=True)}
 
 
@@ -261,7 +264,6 @@ class Result:
 
     memgpt: Scores = field(default_factory=Scores)
     bm25: Scores = field(default_factory=Scores)
-    prototypes: dict[str, Scores] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
     load_seconds: float = 0.0
     conversations: int = 0
@@ -293,12 +295,9 @@ async def run(
     store: str,
     embedder: Embedder,
     k: int = 10,
-    prototypes: bool = False,
 ) -> Result:
     """Load each conversation into a fresh agent, ask every question, score memgpt and BM25."""
     result = Result()
-    if prototypes:
-        result.prototypes = {name: Scores() for name in PROTOTYPES}
     with tempfile.TemporaryDirectory(prefix="locomo-") as home:
         settings = Settings(home=Path(home))
         async with AgentService(settings, models={MODEL: ScriptedModel()}, embedder=embedder) as svc:
@@ -316,105 +315,11 @@ async def run(
                     result.memgpt.add(q.category, score(q.evidence, [to_dia[i] for i in found]))
                     ranked = [conv.turns[i].dia_id for i in bm25.rank(q.text, k)]
                     result.bm25.add(q.category, score(q.evidence, ranked))
-                if prototypes:
-                    await run_prototypes(svc, agent.id, conv, to_dia, embedder, result.prototypes, k)
                 result.conversations += 1
                 result.turns += len(conv.turns)
                 result.evidence_notes.extend(conv.evidence_notes)
                 result.skipped_questions += conv.skipped_questions
     return result
-
-
-# --- prototypes: what a hybrid recall search would score ----------------------------------------
-PROTOTYPES = ("fts", "dense", "rrf", "cc", "dense-ctx", "rrf-ctx")
-CC_ALPHA = 0.5  # equal weights: a fixed prior, not fitted to any data
-RRF_K = 60  # the constants of memgpt.memory.archival, unchanged
-LEXICAL_CANDIDATES = 200
-VECTOR_CANDIDATES = 50
-MIN_SIMILARITY = 0.05
-
-
-def context_texts(turns: list[Turn]) -> list[str]:
-    """Each turn preceded by the turn before it in the same session (what it answers)."""
-    out = []
-    for i, t in enumerate(turns):
-        prev = turns[i - 1] if i and turns[i - 1].at == t.at else None
-        out.append(f"{prev.text}\n{t.text}" if prev else t.text)
-    return out
-
-
-def convex(lexical: dict[int, float], dense: dict[int, float], alpha: float = CC_ALPHA) -> list[int]:
-    """Convex combination of min-max normalised scores over the union of candidates."""
-    def norm(scores: dict[int, float]) -> dict[int, float]:
-        if not scores:
-            return {}
-        low, high = min(scores.values()), max(scores.values())
-        return {i: (v - low) / (high - low) if high > low else 1.0 for i, v in scores.items()}
-
-    a, b = norm(lexical), norm(dense)
-    combined = {i: alpha * a.get(i, 0.0) + (1 - alpha) * b.get(i, 0.0) for i in {*a, *b}}
-    return sorted(combined, key=lambda i: -combined[i])
-
-
-def rrf(*rankings: Sequence[int]) -> list[int]:
-    """Reciprocal-rank fusion, as memgpt's archival search does it."""
-    scores: dict[int, float] = {}
-    for ranking in rankings:
-        for rank, i in enumerate(ranking):
-            scores[i] = scores.get(i, 0.0) + 1.0 / (RRF_K + rank + 1)
-    return sorted(scores, key=lambda i: -scores[i])
-
-
-async def run_prototypes(
-    svc: AgentService, agent_id: str, conv: Conversation, to_dia: dict[str, str],
-    embedder: Embedder, scores: dict[str, Scores], k: int = 10,
-) -> None:
-    """Score candidate recall searches: memgpt's recall full-text ranking (fts), embedding
-    similarity of each turn alone (dense) or with the turn before it (dense-ctx), their
-    reciprocal-rank fusions with fts (rrf, rrf-ctx), and a convex combination of normalised
-    BM25 and cosine scores over the same candidates as rrf (cc)."""
-    import numpy as np
-
-    index = {t.dia_id: i for i, t in enumerate(conv.turns)}
-    bm25 = BM25([t.text for t in conv.turns])
-    plain = await asyncio.to_thread(embedder.embed, [t.text for t in conv.turns])
-    ctx = await asyncio.to_thread(embedder.embed, context_texts(conv.turns))
-    queries = await asyncio.to_thread(embedder.embed, [q.text for q in conv.questions])
-
-    def dense(matrix: Any, vector: Any) -> list[int]:
-        sims = matrix @ vector
-        return [int(i) for i in np.argsort(-sims)[:VECTOR_CANDIDATES] if sims[i] >= MIN_SIMILARITY]
-
-    for q, qv in zip(conv.questions, queries, strict=True):
-        page = await svc.search_messages(agent_id, q.text, limit=LEXICAL_CANDIDATES)
-        lexical = [index[to_dia[m.id]] for m in page.items]
-        rankings = {
-            "fts": lexical, "dense": dense(plain, qv), "dense-ctx": dense(ctx, qv),
-        }
-        rankings["rrf"] = rrf(lexical, rankings["dense"])
-        lexical_scores = bm25.scores(q.text)
-        rankings["cc"] = convex(
-            {i: lexical_scores.get(i, 0.0) for i in lexical},
-            {i: float(plain[i] @ qv) for i in rankings["dense"]},
-        )
-        rankings["rrf-ctx"] = rrf(lexical, rankings["dense-ctx"])
-        for name, ranking in rankings.items():
-            scores[name].add(q.category, score(q.evidence, [conv.turns[i].dia_id for i in ranking[:k]]))
-
-
-def prototype_table(scores: dict[str, Scores], embedder: str) -> Table:
-    """One row per prototype: overall metrics and R@10 per category."""
-    t = Table(title=f"Prototype recall searches over the same messages (embedder {embedder})")
-    t.add_column("search")
-    for m in METRICS:
-        t.add_column(m.replace("recall", "R"), justify="right")
-    for c in CATEGORIES:
-        t.add_column(f"{c} R@10", justify="right")
-    for name, sc in scores.items():
-        summary = sc.summary()
-        t.add_row(name, *(f"{summary['all'][m]:.3f}" for m in METRICS),
-                  *(f"{summary[c]['recall@10']:.3f}" for c in CATEGORIES))
-    return t
 
 
 # --- output ------------------------------------------------------------------------------------
@@ -442,36 +347,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, required=True, help="LoCoMo-format JSON (e.g. locomo10.json).")
     parser.add_argument(
         "--store", choices=STORES, default="recall",
-        help="Where the turns go and which search answers: recall (conversation_search, full-text) "
-        "or archival (archival_memory_search, full-text + embeddings). Default: recall.",
+        help="Where the turns go and which search answers: recall (conversation_search) or "
+        "archival (archival_memory_search); both fuse full-text and embeddings. Default: recall.",
     )
     parser.add_argument(
         "--embedder", choices=("hashing", "local"), default=default_embedder(),
-        help="The service's embedder (archival search, prototypes): the hashing embedder or the "
+        help="The service's embedder: the hashing embedder or the "
         "local neural model. Default: memgpt's configured embedder (MEMGPT_EMBEDDER), now %(default)s.",
-    )
-    parser.add_argument(
-        "--prototypes", action="store_true",
-        help="With --store recall: also score prototype hybrid recall searches (see README).",
     )
     parser.add_argument("--json", action="store_true", help="End with one line of JSON scores.")
     args = parser.parse_args(argv)
-    if args.prototypes and args.store != "recall":
-        parser.error("--prototypes needs --store recall")
 
     conversations = read_data(args.data)
     embedder = make_embedder(args.embedder)
     started = time.perf_counter()
     result = asyncio.run(
-        run(conversations, store=args.store, embedder=embedder, prototypes=args.prototypes)
+        run(conversations, store=args.store, embedder=embedder)
     )
     elapsed = time.perf_counter() - started
 
-    label = f"memgpt {args.store}" + (f" ({embedder.name})" if args.store == "archival" else "")
+    label = f"memgpt {args.store} ({embedder.name})"
     console = Console(width=160)
     console.print(table(result, label))
-    if result.prototypes:
-        console.print(prototype_table(result.prototypes, embedder.name))
     lat = sorted(result.latencies) or [0.0]
     console.print(
         f"{result.conversations} conversations, {result.turns} turns, "

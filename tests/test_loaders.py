@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -270,13 +269,14 @@ def write_book(path: Path, pages: int = 200, needle_page: int = 150) -> None:
     pdf.output(str(path))
 
 
-def test_pdf_book_loads_and_agent_finds_page_150(tmp_path: Path) -> None:
-    """`memgpt load` stores a 200-page PDF; archival_memory_search finds the page-150 sentence."""
-    started = time.perf_counter()
+def test_pdf_book_loads_and_agent_finds_page_150(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`memgpt load` stores a 200-page PDF; archival_memory_search finds the page-150 sentence
+    first, with the default local embedder."""
     book = tmp_path / "lighthouse.pdf"
     write_book(book)
     home = tmp_path / "home"
     model = ScriptedModel()
+    monkeypatch.setenv("MEMGPT_EMBEDDER", "local")
 
     async def create() -> None:
         async with AgentService(Settings(home=home), models={"scripted": model}) as svc:
@@ -312,7 +312,5 @@ def test_pdf_book_loads_and_agent_finds_page_150(tmp_path: Path) -> None:
     header, *items = re.split(r"\n(?=- \[)", content)
     assert header.startswith("Showing 5 of "), content
     # The file name is in every passage's source line, so every passage matches "lighthouse";
-    # the needle must still be on the first page of results, cited with its page.
-    [hit] = [item for item in items if NEEDLE in item]
-    assert "Source: lighthouse.pdf, page 150\n" in hit, content
-    assert time.perf_counter() - started < 20
+    # the needle must still come first, cited with its page.
+    assert NEEDLE in items[0] and "Source: lighthouse.pdf, page 150\n" in items[0], content

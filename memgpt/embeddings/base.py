@@ -16,6 +16,9 @@ class Embedder(Protocol):
 
     name: str
     dim: int
+    semantic: bool
+    """Whether similar vectors mean similar meaning (a neural model), not just shared
+    surface features (feature hashing); hybrid search weighs the vectors only if so."""
 
     def embed(self, texts: list[str]) -> Vectors:
         """Embed a batch of texts; returns an array of shape (len(texts), dim)."""

@@ -170,6 +170,7 @@ class LocalEmbedder:
     ) -> None:
         self.name = MODEL_NAME
         self.dim = DIM
+        self.semantic = True
         self.batch_size = batch_size
         self.threads = threads or cpu_count()
         self._model_path = model_path

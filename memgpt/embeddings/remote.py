@@ -45,6 +45,7 @@ class OpenAICompatibleEmbedder:
         self.model = model
         self.name = name
         self.dim = dim
+        self.semantic = True
         self.dimensions = dimensions
         self.batch_size = batch_size
         self.client = openai.OpenAI(

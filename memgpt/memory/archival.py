@@ -24,7 +24,7 @@ async def ranked_ids(store: ArchivalStore, embedder: Embedder, agent_id: str, qu
     lexical = await store.lexical(agent_id, query, hybrid.LEXICAL_CANDIDATES)
     query_vector = (await asyncio.to_thread(embedder.embed, [query]))[0]
     dense = await store.nearest(agent_id, embedder.name, query_vector, hybrid.VECTOR_CANDIDATES)
-    return hybrid.fuse(lexical, dense)
+    return hybrid.fuse(lexical, dense, hybrid.lexical_weight(embedder))
 
 
 async def search(

@@ -57,5 +57,5 @@ async def search(
     dense = await store.nearest(
         agent_id, embedder.name, vector, hybrid.VECTOR_CANDIDATES, start=start, end=end
     )
-    ranked = hybrid.fuse(lexical, dense)
+    ranked = hybrid.fuse(lexical, dense, hybrid.lexical_weight(embedder))
     return Page(await store.get_many(agent_id, ranked[offset : offset + limit]), len(ranked))
