@@ -24,6 +24,7 @@ from memgpt.errors import (
 from memgpt.llm.base import Model
 from memgpt.llm.providers import known_context_window, resolve_model
 from memgpt.memory import archival, recall
+from memgpt.memory.window import WindowCache
 from memgpt.memory.blocks import default_blocks, find
 from memgpt.memory.stores import Page
 from memgpt.prompts import SYSTEM_INSTRUCTIONS
@@ -65,6 +66,7 @@ class AgentService:
             (PgRecallStore if postgres else SqlRecallStore)(sessions),
             (PgArchivalStore if postgres else SqlArchivalStore)(sessions),
         )
+        self._windows = WindowCache(self.stores.recall)
         self.keys = SqlKeyStore(sessions)
         self.owner = LOCAL_OWNER
         self._opened = False
@@ -254,6 +256,7 @@ class AgentService:
         state = await self.get_agent(agent)
         async with self._lock(state.id):
             await self.stores.agents.delete(state.id)
+            self._windows.drop(state.id)
         await self.stores.recall.forget_agent(state.id)
         await self.stores.archival.forget_agent(state.id)
 
@@ -261,7 +264,7 @@ class AgentService:
         return agent_loop.AgentRuntime(
             state,
             await self.stores.blocks.all(state.id),
-            await self.stores.recall.since(state.id, state.context_start),
+            await self._windows.load(state),
             stores=self.stores,
             model=self.model(state.model),
             summarizer=self.model(state.summarizer_model or state.model),
@@ -296,6 +299,7 @@ class AgentService:
             runtime = await self._runtime(await self.get_agent(state.id))
             runtime.listener = on_event
             result = await agent_loop.run(runtime, message)
+            self._windows.keep(runtime.state, runtime.context)
             await recall.embed_pending(self.stores.recall, self.embedder, state.id)
             return result
 
