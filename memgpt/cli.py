@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -182,6 +184,48 @@ def reembed(
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from exc
     console.print(f"Re-embedded {count} passages of {agent} with {chosen.name}")
+
+
+@app.command("export")
+def export_agent(
+    agent: str,
+    home: Home = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="File to write ('-': standard output; default: NAME.af).")] = None,
+    messages: Annotated[bool, typer.Option(help="Include the message history.")] = True,
+    passages: Annotated[bool, typer.Option(help="Include archival memory.")] = True,
+) -> None:
+    """Export an agent as a Letta-compatible agent file (.af JSON)."""
+    data = _run(home, lambda svc: svc.export_agent(agent, messages=messages, passages=passages))
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    if output is not None and str(output) == "-":
+        print(text)
+        return
+    path = output or Path(re.sub(r"[^\w.-]", "_", data["agents"][0]["name"]) + ".af")
+    try:
+        path.write_text(text + "\n", encoding="utf-8")
+    except OSError as exc:
+        console.print(f"[red]error:[/] cannot write {path}: {exc}")
+        raise typer.Exit(1) from exc
+    console.print(f"Exported {agent} to {path}", highlight=False, markup=False)
+
+
+@app.command("import")
+def import_agent(
+    path: Path,
+    home: Home = None,
+    name: Annotated[str | None, typer.Option(help="Import under this name.")] = None,
+    model: Annotated[str | None, typer.Option(help="Use this model instead of the file's.")] = None,
+    strip_messages: Annotated[bool, typer.Option(help="Leave the message history out.")] = False,
+) -> None:
+    """Import an agent from an agent file (.af JSON, memgpt's or Letta's), with new ids."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        console.print(f"[red]error:[/] cannot read {path} as an agent file: {exc}", highlight=False)
+        raise typer.Exit(1) from exc
+    state = _run(home, lambda svc: svc.import_agent(data, name=name, model=model, strip_messages=strip_messages))
+    console.print(f"Imported {state.name}  [dim]{state.id}[/]", highlight=False)
 
 
 @app.command()

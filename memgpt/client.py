@@ -17,7 +17,7 @@ from pydantic import TypeAdapter
 
 from memgpt import errors
 from memgpt.memory.stores import Page
-from memgpt.schemas import AgentState, Block, ContextReport, Message, Passage, SendResult
+from memgpt.schemas import AgentState, Block, ContextReport, Message, Passage, SendResult, ToolDef
 
 T = TypeVar("T")
 PREFIX = "/memgpt/v1"
@@ -28,7 +28,8 @@ class ServerConnectionError(errors.MemGPTError):
 
 
 _BY_STATUS: dict[int, type[errors.MemGPTError]] = {
-    400: errors.InvalidRequestError, 404: errors.NotFoundError, 409: errors.AlreadyExistsError,
+    400: errors.InvalidRequestError, 403: errors.FeatureDisabledError, 404: errors.NotFoundError,
+    409: errors.AlreadyExistsError,
     413: errors.InvalidRequestError, 422: errors.InvalidRequestError, 502: errors.ModelError,
 }
 
@@ -195,3 +196,50 @@ class Client:
     def context_window(self, agent: str) -> ContextReport:
         """Tokens per section of the context window."""
         return self._get(ContextReport, "GET", f"/agents/{_q(agent)}/context")
+
+    # --- tools -------------------------------------------------------------------------------
+    def create_tool(self, source_code: str, **options: Any) -> ToolDef:
+        """A custom tool from Python source (options as AgentService.create_tool)."""
+        return self._get(ToolDef, "POST", "/tools", json={"source_code": source_code, **options})
+
+    def upsert_tool(self, source_code: str, **options: Any) -> ToolDef:
+        """Create a custom tool or replace yours of the same name."""
+        return self._get(ToolDef, "PUT", "/tools", json={"source_code": source_code, **options})
+
+    def list_tools(self) -> list[ToolDef]:
+        """The base tools, then your custom tools."""
+        return self._get(list[ToolDef], "GET", "/tools")
+
+    def get_tool(self, tool: str) -> ToolDef:
+        """A tool by id or name."""
+        return self._get(ToolDef, "GET", f"/tools/{_q(tool)}")
+
+    def update_tool(self, tool: str, **changes: Any) -> ToolDef:
+        """Change a custom tool's source, description, tags or return limit."""
+        return self._get(ToolDef, "PATCH", f"/tools/{_q(tool)}", json=changes)
+
+    def delete_tool(self, tool: str) -> None:
+        """Delete a custom tool."""
+        self._call("DELETE", f"/tools/{_q(tool)}")
+
+    def list_agent_tools(self, agent: str) -> list[ToolDef]:
+        """The tools the agent's model is offered."""
+        return self._get(list[ToolDef], "GET", f"/agents/{_q(agent)}/tools")
+
+    def attach_tool(self, agent: str, tool: str) -> AgentState:
+        """Give the agent a custom tool."""
+        return self._get(AgentState, "PUT", f"/agents/{_q(agent)}/tools/{_q(tool)}")
+
+    def detach_tool(self, agent: str, tool: str) -> AgentState:
+        """Take a custom tool from the agent."""
+        return self._get(AgentState, "DELETE", f"/agents/{_q(agent)}/tools/{_q(tool)}")
+
+    # --- agent files -------------------------------------------------------------------------
+    def export_agent(self, agent: str, *, messages: bool = True, passages: bool = True) -> dict[str, Any]:
+        """The agent as an agent file (a JSON-ready dict)."""
+        params = {"messages": messages, "passages": passages}
+        return self._get(dict[str, Any], "GET", f"/agents/{_q(agent)}/export", params=params)
+
+    def import_agent(self, data: dict[str, Any], **options: Any) -> AgentState:
+        """A new agent from an agent file (options as AgentService.import_agent)."""
+        return self._get(AgentState, "POST", "/agents/import", json={"file": data, **options})

@@ -23,6 +23,10 @@ class InvalidRequestError(MemGPTError):
     """The caller passed arguments that cannot be honoured."""
 
 
+class FeatureDisabledError(MemGPTError):
+    """The server's settings turn the requested feature off (e.g. custom tools)."""
+
+
 class ToolError(MemGPTError):
     """A tool call failed; the message is returned to the model as the tool result."""
 

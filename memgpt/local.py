@@ -12,7 +12,7 @@ from typing import Any, Self, TypeVar
 from memgpt.embeddings import Embedder
 from memgpt.llm.base import Model
 from memgpt.memory.stores import Page
-from memgpt.schemas import AgentState, Block, ContextReport, Message, Passage, SendResult
+from memgpt.schemas import AgentState, Block, ContextReport, Message, Passage, SendResult, ToolDef
 from memgpt.service import AgentService, ModelResolver
 from memgpt.settings import Settings
 
@@ -125,3 +125,47 @@ class MemGPT:
     def context_window(self, agent: str) -> ContextReport:
         """Tokens per section of the context window."""
         return self._run(self.service.context_window(agent))
+
+    def create_tool(self, source_code: str, **options: Any) -> ToolDef:
+        """A custom tool from Python source (options as AgentService.create_tool)."""
+        return self._run(self.service.create_tool(source_code, **options))
+
+    def upsert_tool(self, source_code: str, **options: Any) -> ToolDef:
+        """Create a custom tool or replace yours of the same name."""
+        return self._run(self.service.upsert_tool(source_code, **options))
+
+    def list_tools(self) -> list[ToolDef]:
+        """The base tools, then your custom tools."""
+        return self._run(self.service.list_tools())
+
+    def get_tool(self, tool: str) -> ToolDef:
+        """A tool by id or name."""
+        return self._run(self.service.get_tool(tool))
+
+    def update_tool(self, tool: str, **changes: Any) -> ToolDef:
+        """Change a custom tool's source, description, tags or return limit."""
+        return self._run(self.service.update_tool(tool, **changes))
+
+    def delete_tool(self, tool: str) -> None:
+        """Delete a custom tool."""
+        self._run(self.service.delete_tool(tool))
+
+    def list_agent_tools(self, agent: str) -> list[ToolDef]:
+        """The tools the agent's model is offered."""
+        return self._run(self.service.list_agent_tools(agent))
+
+    def attach_tool(self, agent: str, tool: str) -> AgentState:
+        """Give the agent a custom tool."""
+        return self._run(self.service.attach_tool(agent, tool))
+
+    def detach_tool(self, agent: str, tool: str) -> AgentState:
+        """Take a custom tool from the agent."""
+        return self._run(self.service.detach_tool(agent, tool))
+
+    def export_agent(self, agent: str, *, messages: bool = True, passages: bool = True) -> dict[str, Any]:
+        """The agent as an agent file (a JSON-ready dict)."""
+        return self._run(self.service.export_agent(agent, messages=messages, passages=passages))
+
+    def import_agent(self, data: dict[str, Any], **options: Any) -> AgentState:
+        """A new agent from an agent file (options as AgentService.import_agent)."""
+        return self._run(self.service.import_agent(data, **options))

@@ -22,6 +22,14 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4()}"
 
 
+_STABLE_NS = uuid.UUID("5d3f1c52-8f4e-4c4e-9b8e-6f2f2a9c1e10")
+
+
+def stable_id(prefix: str, *parts: str) -> str:
+    """A deterministic ``prefix-<uuid>`` for things we do not store with an id (blocks, base tools)."""
+    return f"{prefix}-{uuid.uuid5(_STABLE_NS, '/'.join(parts))}"
+
+
 class Role(StrEnum):
     """Who a message comes from. EVENT is a system notice to the model (heartbeat, alert)."""
 
@@ -205,6 +213,22 @@ class ToolSchema(BaseModel):
     name: str
     description: str
     parameters: dict[str, Any]
+
+
+class ToolDef(BaseModel):
+    """A tool agents can call: a base tool (built in, every agent has it) or a custom tool
+    made from Python source by its owner (attached to agents one by one)."""
+
+    id: str = Field(default_factory=lambda: new_id("tool"))
+    name: str
+    spec: ToolSchema
+    builtin: bool = False
+    owner: str = ""
+    source_code: str = ""
+    tags: list[str] = Field(default_factory=list)
+    return_char_limit: int = Field(default=6000, ge=1, le=1_000_000)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
 
 
 class Step(BaseModel):

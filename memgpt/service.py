@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import hashlib
+import logging
 import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -16,10 +17,12 @@ from pydantic import ValidationError
 from sqlalchemy import text
 
 from memgpt import agent as agent_loop
+from memgpt import agentfile
 from memgpt.context import measure
 from memgpt.embeddings import Embedder, embedder_from_spec
 from memgpt.errors import (
-    AlreadyExistsError, BlockError, InvalidRequestError, ModelNotFoundError, NotFoundError,
+    AlreadyExistsError, BlockError, FeatureDisabledError, InvalidRequestError, ModelNotFoundError,
+    NotFoundError, ToolDefinitionError,
 )
 from memgpt.llm.base import Model
 from memgpt.llm.providers import known_context_window, resolve_model
@@ -28,17 +31,23 @@ from memgpt.memory.window import WindowCache
 from memgpt.memory.blocks import default_blocks, find
 from memgpt.memory.stores import Page
 from memgpt.prompts import SYSTEM_INSTRUCTIONS
-from memgpt.schemas import AgentState, Block, ContextReport, Message, Passage, SendResult, utcnow
+from memgpt.schemas import (
+    AgentState, Block, ContextReport, Message, Passage, SendResult, ToolDef, stable_id, utcnow,
+)
 from memgpt.settings import Settings
 from memgpt.storage.db import create_engine, migrate, sessionmaker
 from memgpt.storage.postgres import PgArchivalStore, PgRecallStore
 from memgpt.storage.sql import (
     SqlAgentStore, SqlArchivalStore, SqlBlockStore, SqlKeyStore, SqlRecallStore,
 )
+from memgpt.storage.tools import SqlToolStore
 from memgpt.tools.base import base_tools
+from memgpt.tools.custom import custom_tool, runnable
 from memgpt.tools.registry import ToolRegistry
+from memgpt.tools.sandbox import SandboxLimits
 
 ModelResolver = Callable[[str], Model]
+log = logging.getLogger("memgpt.service")
 LOCAL_OWNER = "local"
 
 
@@ -68,6 +77,7 @@ class AgentService:
         )
         self._windows = WindowCache(self.stores.recall)
         self.keys = SqlKeyStore(sessions)
+        self.tool_store = SqlToolStore(sessions)
         self.owner = LOCAL_OWNER
         self._opened = False
 
@@ -175,9 +185,14 @@ class AgentService:
         context_window: int | None = None,
         summarizer_model: str | None = None,
         max_output_tokens: int | None = None,
+        tools: list[str] | None = None,
     ) -> AgentState:
-        """Create an agent; blocks default to our persona and human starters."""
+        """Create an agent; blocks default to our persona and human starters.
+
+        ``tools`` names custom tools (by id or name) to attach; base tools every agent has.
+        """
         self.model(model)
+        extra = await self._resolve_tools(tools or [])
         if summarizer_model:
             self.model(summarizer_model)
         chosen = blocks if blocks is not None else default_blocks(persona, human)
@@ -198,7 +213,28 @@ class AgentService:
             max_output_tokens=max_output_tokens,
         )
         await self.stores.agents.create(state, chosen)
+        for tool in extra:
+            await self.tool_store.attach(state.id, tool.id)
         return state
+
+    async def _resolve_tools(self, names: list[str]) -> list[ToolDef]:
+        """The custom tools among names (ids or names); InvalidRequestError for unknown ones."""
+        found: list[ToolDef] = []
+        unknown: list[str] = []
+        for name in names:
+            try:
+                tool = await self.get_tool(name)
+            except NotFoundError:
+                unknown.append(name)
+                continue
+            if not tool.builtin and tool.id not in {t.id for t in found}:
+                found.append(tool)
+        if unknown:
+            known = ", ".join(t.name for t in await self.list_tools())
+            raise InvalidRequestError(f"unknown tools {unknown} (this user's tools: {known})")
+        if found:
+            self.check_custom_tools_allowed()
+        return found
 
     def _default_window(self, model: str) -> int:
         known = known_context_window(model)
@@ -268,7 +304,7 @@ class AgentService:
             stores=self.stores,
             model=self.model(state.model),
             summarizer=self.model(state.summarizer_model or state.model),
-            tools=self.tools,
+            tools=await self.agent_tools(state),
             embedder=self.embedder,
             settings=self.settings,
         )
@@ -449,7 +485,7 @@ class AgentService:
         async with self._lock(state.id):
             runtime = await self._runtime(state)
             system = await runtime.system_message()
-            sections = measure(system.text, self.tools.schemas(), runtime.context)
+            sections = measure(system.text, runtime.tools.schemas(), runtime.context)
         return ContextReport(
             context_window=state.context_window,
             sections=sections,
@@ -458,6 +494,178 @@ class AgentService:
             recall_messages=await self.stores.recall.count(state.id),
             archival_passages=await self.stores.archival.count(state.id),
         )
+
+    # --- agent files -----------------------------------------------------------------------------
+    async def export_agent(
+        self, agent: str, *, messages: bool = True, passages: bool = True
+    ) -> dict[str, Any]:
+        """The agent as a Letta-compatible agent file (a JSON-ready dict): settings, blocks,
+        tools (custom ones with their source), history, the in-context window, the summary
+        and (with ``passages``) archival memory."""
+        state = await self.get_agent(agent)
+        async with self._lock(state.id):
+            snap = await agentfile.snapshot(self, await self.get_agent(state.id), with_passages=passages)
+        return agentfile.write(snap, with_messages=messages)
+
+    async def import_agent(
+        self,
+        data: Any,
+        *,
+        name: str | None = None,
+        model: str | None = None,
+        strip_messages: bool = False,
+        replace_tools: bool = True,
+        copy_suffix: bool = False,
+    ) -> AgentState:
+        """A new agent (new ids, owned by this user) from an agent file's parsed JSON.
+
+        ``name``/``model`` override the file's; custom tools are created, or reused by name
+        (``replace_tools`` updates a same-named tool whose source differs); passages are
+        embedded again with this service's embedder. ``copy_suffix`` appends ``__copy`` to the
+        name. A malformed file raises InvalidRequestError and leaves nothing behind.
+        """
+        plan = agentfile.read(data, base_tools=set(self.tools.tools), strip_messages=strip_messages)
+        plan.name = (name or plan.name) + ("__copy" if copy_suffix else "")
+        plan.model = model or plan.model
+        return await agentfile.import_plan(self, plan, replace_tools=replace_tools)
+
+    # --- tools ---------------------------------------------------------------------------------
+    def base_tool_defs(self) -> list[ToolDef]:
+        """The base tools, which every agent has."""
+        return [ToolDef(id=stable_id("tool", t.name), name=t.name, spec=t, builtin=True)
+                for t in self.tools.schemas()]
+
+    def check_custom_tools_allowed(self) -> None:
+        if not self.settings.allow_custom_tools:
+            raise FeatureDisabledError(
+                "custom tools are turned off on this server (MEMGPT_ALLOW_CUSTOM_TOOLS=false)"
+            )
+
+    async def create_tool(
+        self,
+        source_code: str,
+        *,
+        function: str | None = None,
+        description: str | None = None,
+        tags: list[str] | None = None,
+        return_char_limit: int | None = None,
+    ) -> ToolDef:
+        """A custom tool from Python source (parsed, not run): the last top-level function, or
+        ``function``; its signature and docstring make the schema. Names are unique per user."""
+        self.check_custom_tools_allowed()
+        tool = custom_tool(source_code, owner=self.owner, function=function, description=description,
+                           tags=tags, return_char_limit=return_char_limit, reserved=self.tools.tools)
+        await self.tool_store.create(tool)
+        return tool
+
+    async def upsert_tool(self, source_code: str, **options: Any) -> ToolDef:
+        """Create a custom tool, or replace this user's tool of the same name (id kept)."""
+        self.check_custom_tools_allowed()
+        new = custom_tool(source_code, owner=self.owner, reserved=self.tools.tools, **options)
+        try:
+            old = await self.tool_store.get(self.owner, new.name)
+        except NotFoundError:
+            await self.tool_store.create(new)
+            return new
+        updated = new.model_copy(update={"id": old.id, "created_at": old.created_at})
+        await self.tool_store.save(updated)
+        return updated
+
+    async def get_tool(self, tool: str) -> ToolDef:
+        """A tool by id or name: a base tool, or one of this user's custom tools."""
+        for base in self.base_tool_defs():
+            if tool in (base.id, base.name):
+                return base
+        return await self.tool_store.get(self.owner, tool)
+
+    async def list_tools(self) -> list[ToolDef]:
+        """The base tools, then this user's custom tools (oldest first)."""
+        return self.base_tool_defs() + await self.tool_store.all(self.owner)
+
+    async def update_tool(
+        self,
+        tool: str,
+        *,
+        source_code: str | None = None,
+        description: str | None = None,
+        tags: list[str] | None = None,
+        return_char_limit: int | None = None,
+    ) -> ToolDef:
+        """Change a custom tool; new source keeps the tool's function if it still defines it."""
+        current = await self.get_tool(tool)
+        if current.builtin:
+            raise InvalidRequestError(f"{current.name!r} is a base tool: base tools cannot be changed")
+        self.check_custom_tools_allowed()
+        new = custom_tool(
+            source_code if source_code is not None else current.source_code, owner=self.owner,
+            prefer=current.name, description=description, reserved=self.tools.tools,
+            tags=tags if tags is not None else current.tags,
+            return_char_limit=return_char_limit or current.return_char_limit,
+        )
+        keep: dict[str, Any] = {"id": current.id, "created_at": current.created_at}
+        if source_code is None and description is None:
+            keep["spec"] = current.spec  # a description set earlier stays
+        updated = new.model_copy(update=keep)
+        await self.tool_store.save(updated)
+        return updated
+
+    async def delete_tool(self, tool: str) -> None:
+        """Delete one of this user's custom tools (it is detached from every agent)."""
+        current = await self.get_tool(tool)
+        if current.builtin:
+            raise InvalidRequestError(f"{current.name!r} is a base tool: base tools cannot be deleted")
+        await self.tool_store.delete(self.owner, current.id)
+
+    async def attach_tool(self, agent: str, tool: str) -> AgentState:
+        """Give an agent one of this user's custom tools (base tools it has already)."""
+        state = await self.get_agent(agent)
+        found = await self.get_tool(tool)
+        if not found.builtin:
+            self.check_custom_tools_allowed()
+            await self.tool_store.attach(state.id, found.id)
+        return state
+
+    async def detach_tool(self, agent: str, tool: str) -> AgentState:
+        """Take a custom tool from an agent (base tools cannot be taken away)."""
+        state = await self.get_agent(agent)
+        found = await self.get_tool(tool)
+        if found.builtin:
+            raise InvalidRequestError(f"{found.name!r} is a base tool, which every agent keeps")
+        await self.tool_store.detach(state.id, found.id)
+        return state
+
+    async def set_agent_tools(self, agent: str, tools: list[str]) -> AgentState:
+        """Make the agent's custom tools exactly those named (base tools stay regardless)."""
+        state = await self.get_agent(agent)
+        wanted = await self._resolve_tools(tools)
+        for old in await self.tool_store.for_agent(state.id):
+            if old.id not in {t.id for t in wanted}:
+                await self.tool_store.detach(state.id, old.id)
+        for tool in wanted:
+            await self.tool_store.attach(state.id, tool.id)
+        return state
+
+    async def list_agent_tools(self, agent: str) -> list[ToolDef]:
+        """The tools the agent's model is offered: base tools, then attached custom tools
+        (none while custom tools are turned off)."""
+        state = await self.get_agent(agent)
+        return self.base_tool_defs() + await self._custom_tools_of(state.id)
+
+    async def _custom_tools_of(self, agent_id: str) -> list[ToolDef]:
+        if not self.settings.allow_custom_tools:
+            return []
+        return await self.tool_store.for_agent(agent_id)
+
+    async def agent_tools(self, state: AgentState) -> ToolRegistry:
+        """The registry an agent's loop runs with: base tools and its custom tools, sandboxed."""
+        limits = SandboxLimits(timeout=self.settings.tool_timeout, memory_mb=self.settings.tool_memory_mb)
+        extra = []
+        for tool in await self._custom_tools_of(state.id):
+            try:
+                extra.append(runnable(tool, limits))
+            except ToolDefinitionError as exc:  # stored by an older version with laxer rules
+                log.warning("agent %s: custom tool %s is left out: %s", state.id, tool.name, exc)
+        return ToolRegistry([*self.tools.tools.values(), *extra]) if extra else self.tools
 
 
 def _find(blocks: list[Block], label: str) -> Block:

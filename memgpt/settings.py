@@ -40,6 +40,15 @@ class Settings(BaseSettings):
     repeat_limit: int = Field(default=3, ge=2, description="Identical calls that trip the breaker.")
     page_size: int = Field(default=5, ge=1, le=50, description="Search results per page.")
     summary_tokens: int = Field(default=400, ge=32, description="Cap on the recursive summary.")
+    allow_custom_tools: bool = Field(
+        default=True,
+        description="Let users create custom tools from Python source and agents run them "
+        "(in a subprocess: not a security boundary; turn off for untrusted users).",
+    )
+    tool_timeout: float = Field(default=30.0, gt=0, description="Seconds a custom tool call may run.")
+    tool_memory_mb: int = Field(
+        default=1024, ge=0, description="Address-space limit of a custom tool call, MiB (0: none)."
+    )
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to a SQLite file under home."""

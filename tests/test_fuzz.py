@@ -47,7 +47,18 @@ from memgpt.llm.base import ModelRequest, ModelResponse
 from memgpt.llm.scripted import reply
 from memgpt.schemas import Role
 from memgpt.server import create_app
-from memgpt.server.letta_schemas import tool_id
+
+TOOL_SOURCE = '''
+def {name}(text: str, times: int = 1) -> str:
+    """Repeat a text.
+
+    Args:
+        text: What to repeat.
+        times: How often.
+    """
+    return text * times
+'''
+"""A custom tool's source; the fuzzed agents get one attached."""
 
 EXAMPLES = 10
 """Examples per operation, drawn from positive, negative and real-id cases, local and bearer."""
@@ -62,6 +73,10 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "POST /v1/agents/{agent_id}/messages": {"input": "hello there"},
     "POST /v1/agents/{agent_id}/messages/stream": {"input": "hello there", "stream_tokens": True},
     "POST /v1/messages/search": {"agent_id": "<agent>", "query": "hello"},
+    "POST /v1/tools/": {"source_code": TOOL_SOURCE.format(name="fuzzed_tool")},
+    "PUT /v1/tools/": {"source_code": TOOL_SOURCE.format(name="fuzzed_tool")},
+    "POST /memgpt/v1/tools": {"source_code": TOOL_SOURCE.format(name="fuzzed_tool")},
+    "PUT /memgpt/v1/tools": {"source_code": TOOL_SOURCE.format(name="fuzzed_tool")},
 }
 """A working body for operations whose random bodies (nearly) never get past validation, so
 their success path is fuzzed too (with generated query parameters and real path ids)."""
@@ -200,10 +215,12 @@ def _target_agent(served: Served, auth: str) -> dict[str, str]:
     [passage] = call("POST", f"/memgpt/v1/agents/{agent['id']}/passages", json={"text": "the mirror is 150 mm"})
     call("POST", f"/memgpt/v1/agents/{agent['id']}/messages", json={"text": "hello there"})
     message = call("GET", f"/memgpt/v1/agents/{agent['id']}/messages")[-1]
+    tool = call("POST", "/memgpt/v1/tools", json={"source_code": TOOL_SOURCE.format(name=f"t_{uuid.uuid4().hex[:12]}")})
+    call("PUT", f"/memgpt/v1/agents/{agent['id']}/tools/{tool['id']}")
     return {
         "agent_id": agent["id"], "agent": agent["id"], "block_label": "human", "label": "human",
         "memory_id": passage["id"], "passage_id": passage["id"], "message_id": message["id"],
-        "tool_id": tool_id("send_message"),
+        "tool_id": tool["id"], "tool": tool["id"],
     }
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 from fakes.openai_server import FakeOpenAI, completion, fake_openai
-from letta_client import APIStatusError, ConflictError, Letta, NotFoundError
+from letta_client import APIStatusError, BadRequestError, ConflictError, Letta, NotFoundError
 from letta_client.types import AgentState, ToolReturnMessage
 from letta_client.types.agents import (
     AssistantMessage, ReasoningMessage, ToolCallMessage, UserMessage,
@@ -155,10 +155,82 @@ def test_letta_client_catalog_and_errors(letta: Letta, spec: str) -> None:
     with pytest.raises(APIStatusError) as unimplemented:
         letta.folders.list()
     assert unimplemented.value.status_code == 501
-    with pytest.raises(APIStatusError) as custom:
+    with pytest.raises(BadRequestError, match="docstring"):
         letta.tools.create(source_code="def f() -> str:\n    return 'x'\n")
-    assert custom.value.status_code == 501
     letta.agents.delete(second.id)
     assert [a.name for a in letta.agents.list()] == ["one"]
     context = letta.get(f"/v1/agents/{first.id}/context", cast_to=object)
     assert isinstance(context, dict) and context["context_window"] == first.llm_config.context_window
+
+
+DICE = '''
+import random
+
+
+def roll_dice(sides: int, seed: int = 0) -> str:
+    """Roll one die with a fixed seed.
+
+    Args:
+        sides: How many faces the die has.
+        seed: Seed of the random generator.
+    """
+    return f"rolled {random.Random(seed).randint(1, sides)} on a d{sides}"
+'''
+
+
+def test_letta_client_custom_tool_and_agent_file(letta: Letta, fake_openai: FakeOpenAI, spec: str) -> None:
+    """tools.create from source, agents.tools.attach, the model calls it through the sandbox;
+    export_file then import_file make an agent with the same memory, history and tools."""
+    import random
+
+    tool = letta.tools.create(source_code=DICE, tags=["games"])
+    assert tool.name == "roll_dice" and tool.tool_type == "custom" and tool.source_code == DICE
+    assert tool.json_schema is not None and tool.json_schema["description"] == "Roll one die with a fixed seed."
+    params = tool.json_schema["parameters"]
+    assert isinstance(params, dict) and params["required"] == ["sides", "request_heartbeat"]
+    assert letta.tools.retrieve(tool.id).name == "roll_dice"
+    assert [t.id for t in letta.tools.list(name="roll_dice")] == [tool.id]
+    assert letta.tools.upsert(source_code=DICE, description="Roll a die.").id == tool.id
+    assert letta.tools.update(tool.id, tags=["games", "dice"]).tags == ["games", "dice"]
+
+    agent = letta.agents.create(name="gamer", model=spec, memory_blocks=[{"label": "human", "value": "Ada."}])
+    assert "roll_dice" not in [t.name for t in agent.tools]
+    attached = letta.agents.tools.attach(tool.id, agent_id=agent.id)
+    assert attached is not None and "roll_dice" in [t.name for t in attached.tools]
+    assert [t.name for t in letta.agents.tools.list(agent_id=agent.id)][-1] == "roll_dice"
+
+    fake_openai.push(
+        completion("Rolling.", [call("roll_dice", sides=20, seed=7, request_heartbeat=True)]),
+        completion(None, [call("send_message", message="You rolled it.")]),
+    )
+    response = letta.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": "Roll a d20"}])
+    offered = [t["function"]["name"] for t in fake_openai.requests[-2]["tools"]]
+    assert "roll_dice" in offered
+    [ret] = [m for m in response.messages if isinstance(m, ToolReturnMessage)][:1]
+    assert ret.status == "success" and ret.tool_return == f"rolled {random.Random(7).randint(1, 20)} on a d20"
+
+    text = letta.agents.export_file(agent.id)
+    exported = json.loads(text)
+    assert [t["name"] for t in exported["tools"]][-1] == "roll_dice"
+    imported = letta.agents.import_file(file=("gamer.af", text.encode(), "application/json"),
+                                        name="gamer-2")
+    [new_id] = imported.agent_ids
+    twin = letta.agents.retrieve(new_id)
+    assert twin.name == "gamer-2" and twin.id != agent.id
+    assert [(b.label, b.value) for b in twin.blocks] == [(b.label, b.value) for b in letta.agents.retrieve(agent.id).blocks]
+    assert "roll_dice" in [t.name for t in twin.tools]
+
+    def history(agent_id: str) -> list[tuple[str, str]]:
+        return [(m.message_type, str(getattr(m, "content", None) or getattr(m, "tool_return", "")))
+                for m in letta.agents.messages.list(agent_id=agent_id, order="asc", limit=1000)]
+
+    assert history(new_id) == history(agent.id)
+    with pytest.raises(BadRequestError, match="not valid JSON"):
+        letta.agents.import_file(file=("bad.af", b"{not json", "application/json"))
+
+    detached = letta.agents.tools.detach(tool.id, agent_id=agent.id)
+    assert detached is not None and "roll_dice" not in [t.name for t in detached.tools]
+    letta.tools.delete(tool.id)
+    with pytest.raises(NotFoundError):
+        letta.tools.retrieve(tool.id)
+    assert "roll_dice" not in [t.name for t in letta.agents.retrieve(new_id).tools]

@@ -554,7 +554,7 @@ async def test_context_and_recall_search(http: httpx.AsyncClient, model: Scripte
 
 
 async def test_tools_and_models(http: httpx.AsyncClient) -> None:
-    """Base tools are listed; custom tools answer 501; configured models are listed."""
+    """Base tools are listed and cannot be changed; bad tool source answers 400; models are listed."""
     tools = (await http.get("/v1/tools/")).json()
     names = [t["name"] for t in tools]
     assert "send_message" in names and "archival_memory_search" in names
@@ -564,11 +564,15 @@ async def test_tools_and_models(http: httpx.AsyncClient) -> None:
     assert (await http.get("/v1/tools/send_message")).json()["id"] == send["id"]
     assert [t["name"] for t in (await http.get("/v1/tools", params={"name": "send_message"})).json()] == ["send_message"]
     assert_error(await http.get("/v1/tools/tool-nope"), 404)
-    assert_error(await http.post("/v1/tools/", json={"source_code": "def f(): ..."}), 501, "custom tools")
-    assert_error(await http.put("/v1/tools/", json={"source_code": "def f(): ..."}), 501)
+    assert_error(await http.post("/v1/tools/", json={"source_code": "def f(): ..."}), 400, "docstring")
+    assert_error(await http.put("/v1/tools/", json={"source_code": "def f(:"}), 400, "syntax error")
+    assert_error(await http.patch(f"/v1/tools/{send['id']}", json={"description": "x"}), 400, "base tool")
+    assert_error(await http.delete(f"/v1/tools/{send['id']}"), 400, "base tool")
     a = await make_agent(http)
     assert [t["name"] for t in (await http.get(f"/v1/agents/{a['id']}/tools")).json()] == names
-    assert_error(await http.patch(f"/v1/agents/{a['id']}/tools/attach/{send['id']}"), 501, "custom tools")
+    attached = await http.patch(f"/v1/agents/{a['id']}/tools/attach/{send['id']}")  # has it already
+    assert attached.status_code == 200 and attached.json()["id"] == a["id"]
+    assert_error(await http.patch(f"/v1/agents/{a['id']}/tools/detach/{send['id']}"), 400, "base tool")
     assert_error(await http.patch(f"/v1/agents/agent-none/tools/detach/{send['id']}"), 404)
     assert_error(await http.get("/v1/agents/agent-none/tools"), 404)
 

@@ -1,7 +1,7 @@
 """Tenancy over HTTP: two users, every route, no cross-user access.
 
 Alice (bearer key) owns an agent whose system prompt, core memory block, archival passage and
-messages hold secrets. An intruder (Bob with his own key on a ``require_key=True`` server, or
+messages hold secrets, and a custom tool (its source holds one too) attached to the agent. An intruder (Bob with his own key on a ``require_key=True`` server, or
 the keyless local user on a ``require_key=False`` one) then calls every route the app serves,
 found by walking ``app.routes`` so a route added later is covered without editing this file:
 
@@ -10,8 +10,11 @@ found by walking ``app.routes`` so a route added later is covered without editin
   a request body valid for the route (``BODIES``; proven valid by the same call on the
   intruder's own agent succeeding), must answer 404 (not 403), exactly as it answers for ids
   that never existed, and never with Alice's secrets;
-* sub-resource ids of Alice's (passage, message, block id cursors) on the intruder's own agent
-  are not found either;
+* sub-resource ids of Alice's (passage, message, custom tool, block id cursors) on the
+  intruder's own agent are not found either;
+* routes naming a custom tool without an agent (retrieve, modify, delete) answer 404 for
+  Alice's tool id or name, exactly as for a tool that never existed, and work on the
+  intruder's own tools;
 * list and search routes show only the intruder's own data;
 * afterwards Alice's agent, blocks, passages and messages are exactly as before.
 
@@ -49,7 +52,7 @@ from memgpt.llm.scripted import reply
 from memgpt.schemas import Role
 from memgpt.server import create_app
 from memgpt.server.deps import get_service
-from memgpt.server.letta_schemas import block_id, tool_id
+from memgpt.server.letta_schemas import block_id
 from memgpt.server.routes.fallback import LETTA_API
 
 # --- what the matrix knows about routes -----------------------------------------------------------
@@ -71,6 +74,15 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/memgpt/v1/agents/{agent}/events"): {"text": "an event from the intruder"},
     ("PATCH", "/memgpt/v1/agents/{agent}/blocks/{label}"): {"value": "pwned by the intruder"},
     ("POST", "/memgpt/v1/agents/{agent}/passages"): {"text": "planted by the intruder"},
+    ("POST", "/v1/tools/"): {"source_code": "<source>"},
+    ("POST", "/v1/tools"): {"source_code": "<source>"},
+    ("PUT", "/v1/tools/"): {"source_code": "<source>"},
+    ("PUT", "/v1/tools"): {"source_code": "<source>"},
+    ("PATCH", "/v1/tools/{tool_id}"): {"description": "pwned by the intruder", "tags": ["pwned"]},
+    ("POST", "/memgpt/v1/tools"): {"source_code": "<source>"},
+    ("PUT", "/memgpt/v1/tools"): {"source_code": "<source>"},
+    ("PATCH", "/memgpt/v1/tools/{tool}"): {"description": "pwned by the intruder", "tags": ["pwned"]},
+    ("POST", "/memgpt/v1/agents/import"): {"file": {"agents": []}},
 }
 """A valid request body for every (method, path) whose route reads one."""
 
@@ -79,10 +91,9 @@ QUERIES: dict[str, str] = {"query": "secret"}
 
 AGENT_PARAMS = ("agent_id", "agent")
 SUB_PARAMS = {"block_label": "label", "label": "label", "memory_id": "passage", "passage_id": "passage",
-              "message_id": "message"}
-"""Path parameters naming something inside an agent, by the kind of thing they name."""
-GLOBAL_PARAMS = {"tool_id": tool_id("send_message")}
-"""Path parameters naming something every user shares (the base tools)."""
+              "message_id": "message", "tool_id": "tool", "tool": "tool"}
+"""Path parameters naming something inside an agent or owned by a user, by the kind of thing
+they name (a custom tool is its owner's, and is attached to the owner's agents)."""
 PUBLIC = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/v1/health/", "/v1/health",
           "/{path:path}"}
 """Routes that may answer without a key; any other route must authenticate its caller."""
@@ -93,7 +104,23 @@ SECRETS = {
     "block": "alice-block-secret-94c2",
     "passage": "alice-passage-secret-7b0f",
     "message": "alice-message-secret-e3a8",
+    "tool": "alice-tool-secret-0c5d",
 }
+TOOL_SOURCE = '''
+def {name}(code: str) -> str:
+    """Check a code against {secret}.
+
+    Args:
+        code: The code to check.
+    """
+    return "yes" if code == "{secret}" else "no"
+'''
+
+
+def tool_source(name: str, secret: str = "nothing") -> str:
+    """Python source of a custom tool called name."""
+    return TOOL_SOURCE.replace("{name}", name).replace("{secret}", secret)
+
 
 
 @dataclass(frozen=True)
@@ -183,6 +210,8 @@ class Alice:
     passage_id: str
     message_id: str
     message_seq: int
+    tool_id: str
+    tool_name: str
     headers: dict[str, str]
 
 
@@ -218,7 +247,12 @@ async def _alice(http: httpx.AsyncClient, headers: dict[str, str]) -> Alice:
     assert r.json()["messages"][-1]["content"] == f"echo: Remember {SECRETS['message']}"
     r = await http.get(f"/memgpt/v1/agents/{agent_id}/messages", headers=headers)
     said = next(m for m in r.json() if m["role"] == "user" and SECRETS["message"] in json.dumps(m))
-    return Alice(agent_id, name, passage_id, said["id"], said["seq"], headers)
+    r = await http.post("/v1/tools/", headers=headers, json={"source_code": tool_source("vault_check", SECRETS["tool"])})
+    assert r.status_code == 200, r.text
+    tool = r.json()
+    r = await http.patch(f"/v1/agents/{agent_id}/tools/attach/{tool['id']}", headers=headers)
+    assert r.status_code == 200 and "vault_check" in r.text, r.text
+    return Alice(agent_id, name, passage_id, said["id"], said["seq"], tool["id"], tool["name"], headers)
 
 
 @contextlib.asynccontextmanager
@@ -248,6 +282,7 @@ def _body(route: Route, method: str, agent_id: str) -> dict[str, Any] | None:
     key = (method, route.path)
     assert key in BODIES, f"{method} {route.path} reads a body but BODIES has none for it: add one"
     raw = json.dumps(BODIES[key]).replace(AGENT, agent_id).replace("<name>", f"n-{uuid.uuid4().hex[:8]}")
+    raw = raw.replace("<source>", json.dumps(tool_source(f"tool_{uuid.uuid4().hex[:8]}"))[1:-1])
     body: dict[str, Any] = json.loads(raw)
     TypeAdapter(route.body).validate_python(body)  # the body fits the route's model
     return body
@@ -279,7 +314,17 @@ async def _own_agent(w: World) -> dict[str, Any]:
     r = await w.http.post(f"/memgpt/v1/agents/{agent['id']}/messages", headers=h, json={"text": "my own words"})
     assert r.status_code == 200, r.text
     message = (await w.http.get(f"/memgpt/v1/agents/{agent['id']}/messages", headers=h)).json()[-1]["id"]
-    return {"agent": agent["id"], "name": agent["name"], "label": "human", "passage": passage, "message": message}
+    return {"agent": agent["id"], "name": agent["name"], "label": "human", "passage": passage, "message": message,
+            "tool": await _own_tool(w)}
+
+
+async def _own_tool(w: World) -> str:
+    """A fresh custom tool of the intruder's (attached to nothing): its id."""
+    r = await w.http.post("/memgpt/v1/tools", headers=w.intruder,
+                          json={"source_code": tool_source(f"mine_{uuid.uuid4().hex[:8]}")})
+    assert r.status_code == 201, r.text
+    tool_id: str = r.json()["id"]
+    return tool_id
 
 
 def _fill(route: Route, ids: dict[str, str]) -> str:
@@ -289,12 +334,10 @@ def _fill(route: Route, ids: dict[str, str]) -> str:
             values[p] = ids["agent"]
         elif p in SUB_PARAMS:
             values[p] = ids[SUB_PARAMS[p]]
-        elif p in GLOBAL_PARAMS:
-            values[p] = GLOBAL_PARAMS[p]
         else:
             raise AssertionError(
                 f"{route.path}: the tenancy matrix does not know path parameter {p!r}: add it to "
-                "AGENT_PARAMS, SUB_PARAMS or GLOBAL_PARAMS"
+                "AGENT_PARAMS or SUB_PARAMS"
             )
     return route.path.format(**values)
 
@@ -318,12 +361,14 @@ async def _snapshot(service: AgentService, agent_id: str) -> dict[str, Any]:
         "blocks": [b.model_dump() for b in await alice.list_blocks(agent_id)],
         "passages": [p.model_dump(exclude={"embedding"}) for p in await alice.list_passages(agent_id, limit=1000)],
         "messages": [m.model_dump() for m in await alice.list_messages(agent_id, limit=1000)],
+        "tools": [t.model_dump() for t in await alice.list_tools()],
+        "agent_tools": [t.id for t in await alice.list_agent_tools(agent_id)],
         "context": (await alice.context_window(agent_id)).model_dump(),
     }
 
 
 GHOST = {"agent": f"agent-{uuid.UUID(int=1)}", "label": "human", "passage": f"passage-{uuid.UUID(int=2)}",
-         "message": f"message-{uuid.UUID(int=3)}"}
+         "message": f"message-{uuid.UUID(int=3)}", "tool": f"tool-{uuid.UUID(int=4)}"}
 """Ids that never existed: what the intruder sees for Alice's must be indistinguishable."""
 
 
@@ -334,7 +379,8 @@ async def test_no_route_reaches_another_users_agent(tmp_path: Path, intruder: st
     async with world(tmp_path, intruder) as w:
         a = w.alice
         before = await _snapshot(w.service, a.agent_id)
-        alice_ids = {"agent": a.agent_id, "label": "human", "passage": a.passage_id, "message": a.message_id}
+        alice_ids = {"agent": a.agent_id, "label": "human", "passage": a.passage_id, "message": a.message_id,
+                     "tool": a.tool_id}
         exercised: set[tuple[str, str]] = set()
         problems: list[str] = []
 
@@ -385,13 +431,23 @@ async def test_no_route_reaches_another_users_agent(tmp_path: Path, intruder: st
                     problems.append(f"{method} {template} (catch-all) tells Alice's agent from a ghost")
                 exercised.add((method, FALLBACK))
 
-        # non-agent routes with path parameters (shared things, such as the base tools)
+        # routes naming a user's own things (custom tools) without an agent: Alice's are not found
         for route in w.routes:
             if route.path_params and route.path != FALLBACK and not _takes_agent(route):
                 for method in route.methods:
-                    r = await _call(w, method, _fill(route, GHOST), _body(route, method, ""), _query(route))
-                    if r.status_code >= 500 or _secrets_in(r.text):
-                        problems.append(f"{method} {route.path}: {r.status_code} {r.text[:200]}")
+                    where, query = f"{method} {route.path}", _query(route)
+                    own = {"tool": await _own_tool(w)}
+                    r = await _call(w, method, _fill(route, own), _body(route, method, ""), query)
+                    if not r.is_success:
+                        problems.append(f"{where} on the intruder's own tool: {r.status_code} {r.text[:200]}")
+                    for what, tool, ghost in (("Alice's tool id", a.tool_id, GHOST["tool"]),
+                                              ("Alice's tool name", a.tool_name, "no_such_tool")):
+                        r = await _call(w, method, _fill(route, {"tool": tool}), _body(route, method, ""), query)
+                        g = await _call(w, method, _fill(route, {"tool": ghost}), _body(route, method, ""), query)
+                        if r.status_code != 404 or _secrets_in(r.text):
+                            problems.append(f"{where} with {what}: {r.status_code} (want 404): {r.text[:200]}")
+                        if _normalized(r, tool) != _normalized(g, ghost):
+                            problems.append(f"{where} with {what} answers unlike a ghost: {r.text[:200]} vs {g.text[:200]}")
                     exercised.add((method, route.path))
 
         missed = [f"{m} {rt.path}" for rt in w.routes if rt.path_params and rt.path != FALLBACK
@@ -418,7 +474,7 @@ async def test_lists_and_searches_show_only_own_data(tmp_path: Path, intruder: s
         assert (await w.http.get(f"/v1/agents/{a.name}", headers=a.headers)).json()["id"] == a.agent_id
         own_ids = {mine["agent"], twin}
 
-        alice_strings = [a.agent_id, a.passage_id, a.message_id, *SECRETS.values()]
+        alice_strings = [a.agent_id, a.passage_id, a.message_id, a.tool_id, *SECRETS.values()]
         list_routes = [rt for rt in w.routes if rt.authenticated and not rt.path_params and "GET" in rt.methods]
         assert {"/v1/agents/", "/memgpt/v1/agents", "/v1/tools/", "/v1/models/"} <= {rt.path for rt in list_routes}
         for rt in list_routes:
@@ -436,8 +492,21 @@ async def test_lists_and_searches_show_only_own_data(tmp_path: Path, intruder: s
             got = {x["id"] for x in (await w.http.get("/v1/agents/", headers=h, params=params)).json()}
             assert a.agent_id not in got, params
         # shared catalogues are the same for both users
-        for path in ("/v1/tools/", "/v1/models/", "/v1/models/embedding"):
+        for path in ("/v1/models/", "/v1/models/embedding"):
             assert (await w.http.get(path, headers=h)).json() == (await w.http.get(path, headers=a.headers)).json()
+        # tools: the base tools for both, custom tools each their own; names are per user
+        alice_tools = {t["name"] for t in (await w.http.get("/v1/tools/", headers=a.headers)).json()}
+        r = await w.http.post("/v1/tools/", headers=h, json={"source_code": tool_source(a.tool_name)})
+        assert r.status_code == 200 and r.json()["id"] != a.tool_id, r.text
+        mine_tools = {t["name"] for t in (await w.http.get("/v1/tools/", headers=h)).json()}
+        assert {n for n in mine_tools if not n.startswith("mine_")} == alice_tools and a.tool_name in alice_tools
+        assert (await w.http.get(f"/v1/tools/{a.tool_name}", headers=h)).json()["id"] == r.json()["id"]
+        assert (await w.http.get(f"/v1/tools/{a.tool_name}", headers=a.headers)).json()["id"] == a.tool_id
+        listed = (await w.http.get("/v1/tools/", headers=h, params={"tool_ids": a.tool_id})).json()
+        assert listed == []
+        r = await w.http.post("/v1/agents/", headers=h, json={"name": f"t-{uuid.uuid4().hex[:6]}", "model": "scripted",
+                                                              "tool_ids": [a.tool_id]})
+        assert r.status_code == 400 and not _secrets_in(r.text), r.text
 
         # searches of the intruder's own agent for Alice's words find nothing of hers
         searches: list[tuple[str, str, dict[str, Any]]] = [
@@ -469,6 +538,8 @@ async def test_lists_and_searches_show_only_own_data(tmp_path: Path, intruder: s
             (f"/v1/agents/{mine['agent']}/archival-memory", {"after": a.passage_id}),
             (f"/v1/agents/{mine['agent']}/archival-memory", {"before": a.passage_id, "ascending": "false"}),
             (f"/v1/agents/{mine['agent']}/core-memory/blocks", {"after": block_id(a.agent_id, "human")}),
+            ("/v1/tools/", {"after": a.tool_id}),
+            (f"/v1/agents/{mine['agent']}/tools", {"before": a.tool_id}),
         ]
         for path, cursor in cursors:
             r = await w.http.get(path, headers=h, params=cursor)
@@ -495,7 +566,7 @@ async def test_keys_missing_invalid_or_revoked_get_401_on_every_route(tmp_path: 
         }
         before = await _snapshot(w.service, w.alice.agent_id)
         ids = {"agent": w.alice.agent_id, "label": "human", "passage": w.alice.passage_id,
-               "message": w.alice.message_id}
+               "message": w.alice.message_id, "tool": w.alice.tool_id}
         problems: list[str] = []
         checked = 0
         for rt in w.routes:
@@ -520,7 +591,7 @@ async def test_keys_missing_invalid_or_revoked_get_401_on_every_route(tmp_path: 
         assert (await w.http.get("/v1/health")).status_code in (200, 401)
         assert (await w.http.get("/openapi.json")).status_code in (200, 401)
         for path in (f"/v1/agents/{w.alice.agent_id}/export", f"/v1/agents/{GHOST['agent']}/export"):
-            r = await w.http.get(path)  # the catch-all: the same for Alice's agent and a ghost
+            r = await w.http.get(path)  # no key: refused the same for Alice's agent and a ghost
             assert r.status_code in (401, 501) and not _secrets_in(r.text), r.text
         # and Alice's own key still works
         r = await w.http.get(f"/v1/agents/{w.alice.agent_id}", headers=w.alice.headers)

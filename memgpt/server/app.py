@@ -13,11 +13,16 @@ from memgpt import __version__
 from memgpt.server import errors
 from memgpt.server.deps import get_service
 from memgpt.server.errors import error_response
-from memgpt.server.routes import agents, catalog, fallback, memory, messages, native
+from memgpt.server.routes import (
+    agentfiles, agents, catalog, fallback, memory, messages, native, native_tools, tools,
+)
 from memgpt.service import AgentService
 
 MAX_BODY_BYTES = 1 << 20
 """Default cap on a request body (1 MiB); larger bodies get 413."""
+MAX_IMPORT_BYTES = 256 << 20
+"""Cap on an uploaded agent file (256 MiB): a long history with passages is large."""
+IMPORT_PATHS = ("/v1/agents/import", "/memgpt/v1/agents/import")
 
 DESCRIPTION = """\
 memgpt agents over HTTP. `/v1/...` speaks the REST shapes of the Letta API (point the
@@ -33,19 +38,22 @@ class BodyTooLarge(HTTPException):
 
 
 class BodyLimit:
-    """Refuse request bodies over ``max_bytes``: at once if declared, else as they arrive."""
+    """Refuse request bodies over ``max_bytes`` (``import_bytes`` for agent-file imports): at
+    once if declared, else as they arrive."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, max_bytes: int, import_bytes: int = MAX_IMPORT_BYTES) -> None:
+        self.app, self.max_bytes, self.import_bytes = app, max_bytes, import_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        importing = scope["path"].rstrip("/") in IMPORT_PATHS
+        limit = max(self.max_bytes, self.import_bytes) if importing else self.max_bytes
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+        if declared is not None and declared.isdigit() and int(declared) > limit:
             response = error_response(
-                413, f"request body is too large ({int(declared)} bytes; limit {self.max_bytes})",
+                413, f"request body is too large ({int(declared)} bytes; limit {limit})",
                 "payload_too_large",
             )
             await response(scope, receive, send)
@@ -57,7 +65,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     raise BodyTooLarge
             return message
 
@@ -95,7 +103,7 @@ def create_app(
     app.state.max_body_bytes = max_body_bytes
     app.state.require_key = require_key
     errors.install(app)
-    for module in (agents, messages, memory, catalog, native):
+    for module in (agents, agentfiles, messages, memory, tools, catalog, native, native_tools):
         app.include_router(module.router)
     app.include_router(fallback.router)  # last: answers whatever nothing else did
     return app

@@ -28,6 +28,7 @@ STATUS: dict[type[errors.MemGPTError], int] = {
     errors.AlreadyExistsError: 409,
     errors.InvalidRequestError: 400,
     errors.ToolDefinitionError: 400,
+    errors.FeatureDisabledError: 403,
     errors.ToolError: 400,
     errors.ModelNotFoundError: 400,
     errors.ContextOverflowError: 400,

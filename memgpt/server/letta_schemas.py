@@ -33,8 +33,9 @@ from memgpt.schemas import (
     TextPart,
     ToolCallPart,
     ToolResultPart,
-    ToolSchema,
+    ToolDef,
     Usage,
+    stable_id,
 )
 
 SEND_MESSAGE = "send_message"
@@ -46,11 +47,6 @@ MessageType = Literal[
     "hidden_reasoning_message", "tool_call_message", "tool_return_message",
     "approval_request_message", "approval_response_message", "summary_message", "event_message",
 ]
-
-
-def stable_id(prefix: str, *parts: str) -> str:
-    """A deterministic ``prefix-<uuid>`` for things we do not store with an id (blocks, tools)."""
-    return f"{prefix}-{uuid.uuid5(_NS, '/'.join(parts))}"
 
 
 def block_id(agent_id: str, label: str) -> str:
@@ -407,14 +403,20 @@ class Tool(BaseModel):
 _MEMORY_TOOLS = {"core_memory_append", "core_memory_replace"}
 
 
-def tool_out(schema: ToolSchema) -> Tool:
-    """One of our base tools in Letta's shape."""
+def tool_out(tool: ToolDef) -> Tool:
+    """A base or custom tool in Letta's shape."""
+    spec = tool.spec
+    json_schema = {"name": spec.name, "description": spec.description, "parameters": spec.parameters}
+    if tool.builtin:
+        return Tool(
+            id=tool.id, name=tool.name, description=spec.description,
+            tool_type="letta_memory_core" if tool.name in _MEMORY_TOOLS else "letta_core",
+            tags=["base", "memgpt"], json_schema=json_schema,
+        )
     return Tool(
-        id=tool_id(schema.name), name=schema.name, description=schema.description,
-        tool_type="letta_memory_core" if schema.name in _MEMORY_TOOLS else "letta_core",
-        tags=["base", "memgpt"],
-        json_schema={"name": schema.name, "description": schema.description,
-                     "parameters": schema.parameters},
+        id=tool.id, name=tool.name, description=spec.description, tool_type="custom",
+        tags=tool.tags, json_schema=json_schema, source_code=tool.source_code,
+        return_char_limit=tool.return_char_limit,
     )
 
 
@@ -605,7 +607,7 @@ class AgentState(BaseModel):
 
 
 def agent_out(
-    state: MemAgentState, blocks: list[MemBlock], tools: list[ToolSchema], embedder: Embedder
+    state: MemAgentState, blocks: list[MemBlock], tools: list[ToolDef], embedder: Embedder
 ) -> AgentState:
     """Our agent, its blocks and tools in Letta's shape."""
     provider, model, url = _provider(state.model)

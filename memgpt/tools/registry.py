@@ -9,7 +9,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import (
+    BaseModel, ConfigDict, Field, PydanticSchemaGenerationError, PydanticUserError, ValidationError,
+    create_model,
+)
 
 from memgpt.errors import ToolDefinitionError, ToolError
 from memgpt.schemas import ToolCallPart, ToolSchema
@@ -49,27 +52,40 @@ class Tool:
     heartbeat: bool
 
 
-def make_tool(fn: ToolFn, *, heartbeat: bool = True, name: str | None = None) -> Tool:
-    """Build a Tool from an async function whose first parameter is the tool context."""
-    tool_name = name or fn.__name__
-    if not inspect.iscoroutinefunction(fn):
-        raise ToolDefinitionError(f"tool {tool_name!r} must be an async function")
-    summary, arg_docs = _parse_docstring(fn.__doc__ or "")
+@dataclass(frozen=True)
+class Param:
+    """One model-facing parameter of a tool: its name, type and default (``...``: required)."""
+
+    name: str
+    annotation: Any
+    default: Any = ...
+
+
+def build_schema(
+    name: str, doc: str, params: list[Param], *, heartbeat: bool = True
+) -> tuple[ToolSchema, type[BaseModel]]:
+    """The model-facing schema and argument validator of a tool, from its docstring and params.
+
+    Every parameter must have a type and be documented in the docstring's ``Args:`` section.
+    """
+    summary, arg_docs = _parse_docstring(doc)
     if not summary:
-        raise ToolDefinitionError(f"tool {tool_name!r} has no docstring to describe it")
-    hints = get_type_hints(fn)
-    params = list(inspect.signature(fn).parameters.values())[1:]  # skip the context
+        raise ToolDefinitionError(f"tool {name!r} has no docstring to describe it")
     fields: dict[str, Any] = {}
     for p in params:
-        if p.name not in hints:
-            raise ToolDefinitionError(f"tool {tool_name!r}: parameter {p.name!r} has no type")
+        if p.annotation is inspect.Parameter.empty:
+            raise ToolDefinitionError(f"tool {name!r}: parameter {p.name!r} has no type")
         if p.name not in arg_docs:
-            raise ToolDefinitionError(f"tool {tool_name!r}: parameter {p.name!r} is undocumented")
-        default = ... if p.default is inspect.Parameter.empty else p.default
-        fields[p.name] = (hints[p.name], Field(default, description=arg_docs[p.name]))
+            raise ToolDefinitionError(f"tool {name!r}: parameter {p.name!r} is undocumented")
+        if heartbeat and p.name == HEARTBEAT:
+            raise ToolDefinitionError(f"tool {name!r}: {HEARTBEAT!r} is added by the loop, not a parameter")
+        fields[p.name] = (p.annotation, Field(p.default, description=arg_docs[p.name]))
     config = ConfigDict(extra="forbid")
-    args_model: type[BaseModel] = create_model(f"{tool_name}_args", __config__=config, **fields)
-    parameters = args_model.model_json_schema()
+    try:
+        args_model: type[BaseModel] = create_model(f"{name}_args", __config__=config, **fields)
+        parameters = args_model.model_json_schema()
+    except (PydanticSchemaGenerationError, PydanticUserError, TypeError, ValueError) as exc:
+        raise ToolDefinitionError(f"tool {name!r}: cannot build a schema: {exc}") from exc
     parameters.pop("title", None)
     parameters.pop("additionalProperties", None)
     for prop in parameters.get("properties", {}).values():
@@ -80,7 +96,21 @@ def make_tool(fn: ToolFn, *, heartbeat: bool = True, name: str | None = None) ->
             "description": HEARTBEAT_DOC,
         }
         parameters.setdefault("required", []).append(HEARTBEAT)
-    schema = ToolSchema(name=tool_name, description=summary, parameters=parameters)
+    return ToolSchema(name=name, description=summary, parameters=parameters), args_model
+
+
+def make_tool(fn: ToolFn, *, heartbeat: bool = True, name: str | None = None) -> Tool:
+    """Build a Tool from an async function whose first parameter is the tool context."""
+    tool_name = name or fn.__name__
+    if not inspect.iscoroutinefunction(fn):
+        raise ToolDefinitionError(f"tool {tool_name!r} must be an async function")
+    hints = get_type_hints(fn)
+    params = [
+        Param(p.name, hints.get(p.name, inspect.Parameter.empty),
+              ... if p.default is inspect.Parameter.empty else p.default)
+        for p in list(inspect.signature(fn).parameters.values())[1:]  # skip the context
+    ]
+    schema, args_model = build_schema(tool_name, fn.__doc__ or "", params, heartbeat=heartbeat)
     return Tool(tool_name, fn, schema, args_model, heartbeat)
 
 

@@ -21,19 +21,7 @@ router = APIRouter(tags=["agents"])
 async def agent_out(service: AgentService, state: MemAgentState) -> ls.AgentState:
     """An agent with its blocks and tools, in Letta's shape."""
     blocks = await service.list_blocks(state.id)
-    return ls.agent_out(state, blocks, service.tools.schemas(), service.embedder)
-
-
-def _check_tools(service: AgentService, names: list[str] | None, ids: list[str] | None) -> None:
-    """Every agent has the base tools; naming others is an error until custom tools exist."""
-    known = {t.name for t in service.tools.schemas()}
-    by_id = {ls.tool_id(n): n for n in known}
-    unknown = [n for n in names or [] if n not in known] + [i for i in ids or [] if i not in by_id]
-    if unknown:
-        raise InvalidRequestError(
-            f"unknown tools {unknown}: this server has only its base tools ({', '.join(sorted(known))}), "
-            "which every agent gets; custom tools are not supported yet"
-        )
+    return ls.agent_out(state, blocks, await service.list_agent_tools(state.id), service.embedder)
 
 
 def _model(body: ls.CreateAgentRequest, service: AgentService) -> str:
@@ -55,12 +43,11 @@ def _model(body: ls.CreateAgentRequest, service: AgentService) -> str:
 async def create_agent(body: ls.CreateAgentRequest, service: Service) -> ls.AgentState:
     """Create an agent: name, system prompt, memory blocks, model, context window limit.
 
-    Every agent gets the base memory tools. ``embedding`` is accepted but the server's
-    embedder is used (it is shown in the response).
+    Every agent gets the base memory tools; ``tools``/``tool_ids`` attach custom tools.
+    ``embedding`` is accepted but the server's embedder is used (it is shown in the response).
     """
     if body.block_ids:
         raise NotImplementedByServer("attaching existing blocks (block_ids) is not supported: pass memory_blocks")
-    _check_tools(service, body.tools, body.tool_ids)
     blocks = None
     if body.memory_blocks is not None:
         blocks = [
@@ -75,6 +62,7 @@ async def create_agent(body: ls.CreateAgentRequest, service: Service) -> ls.Agen
         instructions=body.system,
         context_window=body.context_window_limit or (cfg.context_window if cfg else None),
         max_output_tokens=body.max_tokens or (cfg.max_tokens if cfg else None),
+        tools=[*(body.tools or []), *(body.tool_ids or [])],
     )
     return await agent_out(service, state)
 
@@ -110,14 +98,17 @@ async def retrieve_agent(agent_id: str, service: Service) -> ls.AgentState:
 
 @router.patch("/v1/agents/{agent_id}", response_model=ls.AgentState)
 async def update_agent(agent_id: str, body: ls.UpdateAgentRequest, service: Service) -> ls.AgentState:
-    """Rename an agent or change its system prompt, model, context window or output limit."""
-    if body.block_ids is not None or body.tool_ids is not None:
-        raise NotImplementedByServer("changing an agent's blocks or tools by id is not supported")
+    """Rename an agent or change its system prompt, model, context window, output limit or
+    custom tools (``tool_ids``: exactly these, besides the base tools)."""
+    if body.block_ids is not None:
+        raise NotImplementedByServer("changing an agent's blocks by id is not supported")
     changes: dict[str, Any] = {
         "name": body.name, "instructions": body.system, "model": body.model,
         "context_window": body.context_window_limit, "max_output_tokens": body.max_tokens,
     }
     current = await service.get_agent(agent_id)
+    if body.tool_ids is not None:
+        await service.set_agent_tools(current.id, body.tool_ids)
     state = await service.update_agent(current.id, **changes)
     return await agent_out(service, state)
 
