@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from memgpt.embeddings.base import Vectors
 from memgpt.schemas import Passage
-from memgpt.storage.sql import SqlArchivalStore, SqlRecallStore, _naive_utc
+from memgpt.storage.sql import PkVector, SqlArchivalStore, SqlRecallStore, WordMatch, _naive_utc
 
 # Tokens as the tsvector columns see them: runs of letters and digits (punctuation and
 # underscores separate words, as in SQLite's unicode61 tokenizer).
@@ -49,27 +49,29 @@ def vector_literal(vector: Vectors) -> str:
     return "[" + ",".join(map(repr, np.asarray(vector, dtype=np.float32).ravel().tolist())) + "]"
 
 
+async def write_vectors(s: AsyncSession, table: str, model: str, rows: list[PkVector]) -> None:
+    """Store embeddings in ``table.embedding_vec`` (pgvector), by primary key."""
+    if rows:
+        await s.execute(
+            text(
+                f"UPDATE {table} SET embedding_vec = CAST(:vec AS vector), embedding = NULL,"
+                " embedding_model = :model WHERE pk = :pk"
+            ),
+            [{"pk": pk, "vec": vector_literal(v), "model": model} for pk, v in rows],
+        )
+
+
 class PgRecallStore(SqlRecallStore):
     """Recall memory on PostgreSQL: ``messages.search_tsv`` for words, ``embedding_vec`` for meaning."""
 
-    async def lexical(
-        self, agent_id: str, query: str, *, start: datetime | None, end: datetime | None, limit: int
-    ) -> list[tuple[str, float, bool]]:
-        """(id, ts_rank_cd, exact phrase) of the best word matches within the dates, best first."""
-        any_q, phrase = tsquery_any(query), tsquery_phrase(query)
-        if any_q is None:
-            return []
-        where = ["m.agent_id = :agent", "m.search_tsv @@ to_tsquery('simple', :q)"]
-        params: dict[str, Any] = {"agent": agent_id, "q": any_q, "phrase": phrase, "limit": limit}
-        self._dates(where, params, start, end)
-        sql = text(
-            "SELECT m.id, ts_rank_cd(m.search_tsv, to_tsquery('simple', :q), 1) AS score,"
-            " m.search_tsv @@ to_tsquery('simple', :phrase) AS exact"
-            f" FROM messages m WHERE {' AND '.join(where)}"
-            " ORDER BY exact DESC, score DESC, m.seq DESC LIMIT :limit"
-        )
-        async with self.sessions() as s:
-            return [(r[0], float(r[1]), bool(r[2])) for r in await s.execute(sql, params)]
+    _words = WordMatch(
+        any=tsquery_any,
+        phrase=tsquery_phrase,
+        source="messages m",
+        where="m.search_tsv @@ to_tsquery('simple', :q)",
+        score="ts_rank_cd(m.search_tsv, to_tsquery('simple', :q), 1)",
+        exact="m.search_tsv @@ to_tsquery('simple', :phrase)",
+    )
 
     async def nearest(
         self,
@@ -97,17 +99,8 @@ class PgRecallStore(SqlRecallStore):
         async with self.sessions() as s:
             return [(r[0], float(r[1])) for r in await s.execute(sql, params)]
 
-    async def _write_embeddings(
-        self, s: AsyncSession, model: str, rows: list[tuple[int, np.ndarray[Any, Any]]]
-    ) -> None:
-        if rows:
-            await s.execute(
-                text(
-                    "UPDATE messages SET embedding_vec = CAST(:vec AS vector), embedding = NULL,"
-                    " embedding_model = :model WHERE pk = :pk"
-                ),
-                [{"pk": pk, "vec": vector_literal(v), "model": model} for pk, v in rows],
-            )
+    async def _write_embeddings(self, s: AsyncSession, model: str, rows: list[PkVector]) -> None:
+        await write_vectors(s, "messages", model, rows)
 
 
 class PgArchivalStore(SqlArchivalStore):
@@ -141,17 +134,8 @@ class PgArchivalStore(SqlArchivalStore):
         async with self.sessions() as s, s.begin():
             await s.execute(sql, rows)
 
-    async def _write_embeddings(
-        self, s: AsyncSession, model: str, rows: list[tuple[int, np.ndarray[Any, Any]]]
-    ) -> None:
-        if rows:
-            await s.execute(
-                text(
-                    "UPDATE passages SET embedding_vec = CAST(:vec AS vector), embedding = NULL,"
-                    " embedding_model = :model WHERE pk = :pk"
-                ),
-                [{"pk": pk, "vec": vector_literal(v), "model": model} for pk, v in rows],
-            )
+    async def _write_embeddings(self, s: AsyncSession, model: str, rows: list[PkVector]) -> None:
+        await write_vectors(s, "passages", model, rows)
 
     async def lexical(self, agent_id: str, query: str, limit: int) -> list[tuple[str, float, bool]]:
         """(id, ts_rank_cd, exact phrase) of the best word matches, best first."""

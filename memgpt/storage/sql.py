@@ -6,6 +6,8 @@ import asyncio
 import hashlib
 import json
 import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -25,8 +27,34 @@ from memgpt.schemas import AgentState, Block, Message, Part, Passage, Role, Step
 from memgpt.storage.tables import ApiKeyRow, AgentRow, BlockRow, MessageRow, PassageRow, StepRow
 
 Sessions = async_sessionmaker[AsyncSession]
+
+
+@dataclass(frozen=True)
+class WordMatch:
+    """How a dialect finds messages by words: query builders and the SQL pieces of the search
+    (``m`` is the messages table; ``:q`` any word, ``:phrase`` the exact phrase)."""
+
+    any: Callable[[str], str | None]
+    phrase: Callable[[str], str | None]
+    source: str
+    where: str
+    score: str
+    exact: str
+
 _PARTS = TypeAdapter(list[Part])
 _AGENT_FIELDS = [f for f in AgentState.model_fields if f not in ("id", "created_at")]
+
+
+PkVector = tuple[int, "np.ndarray[Any, Any]"]
+
+
+async def write_blobs(s: AsyncSession, table: str, model: str, rows: list[PkVector]) -> None:
+    """Store embeddings as float32 bytes in ``table.embedding``, by primary key."""
+    if rows:
+        await s.execute(
+            text(f"UPDATE {table} SET embedding = :vec, embedding_model = :model WHERE pk = :pk"),
+            [{"pk": pk, "vec": v.astype(np.float32).tobytes(), "model": model} for pk, v in rows],
+        )
 
 
 def _naive_utc(moment: datetime) -> datetime:
@@ -240,6 +268,15 @@ class SqlRecallStore:
         self.sessions = sessions
         self.vectors = StoredVectors(sessions, MessageRow, vector_index, prefix="recall-")
 
+    _words = WordMatch(
+        any=fts5_any,
+        phrase=fts5_phrase,
+        source="messages_fts f JOIN messages m ON m.pk = f.rowid",
+        where="messages_fts MATCH :q",
+        score="-bm25(messages_fts)",
+        exact="(m.pk IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH :phrase))",
+    )
+
     async def forget_agent(self, agent_id: str) -> None:
         """Drop a deleted agent's vector indexes (in memory and on disk)."""
         await asyncio.to_thread(self.vectors.forget, agent_id)
@@ -347,17 +384,16 @@ class SqlRecallStore:
         self, agent_id: str, query: str, *, start: datetime | None, end: datetime | None, limit: int
     ) -> list[tuple[str, float, bool]]:
         """(id, -bm25, exact phrase) of the best word matches within the dates, best first."""
-        any_q, phrase = fts5_any(query), fts5_phrase(query)
+        any_q, phrase = self._words.any(query), self._words.phrase(query)
         if any_q is None:
             return []
-        where = ["messages_fts MATCH :q", "m.agent_id = :agent"]
+        words = self._words
+        where = [words.where, "m.agent_id = :agent"]
         params: dict[str, Any] = {"agent": agent_id, "q": any_q, "phrase": phrase, "limit": limit}
         self._dates(where, params, start, end)
         sql = text(
-            "SELECT m.id, -bm25(messages_fts) AS score,"
-            " (m.pk IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH :phrase)) AS exact"
-            f" FROM messages_fts f JOIN messages m ON m.pk = f.rowid WHERE {' AND '.join(where)}"
-            " ORDER BY exact DESC, bm25(messages_fts), m.seq DESC LIMIT :limit"
+            f"SELECT m.id, {words.score} AS score, {words.exact} AS exact FROM {words.source}"
+            f" WHERE {' AND '.join(where)} ORDER BY exact DESC, score DESC, m.seq DESC LIMIT :limit"
         )
         async with self.sessions() as s:
             return [(r[0], float(r[1]), bool(r[2])) for r in await s.execute(sql, params)]
@@ -431,14 +467,8 @@ class SqlRecallStore:
         keep = [n for n, i in enumerate(ids) if i in pks]
         self.vectors.inserted(agent_id, model, [pks[ids[n]] for n in keep], matrix[keep])
 
-    async def _write_embeddings(
-        self, s: AsyncSession, model: str, rows: list[tuple[int, np.ndarray[Any, Any]]]
-    ) -> None:
-        if rows:
-            await s.execute(
-                text("UPDATE messages SET embedding = :vec, embedding_model = :model WHERE pk = :pk"),
-                [{"pk": pk, "vec": v.tobytes(), "model": model} for pk, v in rows],
-            )
+    async def _write_embeddings(self, s: AsyncSession, model: str, rows: list[PkVector]) -> None:
+        await write_blobs(s, "messages", model, rows)
 
     async def forget_embeddings(self, agent_id: str, keep_model: str) -> int:
         """Mark the agent's messages embedded under another model as not embedded yet."""
@@ -559,14 +589,8 @@ class SqlArchivalStore:
         self.vectors.inserted(agent_id, model, [old[ids[n]][0] for n in keep], matrix[keep])
         return len(rows)
 
-    async def _write_embeddings(
-        self, s: AsyncSession, model: str, rows: list[tuple[int, np.ndarray[Any, Any]]]
-    ) -> None:
-        if rows:
-            await s.execute(
-                text("UPDATE passages SET embedding = :vec, embedding_model = :model WHERE pk = :pk"),
-                [{"pk": pk, "vec": v.tobytes(), "model": model} for pk, v in rows],
-            )
+    async def _write_embeddings(self, s: AsyncSession, model: str, rows: list[PkVector]) -> None:
+        await write_blobs(s, "passages", model, rows)
 
     async def nearest(
         self, agent_id: str, model: str, vector: Vectors, k: int
