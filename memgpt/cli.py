@@ -167,7 +167,7 @@ def reembed(
     batch: int = 64,
     force: Annotated[bool, typer.Option(help="Re-embed passages already on this model.")] = False,
 ) -> None:
-    """Re-embed an agent's archival passages with another embedding model (resumable)."""
+    """Re-embed an agent's archival passages and messages with an embedding model (resumable)."""
     from memgpt.embeddings import embedder_from_spec
     from memgpt.embeddings.reembed import reembed as run_reembed
 

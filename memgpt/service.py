@@ -336,7 +336,7 @@ class AgentService:
             runtime.listener = on_event
             result = await agent_loop.run(runtime, message)
             self._windows.keep(runtime.state, runtime.context)
-            await recall.embed_pending(self.stores.recall, self.embedder, state.id)
+            await recall.embed_pending(self.stores.recall, self.embedder, state.id, recall.CATCH_UP)
             return result
 
     async def get_message(self, agent: str, message_id: str) -> Message:
@@ -527,7 +527,9 @@ class AgentService:
         plan = agentfile.read(data, base_tools=set(self.tools.tools), strip_messages=strip_messages)
         plan.name = (name or plan.name) + ("__copy" if copy_suffix else "")
         plan.model = model or plan.model
-        return await agentfile.import_plan(self, plan, replace_tools=replace_tools)
+        state = await agentfile.import_plan(self, plan, replace_tools=replace_tools)
+        await recall.embed_pending(self.stores.recall, self.embedder, state.id)
+        return state
 
     # --- tools ---------------------------------------------------------------------------------
     def base_tool_defs(self) -> list[ToolDef]:

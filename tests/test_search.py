@@ -396,3 +396,20 @@ async def test_archival_tags_stored(service: AgentService) -> None:
     assert listed == {tagged[0].id: ["travel", "2024"], tagged[1].id: ["travel", "2024"], plain.id: []}
     found = await service.search_passages(agent_id, "Lisbon")
     assert found[0].id == tagged[0].id and found[0].tags == ["travel", "2024"]
+
+
+async def test_recall_backlog_is_embedded_a_bounded_batch_at_a_time(service: AgentService) -> None:
+    """Messages stored without embeddings (an old database) do not stall a search: each
+    embeds at most CATCH_UP of them, oldest first; reembed finishes the rest."""
+    from memgpt.embeddings.reembed import reembed
+    from memgpt.memory.recall import CATCH_UP
+
+    agent_id = await new_agent(service)
+    stored = await add_user_messages(service, agent_id, [f"backlog note {i}" for i in range(CATCH_UP + 40)])
+    recall = service.stores.recall
+    found = await service.search_messages(agent_id, "note 7")
+    assert found.items and found.items[0].text == "backlog note 7"
+    left = await recall.unembedded(agent_id, 1000)
+    assert [i for i, _ in left] == [m.id for m in stored[CATCH_UP:]]
+    await reembed(service, agent_id, service.embedder)
+    assert await recall.unembedded(agent_id, 1000) == []

@@ -1,7 +1,8 @@
 """Recall search: the words of every message fused with their meaning, within dates.
 
 Messages are stored first and embedded afterwards, in order, by `embed_pending` (the service
-calls it after each turn; every search calls it too, so nothing stored is ever missed).
+calls it after each turn; every search calls it too, so a message stored by any path is
+embedded before the next search looks for it).
 Without a query (None), a search lists the messages in the date range oldest first; a
 query with no words finds nothing.
 """
@@ -18,18 +19,26 @@ from memgpt.memory.stores import Page, RecallStore
 from memgpt.schemas import Message
 
 EMBED_BATCH = 64
+CATCH_UP = 256
+"""At most this many messages are embedded on the way of a turn or a search (a second or
+two with the local model), so a backlog (messages stored before migration 0005) never
+stalls them; `memgpt reembed` and imports embed everything up front."""
 
 
-async def embed_pending(store: RecallStore, embedder: Embedder, agent_id: str) -> int:
-    """Embed the agent's messages that have no embedding yet; returns how many."""
+async def embed_pending(
+    store: RecallStore, embedder: Embedder, agent_id: str, limit: int | None = None
+) -> int:
+    """Embed the agent's oldest messages that have no embedding yet (up to limit); returns how many."""
     done = 0
-    while True:
-        pending = await store.unembedded(agent_id, EMBED_BATCH)
+    while limit is None or done < limit:
+        batch = EMBED_BATCH if limit is None else min(EMBED_BATCH, limit - done)
+        pending = await store.unembedded(agent_id, batch)
         if not pending:
             return done
         vectors = await asyncio.to_thread(embedder.embed, [text for _, text in pending])
         await store.set_embeddings(agent_id, embedder.name, [i for i, _ in pending], vectors)
         done += len(pending)
+    return done
 
 
 async def search(
@@ -48,7 +57,7 @@ async def search(
         return await store.by_date(agent_id, start=start, end=end, limit=limit, offset=offset)
     if not words(query):
         return Page([], 0)
-    await embed_pending(store, embedder, agent_id)
+    await embed_pending(store, embedder, agent_id, CATCH_UP)
     lexical = await store.lexical(
         agent_id, query, start=start, end=end,
         limit=max(hybrid.LEXICAL_CANDIDATES, offset + limit),

@@ -3,7 +3,8 @@
 - ``messages.embedding`` (float32 bytes, nullable) and ``messages.embedding_model``
   (NULL until the message is embedded, which happens after it is stored; "" for messages
   with no searchable text, which never are), indexed with the agent id; existing messages
-  are left to be embedded on first search;
+  are embedded a few hundred at a time by later turns and searches, or all at once by
+  ``memgpt reembed``;
 - on PostgreSQL also ``messages.embedding_vec``, an untyped ``vector`` column scanned
   exactly per agent (an agent's messages are few enough that no ANN index is needed),
   and ``messages.embedding`` stays empty there, as ``passages.embedding`` does.
