@@ -413,3 +413,16 @@ async def test_recall_backlog_is_embedded_a_bounded_batch_at_a_time(service: Age
     assert [i for i, _ in left] == [m.id for m in stored[CATCH_UP:]]
     await reembed(service, agent_id, service.embedder)
     assert await recall.unembedded(agent_id, 1000) == []
+
+
+async def test_recall_search_finds_exact_uuid_first(service: AgentService) -> None:
+    """A UUID the user once mentioned comes first, ahead of near-identical ids and of
+    anything the embedding finds similar."""
+    agent_id = await new_agent(service)
+    target = str(uuid.uuid4())
+    near = target[:24] + "0" * 12
+    texts = [f"order {near} shipped", f"my order id is {target}", "orders and ids in general"]
+    texts += [f"order {uuid.uuid4()} shipped" for _ in range(30)]
+    await add_user_messages(service, agent_id, texts)
+    found = await service.search_messages(agent_id, target, limit=5)
+    assert found.items[0].text == f"my order id is {target}"
