@@ -67,10 +67,12 @@ class PgRecallStore(SqlRecallStore):
     _words = WordMatch(
         any=tsquery_any,
         phrase=tsquery_phrase,
+        alias="m",
         source="messages m",
         where="m.search_tsv @@ to_tsquery('simple', :q)",
         score="ts_rank_cd(m.search_tsv, to_tsquery('simple', :q), 1)",
         exact="m.search_tsv @@ to_tsquery('simple', :phrase)",
+        tiebreak="m.seq DESC",
     )
 
     async def nearest(
@@ -137,21 +139,16 @@ class PgArchivalStore(SqlArchivalStore):
     async def _write_embeddings(self, s: AsyncSession, model: str, rows: list[PkVector]) -> None:
         await write_vectors(s, "passages", model, rows)
 
-    async def lexical(self, agent_id: str, query: str, limit: int) -> list[tuple[str, float, bool]]:
-        """(id, ts_rank_cd, exact phrase) of the best word matches, best first."""
-        any_q, phrase = tsquery_any(query), tsquery_phrase(query)
-        if any_q is None:
-            return []
-        sql = text(
-            "SELECT p.id, ts_rank_cd(p.text_tsv, to_tsquery('simple', :q), 1) AS score,"
-            " p.text_tsv @@ to_tsquery('simple', :phrase) AS exact FROM passages p"
-            " WHERE p.agent_id = :agent AND p.text_tsv @@ to_tsquery('simple', :q)"
-            " ORDER BY exact DESC, score DESC, p.pk"
-            " LIMIT :limit"
-        )
-        async with self.sessions() as s:
-            rows = await s.execute(sql, {"q": any_q, "phrase": phrase, "agent": agent_id, "limit": limit})
-            return [(r[0], float(r[1]), bool(r[2])) for r in rows]
+    _words = WordMatch(
+        any=tsquery_any,
+        phrase=tsquery_phrase,
+        alias="p",
+        source="passages p",
+        where="p.text_tsv @@ to_tsquery('simple', :q)",
+        score="ts_rank_cd(p.text_tsv, to_tsquery('simple', :q), 1)",
+        exact="p.text_tsv @@ to_tsquery('simple', :phrase)",
+        tiebreak="p.pk",
+    )
 
     async def nearest(
         self, agent_id: str, model: str, vector: Vectors, k: int

@@ -31,15 +31,33 @@ Sessions = async_sessionmaker[AsyncSession]
 
 @dataclass(frozen=True)
 class WordMatch:
-    """How a dialect finds messages by words: query builders and the SQL pieces of the search
-    (``m`` is the messages table; ``:q`` any word, ``:phrase`` the exact phrase)."""
+    """How a dialect finds rows of one table by words: query builders and the SQL pieces of
+    the search (``alias`` names the table; ``:q`` is any word, ``:phrase`` the exact phrase)."""
 
     any: Callable[[str], str | None]
     phrase: Callable[[str], str | None]
+    alias: str
     source: str
     where: str
     score: str
     exact: str
+    tiebreak: str
+
+    async def ranked(
+        self, sessions: Sessions, query: str, conditions: list[str], params: dict[str, Any], limit: int
+    ) -> list[tuple[str, float, bool]]:
+        """(id, score, exact phrase) of the best matches meeting conditions, exact first."""
+        any_q, phrase = self.any(query), self.phrase(query)
+        if any_q is None:
+            return []
+        sql = text(
+            f"SELECT {self.alias}.id, {self.score} AS score, {self.exact} AS exact"
+            f" FROM {self.source} WHERE {' AND '.join([self.where, *conditions])}"
+            f" ORDER BY exact DESC, score DESC, {self.tiebreak} LIMIT :limit"
+        )
+        values = {**params, "q": any_q, "phrase": phrase, "limit": limit}
+        async with sessions() as s:
+            return [(r[0], float(r[1]), bool(r[2])) for r in await s.execute(sql, values)]
 
 _PARTS = TypeAdapter(list[Part])
 _AGENT_FIELDS = [f for f in AgentState.model_fields if f not in ("id", "created_at")]
@@ -271,10 +289,12 @@ class SqlRecallStore:
     _words = WordMatch(
         any=fts5_any,
         phrase=fts5_phrase,
+        alias="m",
         source="messages_fts f JOIN messages m ON m.pk = f.rowid",
         where="messages_fts MATCH :q",
         score="-bm25(messages_fts)",
         exact="(m.pk IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH :phrase))",
+        tiebreak="m.seq DESC",
     )
 
     async def forget_agent(self, agent_id: str) -> None:
@@ -383,20 +403,11 @@ class SqlRecallStore:
     async def lexical(
         self, agent_id: str, query: str, *, start: datetime | None, end: datetime | None, limit: int
     ) -> list[tuple[str, float, bool]]:
-        """(id, -bm25, exact phrase) of the best word matches within the dates, best first."""
-        any_q, phrase = self._words.any(query), self._words.phrase(query)
-        if any_q is None:
-            return []
-        words = self._words
-        where = [words.where, "m.agent_id = :agent"]
-        params: dict[str, Any] = {"agent": agent_id, "q": any_q, "phrase": phrase, "limit": limit}
+        """(id, score, exact phrase) of the best word matches within the dates, best first."""
+        where = ["m.agent_id = :agent"]
+        params: dict[str, Any] = {"agent": agent_id}
         self._dates(where, params, start, end)
-        sql = text(
-            f"SELECT m.id, {words.score} AS score, {words.exact} AS exact FROM {words.source}"
-            f" WHERE {' AND '.join(where)} ORDER BY exact DESC, score DESC, m.seq DESC LIMIT :limit"
-        )
-        async with self.sessions() as s:
-            return [(r[0], float(r[1]), bool(r[2])) for r in await s.execute(sql, params)]
+        return await self._words.ranked(self.sessions, query, where, params, limit)
 
     async def nearest(
         self,
@@ -497,6 +508,17 @@ class SqlArchivalStore:
         self.sessions = sessions
         self.vectors = StoredVectors(sessions, PassageRow, vector_index)
 
+    _words = WordMatch(
+        any=fts5_any,
+        phrase=fts5_phrase,
+        alias="p",
+        source="passages_fts f JOIN passages p ON p.pk = f.rowid",
+        where="passages_fts MATCH :q",
+        score="-bm25(passages_fts)",
+        exact="(p.pk IN (SELECT rowid FROM passages_fts WHERE passages_fts MATCH :phrase))",
+        tiebreak="p.pk",
+    )
+
     async def forget_agent(self, agent_id: str) -> None:
         """Drop a deleted agent's vector indexes (in memory and on disk)."""
         await asyncio.to_thread(self.vectors.forget, agent_id)
@@ -558,20 +580,10 @@ class SqlArchivalStore:
             self.vectors.deleted(agent_id, model, [pk])
 
     async def lexical(self, agent_id: str, query: str, limit: int) -> list[tuple[str, float, bool]]:
-        """(id, -bm25, exact phrase) of the best word matches, best first."""
-        any_q, phrase = fts5_any(query), fts5_phrase(query)
-        if any_q is None:
-            return []
-        sql = text(
-            "SELECT p.id, -bm25(passages_fts) AS score,"
-            " (p.pk IN (SELECT rowid FROM passages_fts WHERE passages_fts MATCH :phrase)) AS exact"
-            " FROM passages_fts f JOIN passages p ON p.pk = f.rowid"
-            " WHERE passages_fts MATCH :q AND p.agent_id = :agent"
-            " ORDER BY exact DESC, bm25(passages_fts) LIMIT :limit"
+        """(id, score, exact phrase) of the best word matches, best first."""
+        return await self._words.ranked(
+            self.sessions, query, ["p.agent_id = :agent"], {"agent": agent_id}, limit
         )
-        async with self.sessions() as s:
-            rows = await s.execute(sql, {"q": any_q, "phrase": phrase, "agent": agent_id, "limit": limit})
-            return [(r[0], float(r[1]), bool(r[2])) for r in rows]
 
     async def set_embeddings(self, agent_id: str, model: str, ids: list[str], vectors: Vectors) -> int:
         """Replace the embeddings of passages (now under model); returns how many were found."""
