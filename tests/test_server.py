@@ -9,16 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 
 from memgpt import AgentService, ScriptedModel, Settings
 from memgpt.llm.base import ModelRequest, ModelResponse
@@ -28,36 +26,16 @@ from memgpt.server import create_app
 from memgpt.server.letta_schemas import block_id, tool_id
 from memgpt.server.routes import messages as message_routes
 from memgpt.server.streaming import _decode_prefix
+from serve import serving_app
 
 LIMIT = 64 * 1024
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its signal handlers (it runs inside pytest's loop)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 @contextlib.asynccontextmanager
 async def serving(service: AgentService, **options: Any) -> AsyncIterator[str]:
     """Serve the app on a random loopback port in this loop; yields the base URL."""
-    server = _Server(uvicorn.Config(create_app(service, **options), log_level="warning"))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    for _ in range(500):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.01)
-    assert server.started, "server did not start"
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
-        sock.close()
+    async with serving_app(create_app(service, **options)) as url:
+        yield url
 
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

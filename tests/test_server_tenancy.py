@@ -25,13 +25,12 @@ and ``memgpt.server.run`` refuses a non-loopback host without keys before bindin
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import re
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +53,7 @@ from memgpt.server import create_app
 from memgpt.server.deps import get_service
 from memgpt.server.letta_schemas import block_id
 from memgpt.server.routes.fallback import LETTA_API
+from serve import serving_app
 
 # --- what the matrix knows about routes -----------------------------------------------------------
 AGENT = "<agent>"
@@ -166,33 +166,6 @@ def served_routes(app: FastAPI) -> list[Route]:
 
 
 # --- the server ----------------------------------------------------------------------------------
-class _Server(uvicorn.Server):
-    """uvicorn without its signal handlers (it runs inside pytest's loop)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-@contextlib.asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[str]:
-    """Serve app on a random loopback port in this loop; yields the base URL."""
-    server = _Server(uvicorn.Config(app, log_level="warning"))
-    # proto IPPROTO_TCP: asyncio sets TCP_NODELAY only then (else ~40 ms per keep-alive reply)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    for _ in range(1000):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.01)
-    assert server.started, "server did not start"
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
-        sock.close()
 
 
 def echo(request: ModelRequest) -> ModelResponse:
@@ -263,7 +236,7 @@ async def world(tmp_path: Path, intruder: str) -> AsyncIterator[World]:
         app = create_app(service, require_key=intruder == "bob")
         _, alice_key = await service.create_api_key("alice")
         _, bob_key = await service.create_api_key("bob")
-        async with serving(app) as url, httpx.AsyncClient(base_url=url, timeout=30, trust_env=False) as http:
+        async with serving_app(app) as url, httpx.AsyncClient(base_url=url, timeout=30, trust_env=False) as http:
             alice = await _alice(http, {"Authorization": f"Bearer {alice_key}"})
             headers = {"Authorization": f"Bearer {bob_key}"} if intruder == "bob" else {}
             yield World(service, app, http, alice, headers, "bob" if intruder == "bob" else "local",
