@@ -38,10 +38,11 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
-from memgpt.memory.vector_index import VectorIndexConfig, load_faiss
-from memgpt.schemas import AgentState, Passage
+from memgpt.storage.vector_index import VectorIndexConfig, load_faiss
+from memgpt.core.schemas import AgentState, Passage
 from memgpt.storage.db import create_engine, migrate, sessionmaker
-from memgpt.storage.sql import SqlAgentStore, SqlArchivalStore
+from memgpt.storage.sql_agents import SqlAgentStore
+from memgpt.storage.sql_archival import SqlArchivalStore
 from memgpt.storage.tables import PassageRow
 
 MODEL = "bench-embed"

@@ -35,7 +35,7 @@ from memgpt import AgentService, Message, ScriptedModel, Settings
 from memgpt.embeddings import Embedder, HashingEmbedder
 from memgpt.memory import recall
 from memgpt.memory.lexical import words
-from memgpt.schemas import Passage, Role, TextPart
+from memgpt.core.schemas import Passage, Role, TextPart
 
 KS = (1, 5, 10)
 CATEGORIES = ("1", "2", "3", "4")
@@ -357,6 +357,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--json", action="store_true", help="End with one line of JSON scores.")
     args = parser.parse_args(argv)
+    if not args.data.is_file():
+        parser.error(
+            f"--data {args.data}: file not found. LoCoMo is not shipped with memgpt; get "
+            "data/locomo10.json from https://github.com/snap-research/locomo (CC BY-NC 4.0)."
+        )
 
     conversations = read_data(args.data)
     embedder = make_embedder(args.embedder)

@@ -4,19 +4,20 @@ from typing import TYPE_CHECKING, Any
 
 from memgpt.llm.base import Model, ModelRequest, ModelResponse
 from memgpt.llm.scripted import ScriptedModel
-from memgpt.local import MemGPT
-from memgpt.schemas import AgentState, Block, ContextReport, Message, Passage, SendResult, Step
-from memgpt.service import AgentService
-from memgpt.settings import Settings
+from memgpt.sdk.local import MemGPT
+from memgpt.core.schemas import AgentState, Block, ContextReport, Message, Passage, SendResult, Step
+from memgpt.services.service import AgentService
+from memgpt.core.settings import Settings
+from memgpt.core.version import VERSION
 
 if TYPE_CHECKING:
-    from memgpt.client import Client
+    from memgpt.sdk.client import Client
 
 
 def __getattr__(name: str) -> Any:
     """memgpt.Client is imported on first use (it loads the HTTP stack)."""
     if name == "Client":
-        from memgpt.client import Client
+        from memgpt.sdk.client import Client
 
         return Client
     raise AttributeError(f"module 'memgpt' has no attribute {name!r}")
@@ -39,4 +40,4 @@ __all__ = [
     "Settings",
     "Step",
 ]
-__version__ = "0.1.0"
+__version__ = VERSION

@@ -6,7 +6,7 @@ from memgpt.embeddings.base import Embedder
 from memgpt.embeddings.hashing import HashingEmbedder
 from memgpt.embeddings.local import LocalEmbedder
 from memgpt.embeddings.remote import OllamaEmbedder, OpenAIEmbedder
-from memgpt.errors import InvalidRequestError
+from memgpt.core.errors import InvalidRequestError
 
 __all__ = [
     "Embedder", "HashingEmbedder", "LocalEmbedder", "OllamaEmbedder", "OpenAIEmbedder",

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from memgpt.embeddings.base import Vectors
-from memgpt.errors import MemGPTError
+from memgpt.core.errors import MemGPTError
 
 MODEL_NAME = "all-MiniLM-L6-v2-int8"
 DIM = 384

@@ -8,7 +8,7 @@ import numpy as np
 import openai
 
 from memgpt.embeddings.base import Vectors
-from memgpt.errors import ModelError
+from memgpt.core.errors import ModelError
 
 OPENAI_DIMS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
 OLLAMA_DIMS = {

@@ -7,7 +7,10 @@ from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
-from memgpt.schemas import Message, Role, ToolSchema, Usage
+from memgpt.core.events import Delta
+from memgpt.core.schemas import Message, Role, ToolSchema, Usage
+
+__all__ = ["Delta", "DeltaHandler", "Model", "ModelRequest", "ModelResponse"]
 
 
 class ModelRequest(BaseModel):
@@ -31,16 +34,6 @@ class ModelResponse(BaseModel):
     message: Message
     usage: Usage = Field(default_factory=Usage)
     repairs: list[str] = Field(default_factory=list)
-
-
-class Delta(BaseModel):
-    """A streamed piece of a response: content text, reasoning text, or tool-call arguments."""
-
-    kind: Literal["content", "reasoning", "tool_call"]
-    text: str = ""
-    index: int = 0
-    call_id: str | None = None
-    name: str | None = None
 
 
 DeltaHandler = Callable[[Delta], Awaitable[None]]

@@ -7,10 +7,10 @@ from typing import Any
 
 import openai
 
-from memgpt.errors import ModelError
+from memgpt.core.errors import ModelError
 from memgpt.llm.base import Delta, DeltaHandler, ModelRequest, ModelResponse
 from memgpt.llm.wire import assemble, event_text, overflow_or_error, wire_arguments
-from memgpt.schemas import Message, Role, ToolCallPart, Usage
+from memgpt.core.schemas import Message, Role, ToolCallPart, Usage
 
 
 def to_wire(messages: list[Message]) -> list[dict[str, Any]]:

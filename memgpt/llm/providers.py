@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from memgpt.errors import ModelNotFoundError
+from memgpt.core.errors import ModelNotFoundError
 from memgpt.llm.base import Model
 
 

@@ -12,7 +12,7 @@ import re
 import uuid
 from typing import Any
 
-from memgpt.schemas import Message, ReasoningPart, TextPart, ToolCallPart, ToolSchema
+from memgpt.core.schemas import Message, ReasoningPart, TextPart, ToolCallPart, ToolSchema
 
 _FENCE = re.compile(r"^\s*```[\w-]*\s*\n?(.*?)\n?\s*```\s*$", re.S)
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")

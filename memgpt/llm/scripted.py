@@ -9,10 +9,10 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from memgpt.errors import ScriptExhaustedError
+from memgpt.core.errors import ScriptExhaustedError
 from memgpt.llm.base import Delta, DeltaHandler, ModelRequest, ModelResponse
 from memgpt.llm.tokens import count_messages, count_tools, estimate_tokens
-from memgpt.schemas import Message, ReasoningPart, Role, TextPart, ToolCallPart, Usage
+from memgpt.core.schemas import Message, ReasoningPart, Role, TextPart, ToolCallPart, Usage
 
 Policy = Callable[[ModelRequest], ModelResponse | Awaitable[ModelResponse]]
 

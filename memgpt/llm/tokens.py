@@ -25,7 +25,7 @@ from typing import Any
 
 from platformdirs import user_cache_dir
 
-from memgpt.schemas import Message, ToolSchema
+from memgpt.core.schemas import Message, ToolSchema
 
 _PIECE = re.compile(r"\w+|[^\w\s]+")
 _ENCODING_URL = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"

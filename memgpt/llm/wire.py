@@ -6,11 +6,11 @@ import json
 import re
 from typing import Any
 
-from memgpt.errors import ContextOverflowError, ModelError
+from memgpt.core.errors import ContextOverflowError, ModelError
 from memgpt.llm.base import ModelRequest, ModelResponse
 from memgpt.llm.repair import normalize
-from memgpt.prompts import EVENT_PREFIX
-from memgpt.schemas import Message, ReasoningPart, Role, TextPart, ToolCallPart, Usage
+from memgpt.core.prompts import EVENT_PREFIX
+from memgpt.core.schemas import Message, ReasoningPart, Role, TextPart, ToolCallPart, Usage
 
 _OVERFLOW = re.compile(
     r"context[_ ]length|maximum context|context window|prompt is too long|too many tokens"

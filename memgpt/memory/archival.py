@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 from memgpt.embeddings.base import Embedder
-from memgpt.errors import EmbeddingMismatchError
+from memgpt.core.errors import EmbeddingMismatchError
 from memgpt.memory import hybrid
 from memgpt.memory.stores import ArchivalStore, Page
-from memgpt.schemas import Passage
+from memgpt.core.schemas import Passage
 
 
 async def ranked_ids(store: ArchivalStore, embedder: Embedder, agent_id: str, query: str) -> list[str]:
@@ -32,4 +32,4 @@ async def search(
 ) -> Page[Passage]:
     """One page of hybrid search results and the number of candidates found."""
     ranked = await ranked_ids(store, embedder, agent_id, query)
-    return Page(await store.get_many(ranked[offset : offset + limit]), len(ranked))
+    return Page(await store.get_many(agent_id, ranked[offset : offset + limit]), len(ranked))

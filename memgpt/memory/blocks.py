@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from memgpt.errors import BlockError
-from memgpt.schemas import Block, utcnow
+from memgpt.core.errors import BlockError
+from memgpt.core.schemas import Block, utcnow
 
 DEFAULT_PERSONA = (
     "I am Sam, a curious and warm companion with a long memory. I speak plainly, ask about "

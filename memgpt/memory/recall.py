@@ -16,7 +16,7 @@ from memgpt.embeddings.base import Embedder
 from memgpt.memory import hybrid
 from memgpt.memory.lexical import words
 from memgpt.memory.stores import Page, RecallStore
-from memgpt.schemas import Message
+from memgpt.core.schemas import Message
 
 EMBED_BATCH = 64
 CATCH_UP = 256

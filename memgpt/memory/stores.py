@@ -1,4 +1,4 @@
-"""The small protocols every storage backend implements."""
+"""The small protocols every storage backend implements, and `Stores`, one of each."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
 from memgpt.embeddings.base import Vectors
-from memgpt.schemas import AgentState, Block, Message, Passage, Step
+from memgpt.core.schemas import AgentState, Block, Message, Passage, Step, ToolDef
 
 
 T = TypeVar("T")
@@ -32,6 +32,8 @@ class AgentStore(Protocol):
         """All agents (of owner, if given), oldest first."""
     async def save(self, state: AgentState) -> None:
         """Persist an agent's mutable state."""
+    async def set_embedding_model(self, agent_id: str, model: str) -> None:
+        """Record the embedding model an agent's memory now uses, changing nothing else."""
     async def delete(self, agent_id: str) -> None:
         """Delete an agent and everything it owns."""
     async def save_step(self, agent_id: str, input_id: str, model: str, step: Step) -> None:
@@ -114,11 +116,48 @@ class ArchivalStore(Protocol):
         self, agent_id: str, model: str, vector: Vectors, k: int
     ) -> list[tuple[str, float]]:
         """Up to k passage ids most similar (cosine) to vector, with their similarity."""
-    async def get_many(self, ids: list[str]) -> list[Passage]:
-        """Passages by id, in the order given."""
+    async def get_many(self, agent_id: str, ids: list[str]) -> list[Passage]:
+        """The agent's passages by id, in the order given."""
+    async def needing_embedding(
+        self, agent_id: str, model: str, *, after: int, limit: int, force: bool = False
+    ) -> list[tuple[int, str, str]]:
+        """Up to limit (cursor, id, text) of the passages past cursor `after` (0 at the start)
+        not embedded with model (every passage, with force), in cursor order; pass the last
+        cursor back as `after` for the next batch."""
     async def embedding_models(self, agent_id: str) -> list[str]:
         """The distinct embedding models an agent's passages use."""
     async def set_embeddings(self, agent_id: str, model: str, ids: list[str], vectors: Vectors) -> int:
         """Replace passages' embeddings (now under model); returns how many were found."""
     async def forget_agent(self, agent_id: str) -> None:
         """Drop a deleted agent's vector indexes (in memory and on disk)."""
+
+
+@dataclass(frozen=True)
+class Stores:
+    """The stores an agent's memory persists into: one implementation of each protocol."""
+
+    agents: AgentStore
+    blocks: BlockStore
+    recall: RecallStore
+    archival: ArchivalStore
+
+
+class ToolStore(Protocol):
+    """Custom tools (per owner) and which agents they are attached to."""
+
+    async def create(self, tool: ToolDef) -> None:
+        """Store a new tool; AlreadyExistsError if its owner has one of that name."""
+    async def get(self, owner: str, id_or_name: str) -> ToolDef:
+        """One of owner's tools by id or name; NotFoundError if absent."""
+    async def all(self, owner: str) -> list[ToolDef]:
+        """Owner's tools, oldest first."""
+    async def save(self, tool: ToolDef) -> None:
+        """Replace a stored tool (same id)."""
+    async def delete(self, owner: str, tool_id: str) -> None:
+        """Delete one of owner's tools (detaching it everywhere)."""
+    async def attach(self, agent_id: str, tool_id: str) -> None:
+        """Attach a tool to an agent (no-op if attached)."""
+    async def detach(self, agent_id: str, tool_id: str) -> None:
+        """Detach a tool from an agent."""
+    async def for_agent(self, agent_id: str) -> list[ToolDef]:
+        """The tools attached to an agent, in attachment order."""

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from memgpt.memory.stores import RecallStore
-from memgpt.schemas import AgentState, Message
+from memgpt.core.schemas import AgentState, Message
 
 
 @dataclass(frozen=True)

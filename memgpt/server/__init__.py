@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 
-from memgpt.errors import InvalidRequestError
+from memgpt.core.errors import InvalidRequestError
 from memgpt.server.app import MAX_BODY_BYTES, create_app
 from memgpt.server.background import BackgroundServer
-from memgpt.settings import Settings
+from memgpt.core.settings import Settings
 
 __all__ = ["BackgroundServer", "DEFAULT_HOST", "DEFAULT_PORT", "MAX_BODY_BYTES", "create_app", "is_loopback", "run"]
 
@@ -50,10 +50,9 @@ def run(
             "addresses only (create keys with 'memgpt keys create USER')"
         )
 
-    from memgpt.demo import DEMO_MODEL, demo_model
-    from memgpt.service import AgentService
+    from memgpt.services.service import default_service
 
-    service = AgentService(settings, models={DEMO_MODEL: demo_model()})
+    service = default_service(settings)
     app = create_app(
         service, own_service=True, max_body_bytes=max_body_bytes, require_key=require_key
     )

@@ -9,14 +9,13 @@ from fastapi import Depends, FastAPI
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from memgpt import __version__
+from memgpt.core.version import VERSION as __version__
 from memgpt.server import errors
 from memgpt.server.deps import get_service
 from memgpt.server.errors import error_response
-from memgpt.server.routes import (
-    agentfiles, agents, catalog, fallback, memory, messages, native, native_tools, tools,
-)
-from memgpt.service import AgentService
+from memgpt.server.letta import agentfiles, agents, catalog, fallback, memory, messages, tools
+from memgpt.server.native import agents as native, tools as native_tools
+from memgpt.services.service import AgentService
 
 MAX_BODY_BYTES = 1 << 20
 """Default cap on a request body (1 MiB); larger bodies get 413."""

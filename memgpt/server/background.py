@@ -9,7 +9,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from memgpt.server.app import create_app
-from memgpt.service import AgentService
+from memgpt.services.service import AgentService
 
 
 class BackgroundServer:

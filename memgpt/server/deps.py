@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from memgpt.service import AgentService
+from memgpt.services.service import AgentService
 
 
 async def get_service(request: Request) -> AgentService:

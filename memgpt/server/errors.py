@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from memgpt import errors
+from memgpt.core import errors
 
 log = logging.getLogger("memgpt.server")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Literal, TypeVar
 
-from memgpt.errors import NotFoundError
-from memgpt.schemas import Passage
-from memgpt.server import letta_schemas as ls
-from memgpt.service import AgentService
+from memgpt.core.errors import NotFoundError
+from memgpt.core.schemas import Passage
+from memgpt.formats import letta as ls
+from memgpt.services.service import AgentService
 
 T = TypeVar("T")
 Order = Literal["asc", "desc"]

@@ -22,10 +22,10 @@ from typing import Any, Final
 from pydantic import BaseModel
 from starlette.responses import StreamingResponse
 
-from memgpt.errors import MemGPTError
-from memgpt.llm.base import Delta
-from memgpt.schemas import Message, ReasoningPart, Role, SendResult, ToolCallPart, utcnow
-from memgpt.server import letta_schemas as ls
+from memgpt.core.errors import MemGPTError
+from memgpt.core.events import Delta, Event as LoopEvent, MessageSaved
+from memgpt.core.schemas import Message, ReasoningPart, Role, SendResult, ToolCallPart, utcnow
+from memgpt.formats import letta as ls
 from memgpt.server.errors import status_of
 
 Send = Callable[..., Coroutine[Any, Any, SendResult]]
@@ -36,7 +36,7 @@ class _Done:
 
 
 DONE: Final = _Done()
-Event = Delta | Message | _Done
+Event = LoopEvent | _Done
 _RUNNING: set[asyncio.Task[SendResult]] = set()
 _KEY = re.compile(r'"message"\s*:\s*"')
 
@@ -131,12 +131,14 @@ class LettaChunks:
         self.text_streamed = False
         self.calls: dict[int, _Call] = {}
 
-    def feed(self, event: Delta | Message) -> list[ls.LettaMessage]:
-        """The chunks for one event."""
+    def feed(self, event: LoopEvent) -> list[ls.LettaMessage]:
+        """The chunks for one event (deltas in token mode, and each saved message)."""
         if isinstance(event, Delta):
             out = self._delta(event) if self.tokens else []
+        elif isinstance(event, MessageSaved):
+            out = self._message(event.message)
         else:
-            out = self._message(event)
+            out = []
         return [c for c in out if self.types is None or c.message_type in self.types]
 
     def _message(self, m: Message) -> list[ls.LettaMessage]:
@@ -193,7 +195,7 @@ async def start(send: Send, agent: str, text: str) -> tuple[asyncio.Task[SendRes
     """
     queue: asyncio.Queue[Event] = asyncio.Queue()
 
-    async def listener(event: Delta | Message) -> None:
+    async def listener(event: LoopEvent) -> None:
         queue.put_nowait(event)
 
     task = asyncio.create_task(send(agent, text, on_event=listener))
@@ -229,6 +231,16 @@ async def letta_body(
     yield sse(ls.stop_reason(result))
     yield sse(ls.usage_statistics(result))
     yield "data: [DONE]\n\n"
+
+
+async def native_body(
+    task: asyncio.Task[SendResult], queue: asyncio.Queue[Event], first: Event
+) -> AsyncIterator[str]:
+    """The SSE body of memgpt's own stream: every loop event as it happens."""
+    async for event in _ticks(queue, first, None):
+        if event is not None and not isinstance(event, _Done):
+            yield f"event: {event.type}\ndata: {event.model_dump_json()}\n\n"
+    yield "data: [DONE]\n\n"  # a failed send's run event above carries its error
 
 
 async def _ticks(

@@ -1,7 +1,8 @@
 """PostgreSQL stores: full-text search on tsvector columns, pgvector HNSW for similarity.
 
 Agents, blocks and the plain reads and writes of recall and archival memory are the SQL
-stores of ``memgpt.storage.sql`` unchanged; only search and the storing of vectors differ.
+stores of ``memgpt.storage.sql_agents``, ``sql_recall`` and ``sql_archival`` unchanged;
+only search and the storing of vectors differ (query syntax in ``memgpt.storage.fts``).
 The schema comes from migrations 0003 (generated ``tsvector`` columns,
 ``passages.embedding_vec``, HNSW indexes) and 0005 (``messages.embedding_vec``).
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -17,31 +19,14 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from memgpt.core.schemas import Passage
 from memgpt.embeddings.base import Vectors
-from memgpt.schemas import Passage
-from memgpt.storage.sql import PkVector, SqlArchivalStore, SqlRecallStore, WordMatch, _naive_utc
+from memgpt.storage.fts import tsquery_any, tsquery_phrase
+from memgpt.storage.sql_archival import SqlArchivalStore
+from memgpt.storage.sql_common import PkVector, WordMatch, naive_utc
+from memgpt.storage.sql_recall import SqlRecallStore
 
-# Tokens as the tsvector columns see them: runs of letters and digits (punctuation and
-# underscores separate words, as in SQLite's unicode61 tokenizer).
-_TOKEN = re.compile(r"[^\W_]+")
 MAX_EF_SEARCH = 1000
-
-
-def _tokens(query: str) -> list[str]:
-    """The query's words, lowercased, in order."""
-    return [t.lower() for t in _TOKEN.findall(query)]
-
-
-def tsquery_any(query: str) -> str | None:
-    """A to_tsquery('simple', ...) expression matching any word of query (None if no words)."""
-    unique = list(dict.fromkeys(_tokens(query)))
-    return " | ".join(f"'{w}'" for w in unique) if unique else None
-
-
-def tsquery_phrase(query: str) -> str | None:
-    """A to_tsquery('simple', ...) expression matching query's words as one exact phrase."""
-    words = _tokens(query)
-    return " <-> ".join(f"'{w}'" for w in words) if words else None
 
 
 def vector_literal(vector: Vectors) -> str:
@@ -110,12 +95,12 @@ class PgArchivalStore(SqlArchivalStore):
 
     _iterative_scan: bool | None = None
 
-    async def insert(self, agent_id: str, passages: list[Passage], vectors: Vectors) -> None:
-        """Store passages with their vectors in ``embedding_vec``."""
+    async def add(
+        self, s: AsyncSession, agent_id: str, passages: list[Passage], vectors: Vectors
+    ) -> Callable[[], None]:
+        """Stage passages with their vectors in ``embedding_vec`` (indexed by pgvector)."""
         if len(passages) != len(vectors):
             raise ValueError(f"{len(passages)} passages but {len(vectors)} vectors")
-        if not passages:
-            return
         rows = [
             {
                 "id": p.id,
@@ -123,18 +108,18 @@ class PgArchivalStore(SqlArchivalStore):
                 "text": p.text.replace("\x00", " "),  # PostgreSQL text cannot hold NUL
                 "tags": json.dumps(p.tags),
                 "model": p.embedding_model,
-                "created": _naive_utc(p.created_at),
+                "created": naive_utc(p.created_at),
                 "vec": vector_literal(v),
             }
             for p, v in zip(passages, vectors, strict=True)
         ]
-        sql = text(
-            "INSERT INTO passages (id, agent_id, text, tags, embedding_model, created_at,"
-            " embedding_vec) VALUES (:id, :agent, :text, :tags, :model, :created,"
-            " CAST(:vec AS vector))"
-        )
-        async with self.sessions() as s, s.begin():
-            await s.execute(sql, rows)
+        if rows:
+            await s.execute(text(
+                "INSERT INTO passages (id, agent_id, text, tags, embedding_model, created_at,"
+                " embedding_vec) VALUES (:id, :agent, :text, :tags, :model, :created,"
+                " CAST(:vec AS vector))"
+            ), rows)
+        return lambda: None
 
     async def _write_embeddings(self, s: AsyncSession, model: str, rows: list[PkVector]) -> None:
         await write_vectors(s, "passages", model, rows)

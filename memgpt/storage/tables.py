@@ -67,6 +67,9 @@ class AgentRow(Base):
     last_memory_edit: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     heartbeats_paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    lease_holder: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class BlockRow(Base):
@@ -178,3 +181,17 @@ class AgentToolRow(Base):
         ForeignKey("tools.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     attached_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ToolJournalRow(Base):
+    """A call of a tool whose effects leave the database: started, then finished with its step."""
+
+    __tablename__ = "tool_journal"
+    __table_args__ = (Index("ix_tool_journal_open", "agent_id", "finished_at"),)
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    call_id: Mapped[str] = mapped_column(String(200))
+    tool: Mapped[str] = mapped_column(String(200))
+    arguments: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -7,13 +7,11 @@ from typing import Any
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from memgpt.errors import AlreadyExistsError, NotFoundError
-from memgpt.schemas import ToolDef, ToolSchema, utcnow
+from memgpt.core.errors import AlreadyExistsError, NotFoundError
+from memgpt.core.schemas import ToolDef, ToolSchema, utcnow
+from memgpt.storage.sql_common import Sessions
 from memgpt.storage.tables import AgentToolRow, ToolRow
-
-Sessions = async_sessionmaker[AsyncSession]
 
 
 def _tool(row: ToolRow) -> ToolDef:

@@ -4,36 +4,18 @@ from __future__ import annotations
 
 import math
 from datetime import date, datetime, timedelta, timezone
-from typing import Protocol
 
-from memgpt.errors import ToolError
+from memgpt.core.errors import ToolError
 from memgpt.memory import blocks as block_ops
 from memgpt.memory.stores import Page
-from memgpt.schemas import Block, Message, Passage, Role
-from memgpt.tools.registry import Tool, make_tool
+from memgpt.core.schemas import Block, Message, Passage, Role
+from memgpt.tools.registry import Tool, ToolContext, make_tool
 
 MAX_RESULT_CHARS = 2000
 
 
-class MemoryAccess(Protocol):
-    """What the base tools may do to an agent's memory (the agent runtime provides it)."""
-
-    page_size: int
-
-    async def edit_block(self, label: str, new: Block) -> None:
-        """Persist a changed block."""
-    async def get_block(self, label: str) -> Block:
-        """The current block with label (BlockError if none)."""
-    async def search_recall(
-        self, query: str | None, start: datetime | None, end: datetime | None, page: int
-    ) -> Page[Message]:
-        """One page of recall search results."""
-    async def insert_passage(self, text: str) -> Passage:
-        """Store a passage in archival memory."""
-    async def search_archival(self, query: str, page: int) -> Page[Passage]:
-        """One page of archival search results."""
-    async def pause_heartbeats(self, until: datetime) -> None:
-        """Suppress timed heartbeats until the given time."""
+MemoryAccess = ToolContext
+"""The base tools' name for the context every tool receives."""
 
 
 def _page_header(page: Page[Message] | Page[Passage], number: int, size: int) -> str:

@@ -21,8 +21,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from memgpt.errors import ToolDefinitionError
-from memgpt.schemas import ToolDef, ToolSchema, utcnow
+from memgpt.core.errors import ToolDefinitionError
+from memgpt.core.schemas import ToolDef, ToolSchema, utcnow
 from memgpt.tools.registry import Param, Tool, build_schema
 from memgpt.tools.sandbox import SandboxLimits, run_in_sandbox
 
@@ -218,4 +218,4 @@ def runnable(tool: ToolDef, limits: SandboxLimits) -> Tool:
             tool.source_code, tool.name, args, limits=limits, max_chars=tool.return_char_limit
         )
 
-    return Tool(tool.name, call, tool.spec, args_model, heartbeat=True)
+    return Tool(tool.name, call, tool.spec, args_model, heartbeat=True, external=True)

@@ -7,15 +7,17 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, get_type_hints
+from datetime import datetime
+from typing import Any, Protocol, get_type_hints
 
 from pydantic import (
     BaseModel, ConfigDict, Field, PydanticSchemaGenerationError, PydanticUserError, ValidationError,
     create_model,
 )
 
-from memgpt.errors import ToolDefinitionError, ToolError
-from memgpt.schemas import ToolCallPart, ToolSchema
+from memgpt.core.errors import ToolDefinitionError, ToolError
+from memgpt.core.schemas import Block, Message, Passage, ToolCallPart, ToolSchema
+from memgpt.memory.stores import Page
 
 ToolFn = Callable[..., Awaitable[str]]
 HEARTBEAT = "request_heartbeat"
@@ -41,6 +43,28 @@ def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
     return summary, args
 
 
+class ToolContext(Protocol):
+    """What a tool may do to its agent's memory; the agent runtime provides it (one step's
+    unit of work: edits and passages commit with the step's messages)."""
+
+    page_size: int
+
+    async def edit_block(self, label: str, new: Block) -> None:
+        """Persist a changed block."""
+    async def get_block(self, label: str) -> Block:
+        """The current block with label (BlockError if none)."""
+    async def search_recall(
+        self, query: str | None, start: datetime | None, end: datetime | None, page: int
+    ) -> Page[Message]:
+        """One page of recall search results."""
+    async def insert_passage(self, text: str) -> Passage:
+        """Store a passage in archival memory."""
+    async def search_archival(self, query: str, page: int) -> Page[Passage]:
+        """One page of archival search results."""
+    async def pause_heartbeats(self, until: datetime) -> None:
+        """Suppress timed heartbeats until the given time."""
+
+
 @dataclass(frozen=True)
 class Tool:
     """A callable tool with its model-facing schema and argument validator."""
@@ -50,6 +74,8 @@ class Tool:
     schema: ToolSchema
     args_model: type[BaseModel]
     heartbeat: bool
+    external: bool = False
+    """Its effects leave the database (custom code, MCP): journalled as started/finished."""
 
 
 @dataclass(frozen=True)
@@ -148,11 +174,22 @@ class ToolRegistry:
     def __init__(self, tools: list[Tool]) -> None:
         self.tools = {t.name: t for t in tools}
 
+    def extended(self, more: list[Tool]) -> ToolRegistry:
+        """A registry with these tools too (a name already taken keeps its first tool)."""
+        if not more:
+            return self
+        return ToolRegistry([*self.tools.values(), *(t for t in more if t.name not in self.tools)])
+
+    def is_external(self, name: str) -> bool:
+        """Whether the named tool's effects leave the database."""
+        tool = self.tools.get(name)
+        return tool is not None and tool.external
+
     def schemas(self) -> list[ToolSchema]:
         """Schemas of every tool, in registration order."""
         return [t.schema for t in self.tools.values()]
 
-    async def run(self, call: ToolCallPart, context: Any) -> ToolOutcome:
+    async def run(self, call: ToolCallPart, context: ToolContext) -> ToolOutcome:
         """Run one call; every mistake in it becomes an error outcome for the model."""
         tool = self.tools.get(call.name)
         if tool is None:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from memgpt.errors import ToolError
+from memgpt.core.errors import ToolError
 
 CHILD = Path(__file__).with_name("sandbox_child.py")
 MAX_ERROR_CHARS = 2000

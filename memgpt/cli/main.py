@@ -1,0 +1,284 @@
+"""The memgpt command line (Typer). Commands are thin adapters over AgentService."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+
+from memgpt.cli.chat import ChatSession, detect_model
+from memgpt.llm.demo import DEMO_INPUTS, DEMO_MODEL
+from memgpt.core.errors import MemGPTError
+from memgpt.cli.render import print_blocks, print_context, print_messages
+from memgpt.services.service import AgentService, default_service
+from memgpt.core.settings import Settings
+
+T = TypeVar("T")
+app = typer.Typer(help="LLM agents that manage their own memory.", no_args_is_help=True)
+console = Console()
+Home = Annotated[Path | None, typer.Option(help="Data directory (default: MEMGPT_HOME).")]
+
+
+def _settings(home: Path | None) -> Settings:
+    """Settings from the environment, with --home in place of MEMGPT_HOME if given."""
+    return Settings(home=home) if home else Settings()
+
+
+def _run(home: Path | None, job: Callable[[AgentService], Awaitable[T]]) -> T:
+    settings = _settings(home)
+
+    async def main() -> T:
+        async with default_service(settings) as svc:
+            return await job(svc)
+
+    try:
+        return asyncio.run(main())
+    except MemGPTError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def demo(home: Home = None, name: str = "demo") -> None:
+    """Run an offline conversation with a scripted model that edits its own memory."""
+
+    async def job(svc: AgentService) -> None:
+        existing = {a.name for a in await svc.list_agents()}
+        if name not in existing:
+            await svc.create_agent(name, model=DEMO_MODEL)
+        for line in DEMO_INPUTS:
+            result = await svc.send_message(name, line)
+            print_messages(console, [result.input, *result.messages])
+            console.print()
+        print_blocks(console, await svc.list_blocks(name))
+        print_context(console, await svc.context_window(name))
+        console.print(f"\nData lives in [bold]{svc.settings.home}[/].")
+
+    _run(home, job)
+
+
+@app.command()
+def chat(
+    home: Home = None,
+    agent: Annotated[str | None, typer.Option(help="Agent name or id (created if new).")] = None,
+    model: Annotated[str | None, typer.Option(help="provider/model[@base_url] for new agents.")] = None,
+) -> None:
+    """Talk to an agent in the terminal."""
+    settings = _settings(home)
+    chosen = detect_model(model, settings.model)
+
+    async def main() -> None:
+        async with default_service(settings) as svc:
+            session = ChatSession(svc, console, chosen)
+            if not await session.open_agent(agent):
+                raise typer.Exit(1)
+            await session.run()
+
+    try:
+        asyncio.run(main())
+    except MemGPTError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def agents(home: Home = None) -> None:
+    """List agents."""
+    for a in _run(home, lambda svc: svc.list_agents()):
+        console.print(f"{a.name}  [dim]{a.id}  model={a.model}  window={a.context_window}[/]")
+
+
+@app.command()
+def memory(agent: str, home: Home = None) -> None:
+    """Show an agent's core memory blocks."""
+    print_blocks(console, _run(home, lambda svc: svc.list_blocks(agent)))
+
+
+@app.command()
+def context(agent: str, home: Home = None) -> None:
+    """Show the tokens of each section of an agent's context window."""
+    print_context(console, _run(home, lambda svc: svc.context_window(agent)))
+
+
+@app.command()
+def recall(agent: str, query: str, home: Home = None, limit: int = 10) -> None:
+    """Search an agent's recall memory (every message)."""
+    page = _run(home, lambda svc: svc.search_messages(agent, query, limit=limit))
+    console.print(f"{page.total} matches")
+    print_messages(console, page.items)
+
+
+@app.command()
+def archival(agent: str, query: str, home: Home = None, limit: int = 10) -> None:
+    """Search an agent's archival memory."""
+    for p in _run(home, lambda svc: svc.search_passages(agent, query, limit=limit)):
+        console.print(f"- {p.text}  [dim]{p.id}[/]", highlight=False)
+
+
+@app.command()
+def load(
+    agent: str,
+    path: Path,
+    home: Home = None,
+    chunk_tokens: Annotated[int, typer.Option(help="Tokens per passage.")] = 300,
+    overlap: Annotated[int, typer.Option(help="Tokens a passage repeats from the one before.")] = 50,
+    tag: Annotated[list[str] | None, typer.Option(help="Tag every passage (repeatable).")] = None,
+) -> None:
+    """Load .txt, .md, .pdf and .html files (or a directory of them) into archival memory.
+
+    Safe to re-run: passages the agent already holds are not stored again.
+    """
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+
+    from memgpt.services.documents import LoadProgress, load_path
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("[dim]{task.fields[detail]}"), console=console,
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def show(p: LoadProgress) -> None:
+            if p.stage not in tasks:
+                label = "Reading files" if p.stage == "read" else "Storing passages"
+                tasks[p.stage] = bar.add_task(label, total=p.total, detail="")
+            bar.update(tasks[p.stage], completed=p.done, total=p.total, detail=escape(p.detail))
+
+        report = _run(home, lambda svc: load_path(
+            svc, agent, path, chunk_tokens=chunk_tokens, overlap=overlap, tags=tag or [],
+            on_progress=show,
+        ))
+    for s in report.skipped:
+        console.print(f"[yellow]skipped[/] {escape(f'{s.path}: {s.reason}')}", highlight=False)
+    console.print(
+        f"Loaded {len(report.files)} file(s) into {agent}: {report.chunks} passages, "
+        f"{report.stored} stored, {report.duplicates} already present.",
+        highlight=False, markup=False,
+    )
+
+
+@app.command()
+def reembed(
+    agent: str,
+    home: Home = None,
+    embedder: Annotated[str, typer.Option(help="local, hashing, openai[/MODEL], ollama/MODEL")] = "local",
+    batch: int = 64,
+    force: Annotated[bool, typer.Option(help="Re-embed passages already on this model.")] = False,
+) -> None:
+    """Re-embed an agent's archival passages and messages with an embedding model (resumable)."""
+    from memgpt.embeddings import embedder_from_spec
+    from memgpt.services.reembed import reembed as run_reembed
+
+    settings = _settings(home)
+    chosen = embedder_from_spec(embedder)
+
+    async def main() -> int:
+        async with default_service(settings, embedder=chosen) as svc:
+            return await run_reembed(svc, agent, chosen, batch, force=force)
+
+    try:
+        count = asyncio.run(main())
+    except MemGPTError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+    console.print(f"Re-embedded {count} passages of {agent} with {chosen.name}")
+
+
+@app.command("export")
+def export_agent(
+    agent: str,
+    home: Home = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="File to write ('-': standard output; default: NAME.af).")] = None,
+    messages: Annotated[bool, typer.Option(help="Include the message history.")] = True,
+    passages: Annotated[bool, typer.Option(help="Include archival memory.")] = True,
+) -> None:
+    """Export an agent as a Letta-compatible agent file (.af JSON)."""
+    data = _run(home, lambda svc: svc.export_agent(agent, messages=messages, passages=passages))
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    if output is not None and str(output) == "-":
+        print(text)
+        return
+    path = output or Path(re.sub(r"[^\w.-]", "_", data["agents"][0]["name"]) + ".af")
+    try:
+        path.write_text(text + "\n", encoding="utf-8")
+    except OSError as exc:
+        console.print(f"[red]error:[/] cannot write {path}: {exc}")
+        raise typer.Exit(1) from exc
+    console.print(f"Exported {agent} to {path}", highlight=False, markup=False)
+
+
+@app.command("import")
+def import_agent(
+    path: Path,
+    home: Home = None,
+    name: Annotated[str | None, typer.Option(help="Import under this name.")] = None,
+    model: Annotated[str | None, typer.Option(help="Use this model instead of the file's.")] = None,
+    strip_messages: Annotated[bool, typer.Option(help="Leave the message history out.")] = False,
+) -> None:
+    """Import an agent from an agent file (.af JSON, memgpt's or Letta's), with new ids."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        console.print(f"[red]error:[/] cannot read {path} as an agent file: {exc}", highlight=False)
+        raise typer.Exit(1) from exc
+    state = _run(home, lambda svc: svc.import_agent(data, name=name, model=model, strip_messages=strip_messages))
+    console.print(f"Imported {state.name}  [dim]{state.id}[/]", highlight=False)
+
+
+@app.command()
+def server(
+    home: Home = None,
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (Letta's default, 8283).")] = 8283,
+    require_key: Annotated[
+        bool | None, typer.Option("--require-key/--no-key", help="Require API keys "
+                                  "(default: only when not on loopback).")
+    ] = None,
+) -> None:
+    """Serve agents over HTTP: the Letta REST API (letta-client works) and /memgpt/v1."""
+    from memgpt.server import run
+
+    try:
+        run(host, port, settings=_settings(home), require_key=require_key)
+    except MemGPTError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+
+
+keys_app = typer.Typer(help="Create, list and revoke API keys for the server.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(user: str, home: Home = None) -> None:
+    """Create an API key for USER; it is shown once and stored only as a hash."""
+    key_id, raw = _run(home, lambda svc: svc.create_api_key(user))
+    console.print(f"key id: {key_id}\nAPI key for {user} (shown once, keep it safe):")
+    print(raw)
+
+
+@keys_app.command("list")
+def keys_list(home: Home = None) -> None:
+    """List API keys (ids, users, prefixes; never the keys)."""
+    for k in _run(home, lambda svc: svc.list_api_keys()):
+        state = f"revoked {k['revoked_at']:%Y-%m-%d}" if k["revoked_at"] else "active"
+        console.print(f"{k['id']}  {k['user']}  {k['prefix']}…  {state}", highlight=False)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, home: Home = None) -> None:
+    """Revoke an API key by its id."""
+    _run(home, lambda svc: svc.revoke_api_key(key_id))
+    console.print(f"revoked {key_id}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,3 @@
+"""The package version, readable from any layer."""
+
+VERSION = "0.1.0"

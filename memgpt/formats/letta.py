@@ -1,0 +1,759 @@
+"""The Letta REST shapes (as the ``letta-client`` v1 SDK reads them), mapped from our schemas.
+
+Each of our messages becomes zero or more Letta messages, all sharing its id (as Letta does):
+
+- user text -> ``user_message``; system text and events (heartbeats, alerts) -> ``system_message``
+- ``ReasoningPart`` -> ``reasoning_message``; a plain-text reply -> ``assistant_message``
+- ``ToolCallPart`` -> ``tool_call_message``, except ``send_message`` calls, which become
+  ``assistant_message`` (with ``use_assistant_message``, Letta's default)
+- ``ToolResultPart`` -> ``tool_return_message``; the successful return of a ``send_message``
+  call is left out, as Letta leaves it out.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from memgpt.embeddings.base import Embedder
+from memgpt.llm.providers import PROVIDERS, known_context_window
+from memgpt.core.schemas import (
+    AgentState as MemAgentState,
+    Block as MemBlock,
+    Message as MemMessage,
+    Passage as MemPassage,
+    ReasoningPart,
+    Role,
+    SendResult,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+    ToolDef,
+    Usage,
+    stable_id,
+)
+
+SEND_MESSAGE = "send_message"
+SEND_MESSAGE_KWARG = "message"
+_NS = uuid.UUID("5d3f1c52-8f4e-4c4e-9b8e-6f2f2a9c1e10")
+
+MessageType = Literal[
+    "system_message", "user_message", "assistant_message", "reasoning_message",
+    "hidden_reasoning_message", "tool_call_message", "tool_return_message",
+    "approval_request_message", "approval_response_message", "summary_message", "event_message",
+]
+
+
+def block_id(agent_id: str, label: str) -> str:
+    """The Letta-style id of an agent's block."""
+    return stable_id("block", agent_id, label)
+
+
+def tool_id(name: str) -> str:
+    """The Letta-style id of a tool."""
+    return stable_id("tool", name)
+
+
+# --- messages ---------------------------------------------------------------------------------
+class _LettaMessage(BaseModel):
+    id: str
+    date: datetime
+    name: str | None = None
+    otid: str | None = None
+    sender_id: str | None = None
+    step_id: str | None = None
+    run_id: str | None = None
+    seq_id: int | None = None
+    is_err: bool | None = None
+
+
+class SystemMessage(_LettaMessage):
+    """A system prompt or a system event (heartbeat, memory alert)."""
+
+    message_type: Literal["system_message"] = "system_message"
+    content: str
+
+
+class UserMessage(_LettaMessage):
+    """What the user said."""
+
+    message_type: Literal["user_message"] = "user_message"
+    content: str
+
+
+class ReasoningMessage(_LettaMessage):
+    """The agent's inner monologue."""
+
+    message_type: Literal["reasoning_message"] = "reasoning_message"
+    reasoning: str
+    source: Literal["reasoner_model", "non_reasoner_model"] = "non_reasoner_model"
+    signature: str | None = None
+
+
+class ToolCall(BaseModel):
+    """A complete tool call."""
+
+    name: str
+    arguments: str
+    tool_call_id: str
+
+
+class ToolCallDelta(BaseModel):
+    """A piece of a streamed tool call."""
+
+    name: str | None = None
+    arguments: str | None = None
+    tool_call_id: str | None = None
+
+
+class ToolCallMessage(_LettaMessage):
+    """A tool call the agent made (other than send_message)."""
+
+    message_type: Literal["tool_call_message"] = "tool_call_message"
+    tool_call: ToolCall | ToolCallDelta
+    tool_calls: list[ToolCall] | ToolCallDelta | None = None
+
+
+class ToolReturn(BaseModel):
+    """One tool result."""
+
+    type: Literal["tool"] = "tool"
+    status: Literal["success", "error"]
+    tool_call_id: str
+    tool_return: str
+    stdout: list[str] | None = None
+    stderr: list[str] | None = None
+
+
+class ToolReturnMessage(_LettaMessage):
+    """The result of a tool call."""
+
+    message_type: Literal["tool_return_message"] = "tool_return_message"
+    tool_return: str
+    status: Literal["success", "error"]
+    tool_call_id: str
+    stdout: list[str] | None = None
+    stderr: list[str] | None = None
+    tool_returns: list[ToolReturn] | None = None
+
+
+class AssistantMessage(_LettaMessage):
+    """What the agent told the user."""
+
+    message_type: Literal["assistant_message"] = "assistant_message"
+    content: str
+
+
+LettaMessage = Annotated[
+    SystemMessage | UserMessage | ReasoningMessage | ToolCallMessage | ToolReturnMessage
+    | AssistantMessage,
+    Field(discriminator="message_type"),
+]
+
+
+class LettaStopReason(BaseModel):
+    """Why the agent stopped."""
+
+    message_type: Literal["stop_reason"] = "stop_reason"
+    stop_reason: str
+
+
+class LettaUsageStatistics(BaseModel):
+    """Tokens used by one input, over all its steps."""
+
+    message_type: Literal["usage_statistics"] = "usage_statistics"
+    completion_tokens: int = 0
+    prompt_tokens: int = 0
+    total_tokens: int = 0
+    step_count: int = 0
+    cached_input_tokens: int | None = None
+    context_tokens: int | None = None
+    run_ids: list[str] | None = None
+
+
+class LettaPing(BaseModel):
+    """A keep-alive on a long stream."""
+
+    message_type: Literal["ping"] = "ping"
+    id: str
+    date: datetime
+
+
+class LettaErrorMessage(BaseModel):
+    """An error that ended a stream after it started."""
+
+    message_type: Literal["error_message"] = "error_message"
+    run_id: str
+    error_type: str
+    message: str
+    detail: str | None = None
+
+
+class LettaResponse(BaseModel):
+    """The answer to a non-streamed send."""
+
+    messages: list[LettaMessage]
+    stop_reason: LettaStopReason
+    usage: LettaUsageStatistics
+
+
+def _otid(message_id: str, index: int) -> str:
+    return str(uuid.uuid5(_NS, f"{message_id}/{index}"))
+
+
+def _common(m: MemMessage, index: int) -> dict[str, Any]:
+    return {
+        "id": m.id, "date": m.created_at, "otid": _otid(m.id, index), "step_id": m.step_id,
+        "seq_id": m.seq if m.seq >= 0 else None,
+    }
+
+
+def sent_text(call: ToolCallPart) -> str | None:
+    """The message of a well-formed send_message call, else None."""
+    if call.name != SEND_MESSAGE:
+        return None
+    try:
+        args = json.loads(call.arguments)
+    except json.JSONDecodeError:
+        return None
+    value = args.get(SEND_MESSAGE_KWARG) if isinstance(args, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def message_to_letta(m: MemMessage, *, use_assistant_message: bool = True) -> list[LettaMessage]:
+    """One of our messages as Letta messages, in order."""
+    out: list[LettaMessage] = []
+    if m.role is Role.USER:
+        out.append(UserMessage(**_common(m, 0), content=m.text))
+    elif m.role in (Role.SYSTEM, Role.EVENT):
+        out.append(SystemMessage(**_common(m, 0), content=m.text))
+    elif m.role is Role.ASSISTANT:
+        for part in m.parts:
+            common = _common(m, len(out))
+            if isinstance(part, ReasoningPart):
+                out.append(ReasoningMessage(**common, reasoning=part.text))
+            elif isinstance(part, TextPart):
+                out.append(AssistantMessage(**common, content=part.text))
+            elif isinstance(part, ToolCallPart):
+                said = sent_text(part) if use_assistant_message else None
+                if said is not None:
+                    out.append(AssistantMessage(**common, content=said))
+                else:
+                    call = ToolCall(name=part.name, arguments=part.arguments, tool_call_id=part.id)
+                    out.append(ToolCallMessage(**common, tool_call=call, tool_calls=[call]))
+    elif m.role is Role.TOOL:
+        for part in m.parts:
+            if not isinstance(part, ToolResultPart):
+                continue
+            if use_assistant_message and part.name == SEND_MESSAGE and not part.is_error:
+                continue
+            status: Literal["success", "error"] = "error" if part.is_error else "success"
+            ret = ToolReturn(status=status, tool_call_id=part.call_id, tool_return=part.content)
+            out.append(ToolReturnMessage(
+                **_common(m, len(out)), tool_return=part.content, status=status,
+                tool_call_id=part.call_id, tool_returns=[ret],
+            ))
+    return out
+
+
+def messages_to_letta(
+    messages: Iterable[MemMessage], *, use_assistant_message: bool = True,
+    types: Sequence[str] | None = None,
+) -> list[LettaMessage]:
+    """Many messages as Letta messages, optionally only some message types."""
+    out = [x for m in messages for x in message_to_letta(m, use_assistant_message=use_assistant_message)]
+    if types is not None:
+        out = [x for x in out if x.message_type in types]
+    return out
+
+
+STOP_REASONS = {"end_turn": "end_turn", "max_steps": "max_steps", "repeated_call": "max_steps"}
+
+
+def stop_reason(result: SendResult) -> LettaStopReason:
+    """Letta's stop reason for a finished send (our repeated-call breaker counts as max_steps)."""
+    ours = result.steps[-1].stop_reason if result.steps else None
+    return LettaStopReason(stop_reason=STOP_REASONS.get(ours or "end_turn", "end_turn"))
+
+
+def usage_statistics(result: SendResult) -> LettaUsageStatistics:
+    """Letta's usage statistics for a finished send."""
+    usage: Usage = result.usage
+    return LettaUsageStatistics(
+        completion_tokens=usage.completion_tokens,
+        prompt_tokens=usage.prompt_tokens,
+        total_tokens=usage.prompt_tokens + usage.completion_tokens,
+        step_count=len(result.steps),
+        cached_input_tokens=usage.cached_tokens,
+    )
+
+
+def letta_response(
+    result: SendResult, *, use_assistant_message: bool = True, types: Sequence[str] | None = None
+) -> LettaResponse:
+    """The response to a send: what the agent produced (not the input, not events), and usage."""
+    produced = [m for m in result.messages if m.role in (Role.ASSISTANT, Role.TOOL)]
+    return LettaResponse(
+        messages=messages_to_letta(produced, use_assistant_message=use_assistant_message, types=types),
+        stop_reason=stop_reason(result),
+        usage=usage_statistics(result),
+    )
+
+
+# --- search results ------------------------------------------------------------------------------
+class _SearchResult(BaseModel):
+    message_id: str
+    agent_id: str | None = None
+    created_at: datetime
+    conversation_id: str | None = None
+
+
+class UserSearchResult(_SearchResult):
+    """A user message found by recall search."""
+
+    message_type: Literal["user_message"] = "user_message"
+    content: str
+
+
+class AssistantSearchResult(_SearchResult):
+    """An assistant message (what it said to the user) found by recall search."""
+
+    message_type: Literal["assistant_message"] = "assistant_message"
+    content: str
+
+
+class ReasoningSearchResult(_SearchResult):
+    """An assistant message that only thought, found by recall search."""
+
+    message_type: Literal["reasoning_message"] = "reasoning_message"
+    reasoning: str
+
+
+class SystemSearchResult(_SearchResult):
+    """A system message found by recall search."""
+
+    message_type: Literal["system_message"] = "system_message"
+    content: str
+
+
+MessageSearchResult = Annotated[
+    UserSearchResult | AssistantSearchResult | ReasoningSearchResult | SystemSearchResult,
+    Field(discriminator="message_type"),
+]
+
+
+def search_result(m: MemMessage) -> MessageSearchResult:
+    """One recall hit in Letta's message-search shape."""
+    common: dict[str, Any] = {"message_id": m.id, "agent_id": m.agent_id or None, "created_at": m.created_at}
+    if m.role is Role.USER:
+        return UserSearchResult(**common, content=m.text)
+    if m.role is Role.ASSISTANT:
+        said = m.sent_messages()
+        if said:
+            return AssistantSearchResult(**common, content="\n".join(said))
+        return ReasoningSearchResult(**common, reasoning=m.reasoning)
+    return SystemSearchResult(**common, content=m.text)
+
+
+# --- blocks, tools, passages ---------------------------------------------------------------------
+class Block(BaseModel):
+    """A core memory block."""
+
+    id: str
+    label: str
+    value: str
+    limit: int
+    description: str | None = None
+    read_only: bool = False
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+    is_template: bool = False
+    hidden: bool | None = None
+
+
+def block_out(agent_id: str, b: MemBlock) -> Block:
+    """Our block in Letta's shape."""
+    return Block(
+        id=block_id(agent_id, b.label), label=b.label, value=b.value, limit=b.limit,
+        description=b.description or None, read_only=b.read_only,
+        metadata={"updated_at": b.updated_at.isoformat()},
+    )
+
+
+class Tool(BaseModel):
+    """A tool the agents can call."""
+
+    id: str
+    name: str
+    description: str | None = None
+    tool_type: str = "letta_core"
+    source_type: str = "python"
+    tags: list[str] = Field(default_factory=list)
+    json_schema: dict[str, Any] = Field(default_factory=dict)
+    args_json_schema: dict[str, Any] | None = None
+    return_char_limit: int | None = None
+    source_code: str | None = None
+
+
+_MEMORY_TOOLS = {"core_memory_append", "core_memory_replace"}
+
+
+def tool_out(tool: ToolDef) -> Tool:
+    """A base or custom tool in Letta's shape."""
+    spec = tool.spec
+    json_schema = {"name": spec.name, "description": spec.description, "parameters": spec.parameters}
+    if tool.builtin:
+        return Tool(
+            id=tool.id, name=tool.name, description=spec.description,
+            tool_type="letta_memory_core" if tool.name in _MEMORY_TOOLS else "letta_core",
+            tags=["base", "memgpt"], json_schema=json_schema,
+        )
+    return Tool(
+        id=tool.id, name=tool.name, description=spec.description, tool_type="custom",
+        tags=tool.tags, json_schema=json_schema, source_code=tool.source_code,
+        return_char_limit=tool.return_char_limit,
+    )
+
+
+class EmbeddingConfig(BaseModel):
+    """The embedding model in Letta's shape."""
+
+    embedding_endpoint_type: str
+    embedding_model: str
+    embedding_dim: int
+    handle: str | None = None
+    embedding_chunk_size: int | None = None
+
+
+_EMBED_TYPES = {"openai": "openai", "ollama": "ollama"}
+
+
+def embedding_config(embedder: Embedder) -> EmbeddingConfig:
+    """The service's embedder as an EmbeddingConfig."""
+    provider = embedder.name.partition("/")[0]
+    return EmbeddingConfig(
+        embedding_endpoint_type=_EMBED_TYPES.get(provider, "hugging-face"),
+        embedding_model=embedder.name, embedding_dim=embedder.dim, handle=embedder.name,
+    )
+
+
+class EmbeddingModel(BaseModel):
+    """An embedding model in Letta's /v1/models/embedding shape."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    name: str
+    display_name: str
+    handle: str
+    embedding_endpoint_type: str
+    embedding_model: str
+    embedding_dim: int
+    provider_name: str
+    provider_type: str
+    model_type: Literal["embedding"] = "embedding"
+
+
+def embedding_model(embedder: Embedder) -> EmbeddingModel:
+    """The service's embedder as a listed embedding model."""
+    cfg = embedding_config(embedder)
+    return EmbeddingModel(
+        name=embedder.name, display_name=embedder.name, handle=embedder.name,
+        embedding_endpoint_type=cfg.embedding_endpoint_type, embedding_model=embedder.name,
+        embedding_dim=embedder.dim, provider_name="memgpt",
+        provider_type="openai" if cfg.embedding_endpoint_type == "openai" else "letta",
+    )
+
+
+class Passage(BaseModel):
+    """An archival memory passage."""
+
+    id: str
+    text: str
+    tags: list[str] = Field(default_factory=list)
+    created_at: datetime
+    agent_id: str | None = None
+    embedding: list[float] | None = None
+    embedding_config: EmbeddingConfig | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+def passage_out(p: MemPassage, embedder: Embedder | None = None) -> Passage:
+    """Our passage in Letta's shape (vectors are not returned)."""
+    cfg = embedding_config(embedder) if embedder is not None and embedder.name == p.embedding_model else None
+    return Passage(id=p.id, text=p.text, tags=p.tags, created_at=p.created_at, agent_id=p.agent_id,
+                   embedding_config=cfg, metadata={"embedding_model": p.embedding_model})
+
+
+class PassageSearchHit(BaseModel):
+    """One archival search hit."""
+
+    id: str
+    content: str
+    timestamp: str
+    tags: list[str] = Field(default_factory=list)
+
+
+class PassageSearchResponse(BaseModel):
+    """Archival search results."""
+
+    count: int
+    results: list[PassageSearchHit]
+
+
+def passage_hit(p: MemPassage) -> PassageSearchHit:
+    """One archival hit in Letta's search shape."""
+    return PassageSearchHit(id=p.id, content=p.text, timestamp=p.created_at.isoformat(), tags=p.tags)
+
+
+# --- models and agents ---------------------------------------------------------------------------
+_ENDPOINT_TYPES = {
+    "openai": "openai", "anthropic": "anthropic", "ollama": "ollama", "vllm": "vllm",
+    "llamacpp": "llamacpp", "lmstudio": "lmstudio", "openrouter": "openrouter", "groq": "groq",
+}
+_PROVIDER_TYPES = {
+    "openai": "openai", "anthropic": "anthropic", "ollama": "ollama", "vllm": "vllm",
+    "lmstudio": "lmstudio_openai", "openrouter": "openrouter", "groq": "groq",
+}
+
+
+def _provider(name: str) -> tuple[str, str, str | None]:
+    """(provider, bare model, base url) of a model name; configured names have no provider."""
+    spec, _, url = name.partition("@")
+    provider, _, model = spec.partition("/")
+    if provider in PROVIDERS and model:
+        return provider, model, url or None
+    return "", name, None
+
+
+class LlmConfig(BaseModel):
+    """An agent's model in Letta's (deprecated but required) llm_config shape."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    model: str
+    model_endpoint_type: str
+    context_window: int
+    handle: str
+    model_endpoint: str | None = None
+    max_tokens: int | None = None
+    display_name: str | None = None
+    provider_name: str | None = None
+
+
+class ModelOut(BaseModel):
+    """A model in Letta's /v1/models shape."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    name: str
+    handle: str
+    display_name: str
+    model: str
+    model_endpoint_type: str
+    model_endpoint: str | None = None
+    provider_type: str
+    provider_name: str
+    context_window: int
+    max_context_window: int
+    model_type: Literal["llm"] = "llm"
+
+
+def model_out(name: str, default_window: int, max_default_window: int) -> ModelOut:
+    """A configured model name as a listed model."""
+    provider, model, url = _provider(name)
+    known = known_context_window(name)
+    return ModelOut(
+        name=name, handle=name, display_name=name, model=model,
+        model_endpoint_type=_ENDPOINT_TYPES.get(provider, "openai"), model_endpoint=url,
+        provider_type=_PROVIDER_TYPES.get(provider, "letta"), provider_name=provider or "memgpt",
+        context_window=min(known, max_default_window) if known else default_window,
+        max_context_window=known or default_window,
+    )
+
+
+class Memory(BaseModel):
+    """The deprecated ``memory`` field: the agent's blocks again."""
+
+    blocks: list[Block]
+    agent_type: str = "memgpt_agent"
+
+
+class AgentState(BaseModel):
+    """An agent in Letta's shape."""
+
+    id: str
+    name: str
+    agent_type: str = "memgpt_agent"
+    system: str
+    model: str
+    embedding: str
+    llm_config: LlmConfig
+    embedding_config: EmbeddingConfig
+    blocks: list[Block]
+    memory: Memory
+    tools: list[Tool]
+    sources: list[Any] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    description: str | None = None
+    created_at: datetime
+    updated_at: datetime | None = None
+    message_buffer_autoclear: bool = False
+
+
+def agent_out(
+    state: MemAgentState, blocks: list[MemBlock], tools: list[ToolDef], embedder: Embedder
+) -> AgentState:
+    """Our agent, its blocks and tools in Letta's shape."""
+    provider, model, url = _provider(state.model)
+    letta_blocks = [block_out(state.id, b) for b in blocks]
+    return AgentState(
+        id=state.id, name=state.name, system=state.instructions, model=state.model,
+        embedding=state.embedding_model or embedder.name,
+        llm_config=LlmConfig(
+            model=model, model_endpoint_type=_ENDPOINT_TYPES.get(provider, "openai"),
+            model_endpoint=url, context_window=state.context_window, handle=state.model,
+            max_tokens=state.max_output_tokens, display_name=state.model,
+            provider_name=provider or "memgpt",
+        ),
+        embedding_config=embedding_config(embedder),
+        blocks=letta_blocks, memory=Memory(blocks=letta_blocks),
+        tools=[tool_out(t) for t in tools],
+        metadata={"summarizer_model": state.summarizer_model} if state.summarizer_model else {},
+        created_at=state.created_at, updated_at=state.last_memory_edit,
+    )
+
+
+# --- requests ------------------------------------------------------------------------------------
+class _Request(BaseModel):
+    """Request bodies ignore the many Letta fields we have no use for."""
+
+    model_config = ConfigDict(extra="ignore", protected_namespaces=())
+
+
+class CreateBlock(_Request):
+    """A block in an agent-create request."""
+
+    label: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
+    value: str = ""
+    limit: int | None = Field(default=None, ge=1)
+    description: str | None = None
+    read_only: bool = False
+
+
+class LlmConfigIn(_Request):
+    """The deprecated llm_config some Letta clients still send."""
+
+    model: str
+    model_endpoint_type: str | None = None
+    model_endpoint: str | None = None
+    context_window: int | None = Field(default=None, ge=512)
+    handle: str | None = None
+    max_tokens: int | None = Field(default=None, ge=1)
+
+
+class CreateAgentRequest(_Request):
+    """POST /v1/agents/."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    system: str | None = None
+    model: str | None = None
+    embedding: str | None = None
+    memory_blocks: list[CreateBlock] | None = None
+    tools: list[str] | None = None
+    tool_ids: list[str] | None = None
+    block_ids: list[str] | None = None
+    context_window_limit: int | None = Field(default=None, ge=512)
+    max_tokens: int | None = Field(default=None, ge=1)
+    llm_config: LlmConfigIn | None = None
+    description: str | None = None
+    tags: list[str] | None = None
+    include_base_tools: bool = True
+
+
+class UpdateAgentRequest(_Request):
+    """PATCH /v1/agents/{agent_id}."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    system: str | None = None
+    model: str | None = None
+    context_window_limit: int | None = Field(default=None, ge=512)
+    max_tokens: int | None = Field(default=None, ge=1)
+    tool_ids: list[str] | None = None
+    block_ids: list[str] | None = None
+
+
+class UpdateBlockRequest(_Request):
+    """PATCH /v1/agents/{agent_id}/core-memory/blocks/{label}."""
+
+    value: str | None = None
+    limit: int | None = Field(default=None, ge=1)
+    description: str | None = None
+    read_only: bool | None = None
+    label: str | None = None
+
+
+class TextContent(_Request):
+    """A text content part."""
+
+    type: Literal["text"] = "text"
+    text: str
+
+
+class ContentPart(_Request):
+    """Any content part; only text is supported."""
+
+    type: str
+    text: str | None = None
+
+
+class MessageCreate(_Request):
+    """One input message."""
+
+    role: Literal["user", "system", "assistant"] = "user"
+    content: str | list[ContentPart]
+    type: Literal["message"] | None = None
+
+
+class SendMessageRequest(_Request):
+    """POST /v1/agents/{agent_id}/messages[/stream]."""
+
+    messages: list[MessageCreate] | None = None
+    input: str | list[ContentPart] | None = None
+    streaming: bool = False
+    stream_tokens: bool = False
+    include_pings: bool = False
+    use_assistant_message: bool = True
+    include_return_message_types: list[MessageType] | None = None
+    max_steps: int | None = Field(default=None, ge=1)
+    background: bool = False
+    override_model: str | None = None
+    override_system: str | None = None
+    client_tools: list[dict[str, Any]] | None = None
+    return_logprobs: bool = False
+    return_token_ids: bool = False
+
+
+class CreatePassageRequest(_Request):
+    """POST /v1/agents/{agent_id}/archival-memory."""
+
+    text: str
+    tags: list[str] | None = None
+    created_at: datetime | None = None
+
+
+class MessageSearchRequest(_Request):
+    """POST /v1/messages/search (recall search with date filters)."""
+
+    query: str | None = None
+    agent_id: str | None = None
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    limit: int = Field(default=50, ge=1, le=1000)
+    search_mode: Literal["vector", "fts", "hybrid"] | None = None
+    conversation_id: str | None = None

@@ -1,0 +1,73 @@
+"""The step as one unit of work: what one step writes, committed together, and the journal
+of tool calls whose effects leave the database.
+
+The runtime collects a step's writes in a ``StepWrite`` (new messages with their seq, changed
+blocks, new passages with vectors, the agent's loop position, the step record) and hands it
+to ``UnitStore.commit``, which applies it in one transaction or not at all. Agents are held
+by a lease (a row that expires), not by a database connection, so no connection waits on a
+model; the lease also serializes turns across server processes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import numpy as np
+
+from memgpt.core.schemas import AgentPosition, Block, Message, Passage, Step
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """The usage record of one step: which input it answered and with which model."""
+
+    input_id: str
+    model: str
+    step: Step
+
+
+@dataclass
+class StepWrite:
+    """Everything one step changes, applied atomically by ``UnitStore.commit``."""
+
+    agent_id: str
+    position: AgentPosition | None = None
+    messages: list[Message] = field(default_factory=list)
+    blocks: dict[str, Block] = field(default_factory=dict)
+    passages: list[Passage] = field(default_factory=list)
+    vectors: list[np.ndarray[Any, Any]] = field(default_factory=list)
+    step: StepRecord | None = None
+    finished_calls: list[str] = field(default_factory=list)
+
+    def empty(self) -> bool:
+        """Whether there is nothing to write."""
+        return not (self.position or self.messages or self.blocks or self.passages or self.step
+                    or self.finished_calls)
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """A call of an external tool that was started; ``finished`` once its step committed."""
+
+    call_id: str
+    tool: str
+    arguments: str
+    started_at: datetime
+
+
+class UnitStore(Protocol):
+    """Commits steps whole, journals external tool calls, and leases agents."""
+
+    async def commit(self, write: StepWrite) -> int:
+        """Apply a step's writes in one transaction; returns the agent's new version."""
+    async def journal_start(self, agent_id: str, call_id: str, tool: str, arguments: str) -> None:
+        """Record (durably, before it runs) that an external tool call is starting."""
+    async def journal_open(self, agent_id: str) -> list[JournalEntry]:
+        """Calls started but never finished (a crash came between), oldest first."""
+    async def acquire(self, agent_id: str, holder: str, ttl: float) -> int | None:
+        """Take or renew the agent's lease for ttl seconds: its version, or None if another
+        holder's lease is live."""
+    async def release(self, agent_id: str, holder: str) -> None:
+        """Give the lease back (no-op if held by someone else)."""

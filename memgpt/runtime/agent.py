@@ -1,0 +1,215 @@
+"""AgentRuntime: one loaded agent and the unit of work its current step is building.
+
+Tools read and change memory through it (it is their ``ToolContext``). Nothing is written
+as it happens: messages get their seq, blocks and passages change in memory and in the
+pending ``StepWrite``, and ``commit`` applies the lot in one transaction. A crash before the
+commit leaves the step wholly unapplied; the loop then re-asks the model next time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+from memgpt.core.errors import ContextOverflowError
+from memgpt.core.events import Listener, MemoryChanged, MessageSaved
+from memgpt.core.prompts import PRESSURE_EVENT
+from memgpt.core.schemas import (
+    AgentState, Block, Message, Passage, Role, TextPart, ToolResultPart, utcnow,
+)
+from memgpt.core.settings import Settings
+from memgpt.embeddings.base import Embedder
+from memgpt.llm.base import Model, ModelRequest
+from memgpt.llm.tokens import count_messages, count_tools
+from memgpt.memory import archival, recall
+from memgpt.memory.blocks import find
+from memgpt.memory.stores import Page, Stores
+from memgpt.memory.unit import StepRecord, StepWrite, UnitStore
+from memgpt.runtime.context import MemoryStats, render_system
+from memgpt.runtime.summarizer import eviction_cut, summarize
+from memgpt.tools.registry import ToolRegistry
+
+
+class AgentRuntime:
+    """One loaded agent: state, blocks and window, plus what it runs with."""
+
+    def __init__(
+        self,
+        state: AgentState,
+        blocks: list[Block],
+        context: list[Message],
+        *,
+        stores: Stores,
+        unit: UnitStore,
+        model: Model,
+        summarizer: Model,
+        tools: ToolRegistry,
+        embedder: Embedder,
+        settings: Settings,
+        listener: Listener | None = None,
+    ) -> None:
+        self.state, self.blocks, self.context = state, blocks, context
+        self.stores, self.unit, self.model, self.summarizer = stores, unit, model, summarizer
+        self.tools, self.embedder, self.settings = tools, embedder, settings
+        self.listener = listener
+        self.page_size = settings.page_size
+        self.next_seq = context[-1].seq + 1 if context else state.context_start
+        self.pending = StepWrite(state.id)
+
+    # --- memory access for tools (ToolContext) -------------------------------------------
+    async def get_block(self, label: str) -> Block:
+        """The current block with label."""
+        return find(self.blocks, label)
+
+    async def edit_block(self, label: str, new: Block) -> None:
+        """Change a block; it is written with the step."""
+        self.blocks = [new if b.label == label else b for b in self.blocks]
+        self.pending.blocks[label] = new
+        self.state.last_memory_edit = new.updated_at
+        self.state.memory_dirty = True
+
+    async def search_recall(
+        self, query: str | None, start: datetime | None, end: datetime | None, page: int
+    ) -> Page[Message]:
+        """One page of recall search (committed messages)."""
+        size = self.page_size
+        return await recall.search(
+            self.stores.recall, self.embedder, self.state.id, query,
+            start=start, end=end, limit=size, offset=(page - 1) * size,
+        )
+
+    async def insert_passage(self, text: str) -> Passage:
+        """Embed a passage; it is stored with the step."""
+        vectors = await asyncio.to_thread(self.embedder.embed, [text])
+        passage = Passage(agent_id=self.state.id, text=text, embedding_model=self.embedder.name)
+        self.pending.passages.append(passage)
+        self.pending.vectors.append(vectors[0])
+        self.state.memory_dirty = True
+        return passage
+
+    async def search_archival(self, query: str, page: int) -> Page[Passage]:
+        """One page of hybrid archival search (committed passages)."""
+        size = self.page_size
+        return await archival.search(
+            self.stores.archival, self.embedder, self.state.id, query,
+            limit=size, offset=(page - 1) * size,
+        )
+
+    async def pause_heartbeats(self, until: datetime) -> None:
+        """Record that timed heartbeats are paused (written with the step)."""
+        self.state.heartbeats_paused_until = until
+
+    # --- the unit of work ------------------------------------------------------------------
+    def append(self, messages: list[Message]) -> list[Message]:
+        """Give messages their seq and put them in context; they are written with the step."""
+        out = []
+        for m in messages:
+            m = m.model_copy(update={"agent_id": self.state.id, "seq": self.next_seq})
+            self.next_seq += 1
+            out.append(m)
+        self.context.extend(out)
+        self.pending.messages.extend(out)
+        return out
+
+    async def commit(self, record: StepRecord | None = None) -> None:
+        """Write everything pending in one transaction, then tell the listener."""
+        work, self.pending = self.pending, StepWrite(self.state.id)
+        work.position, work.step = self.state.position(), record
+        self.state.version = await self.unit.commit(work)
+        if self.listener is None:
+            return
+        for m in work.messages:
+            await self.listener(MessageSaved(agent_id=self.state.id, message=m))
+        if work.blocks or work.passages:
+            await self.listener(MemoryChanged(
+                agent_id=self.state.id, blocks=list(work.blocks), passages=len(work.passages)))
+
+    # --- context -----------------------------------------------------------------------------
+    async def system_message(self) -> Message:
+        """The system message, recompiled only if memory changed since the last compile."""
+        state = self.state
+        if state.memory_dirty or not state.system_compiled:
+            stats = MemoryStats(
+                recall_hidden=state.context_start,
+                recall_total=self.next_seq,
+                archival=await self.stores.archival.count(state.id) + len(self.pending.passages),
+                last_edit=state.last_memory_edit,
+                now=utcnow(),
+            )
+            state.system_compiled = render_system(state.instructions, self.blocks, state.summary, stats)
+            state.memory_dirty = False
+        return Message(role=Role.SYSTEM, parts=[TextPart(text=state.system_compiled)])
+
+    def output_tokens(self) -> int:
+        """Tokens reserved for the reply: the agent's setting, else min(4096, window / 8)."""
+        return self.state.max_output_tokens or min(4096, self.state.context_window // 8)
+
+    def request(self, system: Message) -> ModelRequest:
+        """The model request for the current context."""
+        return ModelRequest(
+            messages=[system, *self.context], tools=self.tools.schemas(), max_tokens=self.output_tokens()
+        )
+
+    def tokens(self, request: ModelRequest) -> int:
+        """Tokens of a request (prompt side)."""
+        return count_messages(request.messages) + count_tools(request.tools)
+
+    async def prepare(self) -> ModelRequest:
+        """A request that fits the window: warn past the threshold, evict past the limit."""
+        window = self.state.context_window
+        limit = window - self.output_tokens()
+        warn_at = int(window * self.settings.warning_fraction)
+        for _ in range(len(self.context) + 3):
+            request = self.request(await self.system_message())
+            total = self.tokens(request)
+            if total > limit:
+                await self.evict(total - warn_at)
+            elif total > warn_at and not self.state.warned:
+                self.state.warned = True
+                self.append([Message.event(PRESSURE_EVENT.format(pct=round(100 * total / window)))])
+            else:
+                return request
+        raise ContextOverflowError(f"could not fit the context into {window} tokens")
+
+    async def evict(self, excess: int) -> None:
+        """Move the oldest messages out of context into the recursive summary."""
+        cut = eviction_cut(self.context, min_tokens=excess)
+        if cut == 0:
+            raise ContextOverflowError(
+                f"the newest message alone does not fit the {self.state.context_window}-token "
+                "window; it is saved in recall memory"
+            )
+        evicted, self.context = self.context[:cut], self.context[cut:]
+        self.state.summary = await summarize(
+            self.summarizer, self.state.summary, evicted,
+            window=self.state.context_window, summary_tokens=self.summary_budget(),
+        )
+        self.state.context_start = self.context[0].seq
+        self.state.warned = False
+        self.state.memory_dirty = True
+
+    def summary_budget(self) -> int:
+        """Tokens the summary may use: the configured cap, at most 8% of the window."""
+        return min(self.settings.summary_tokens, int(self.state.context_window * 0.08))
+
+    async def close_interrupted(self) -> None:
+        """Answer tool calls a crash left without a result, and say which external tool calls
+        started but never committed (their effects may have happened)."""
+        answered = {r.call_id for m in self.context for r in m.tool_results}
+        for m in list(self.context):
+            for call in m.tool_calls:
+                if call.id not in answered:
+                    self.append([tool_result(call.id, call.name, "Interrupted before it ran.", True)])
+        for entry in await self.unit.journal_open(self.state.id):
+            self.pending.finished_calls.append(entry.call_id)
+            self.append([Message.event(
+                f"A call to {entry.tool} with arguments {entry.arguments} started at "
+                f"{entry.started_at:%Y-%m-%d %H:%M:%S} UTC but was interrupted before its result "
+                "was saved: it may or may not have taken effect."
+            )])
+
+
+def tool_result(call_id: str, name: str, content: str, is_error: bool) -> Message:
+    """A tool-role message carrying one result."""
+    part = ToolResultPart(call_id=call_id, name=name, content=content, is_error=is_error)
+    return Message(role=Role.TOOL, parts=[part])

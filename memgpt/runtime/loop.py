@@ -1,0 +1,112 @@
+"""The agent loop: commit the input, then step (compile, call the model, run tools, commit)
+while the model asks for heartbeats, up to a budget, with a breaker for repeated calls."""
+
+from __future__ import annotations
+
+import json
+
+from memgpt.core.errors import ContextOverflowError
+from memgpt.core.events import RunFinished, StepFinished, StopReason
+from memgpt.core.prompts import BREAKER_EVENT, FAILED_EVENT, HEARTBEAT_EVENT
+from memgpt.core.schemas import Message, SendResult, Step, Usage, utcnow
+from memgpt.memory.unit import StepRecord
+from memgpt.runtime.agent import AgentRuntime, tool_result
+
+__all__ = ["AgentRuntime", "run", "step"]
+
+
+async def step(agent: AgentRuntime, index: int) -> Step:
+    """Compile, call the model once, run its tool calls; the caller commits."""
+    result = Step(index=index)
+    request = await agent.prepare()
+    try:
+        response = await agent.model.complete(request, on_delta=agent.listener)
+    except ContextOverflowError:  # the provider counts differently: evict, retry once
+        await agent.evict(0)
+        response = await agent.model.complete(await agent.prepare(), on_delta=agent.listener)
+    result.repairs, result.usage = response.repairs, response.usage
+    reply = response.message.model_copy(update={"step_id": result.id, "created_at": utcnow()})
+    result.messages += agent.append([reply])
+    for call in reply.tool_calls:
+        if agent.tools.is_external(call.name):
+            await agent.unit.journal_start(agent.state.id, call.id, call.name, call.arguments)
+            agent.pending.finished_calls.append(call.id)
+        outcome = await agent.tools.run(call, agent)
+        result.heartbeat |= outcome.heartbeat
+        answer = tool_result(call.id, call.name, outcome.content, outcome.is_error)
+        result.messages += agent.append([answer.model_copy(update={"step_id": result.id})])
+    return result
+
+
+def _signature(step: Step) -> str:
+    calls = []
+    for m in step.messages:
+        for c in m.tool_calls:
+            try:
+                args = json.loads(c.arguments)
+                if isinstance(args, dict):
+                    args.pop("request_heartbeat", None)
+                canonical = json.dumps(args, sort_keys=True)
+            except json.JSONDecodeError:
+                canonical = c.arguments
+            calls.append(f"{c.name}:{canonical}")
+    return "|".join(calls)
+
+
+def _stop(agent: AgentRuntime, done: Step, index: int, repeats: int) -> StopReason | None:
+    """Why the chain stops after this step (None: go on), with the event that says so."""
+    if repeats >= agent.settings.repeat_limit:
+        done.messages += agent.append([Message.event(BREAKER_EVENT.format(n=repeats))])
+        return StopReason.REPEATED_CALL
+    if not done.heartbeat:
+        return StopReason.END_TURN
+    if index + 1 == agent.settings.max_chain_steps:
+        return StopReason.MAX_STEPS
+    failed = any(r.is_error for m in done.messages for r in m.tool_results)
+    done.messages += agent.append([Message.event(FAILED_EVENT if failed else HEARTBEAT_EVENT)])
+    return None
+
+
+async def run(agent: AgentRuntime, user_input: Message) -> SendResult:
+    """Handle one input: commit it, then step until no heartbeat, the budget, or the breaker."""
+    await agent.close_interrupted()
+    [stored] = agent.append([user_input])
+    await agent.commit()  # the input is durable before any model is called
+    steps: list[Step] = []
+    last, repeats = "", 0
+    try:
+        for index in range(agent.settings.max_chain_steps):
+            done = await step(agent, index)
+            steps.append(done)
+            signature = _signature(done)
+            repeats = repeats + 1 if signature and signature == last else 1
+            last = signature
+            done.stop_reason = _stop(agent, done, index, repeats)
+            await agent.commit(StepRecord(stored.id, agent.model.name, done))
+            await _emit_step(agent, done)
+            if done.stop_reason:
+                break
+    except Exception as exc:
+        await _emit_run(agent, stored, steps, StopReason.ERROR, f"{type(exc).__name__}: {exc}")
+        raise
+    await _emit_run(agent, stored, steps, StopReason(steps[-1].stop_reason or StopReason.END_TURN), None)
+    return SendResult(agent_id=agent.state.id, input=stored, steps=steps)
+
+
+async def _emit_step(agent: AgentRuntime, done: Step) -> None:
+    if agent.listener is not None:
+        await agent.listener(StepFinished(
+            agent_id=agent.state.id, step_id=done.id, index=done.index, heartbeat=done.heartbeat,
+            stop_reason=StopReason(done.stop_reason) if done.stop_reason else None, usage=done.usage,
+        ))
+
+
+async def _emit_run(
+    agent: AgentRuntime, stored: Message, steps: list[Step], reason: StopReason, error: str | None
+) -> None:
+    if agent.listener is not None:
+        usage = sum((s.usage for s in steps), Usage())
+        await agent.listener(RunFinished(
+            agent_id=agent.state.id, input_id=stored.id, stop_reason=reason, steps=len(steps),
+            usage=usage, error=error,
+        ))

@@ -1,0 +1,245 @@
+"""Client: memgpt over HTTP, with the methods and return types of ``memgpt.MemGPT``.
+
+It talks to a ``memgpt server``'s own routes (``/memgpt/v1/...``), which return memgpt's
+schemas exactly, and raises the same exceptions (``NotFoundError``, ``AlreadyExistsError``,
+``InvalidRequestError``, ``ModelNotFoundError``, ``ModelError``, ...) as the local API.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import TypeAdapter
+
+from memgpt.core import errors
+from memgpt.memory.stores import Page
+from memgpt.core.schemas import AgentState, Block, ContextReport, Message, Passage, SendResult, ToolDef
+
+T = TypeVar("T")
+PREFIX = "/memgpt/v1"
+
+
+class ServerConnectionError(errors.MemGPTError):
+    """The server could not be reached, or its answer was not memgpt's."""
+
+
+_BY_STATUS: dict[int, type[errors.MemGPTError]] = {
+    400: errors.InvalidRequestError, 403: errors.FeatureDisabledError, 404: errors.NotFoundError,
+    409: errors.AlreadyExistsError,
+    413: errors.InvalidRequestError, 422: errors.InvalidRequestError, 502: errors.ModelError,
+}
+
+
+def _error(response: httpx.Response) -> errors.MemGPTError:
+    """The memgpt exception for an error response: the class the server named, else by status."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    detail = body.get("detail") if isinstance(body, dict) else None
+    kind = body.get("type") if isinstance(body, dict) else None
+    message = detail if isinstance(detail, str) else f"HTTP {response.status_code}: {response.text[:200]}"
+    named = getattr(errors, kind, None) if isinstance(kind, str) else None
+    if isinstance(named, type) and issubclass(named, errors.MemGPTError):
+        return named(message)
+    return _BY_STATUS.get(response.status_code, errors.MemGPTError)(message)
+
+
+def _q(part: str) -> str:
+    return quote(part, safe="")
+
+
+class Client:
+    """Blocking access to a memgpt server; same methods and results as ``memgpt.MemGPT``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = 300.0,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
+        self.base_url = base_url.rstrip("/")
+        self._owned = http_client is None
+        self._http = http_client or httpx.Client(timeout=timeout)
+        self._headers = headers
+
+    def close(self) -> None:
+        """Close the connection pool (a client passed in is left open)."""
+        if self._owned:
+            self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
+        query = {k: v.isoformat() if isinstance(v, datetime) else v
+                 for k, v in (params or {}).items() if v is not None}
+        try:
+            response = self._http.request(
+                method, f"{self.base_url}{PREFIX}{path}", json=json, params=query, headers=self._headers
+            )
+        except httpx.HTTPError as exc:
+            raise ServerConnectionError(f"cannot reach memgpt server at {self.base_url}: {exc}") from exc
+        if response.status_code >= 400:
+            raise _error(response)
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ServerConnectionError(f"{self.base_url} answered with something other than JSON") from exc
+
+    def _get(self, kind: type[T] | Any, method: str, path: str, **kwargs: Any) -> T:
+        adapter: TypeAdapter[T] = TypeAdapter(kind)
+        return adapter.validate_python(self._call(method, path, **kwargs))
+
+    # --- agents ------------------------------------------------------------------------------
+    def create_agent(self, name: str, *, model: str, **options: Any) -> AgentState:
+        """Create an agent (options as AgentService.create_agent)."""
+        if options.get("blocks") is not None:
+            options["blocks"] = [b.model_dump(mode="json") if isinstance(b, Block) else b for b in options["blocks"]]
+        body = {"name": name, "model": model, **options}
+        return self._get(AgentState, "POST", "/agents", json=body)
+
+    def list_agents(self) -> list[AgentState]:
+        """Every agent."""
+        return self._get(list[AgentState], "GET", "/agents")
+
+    def get_agent(self, agent: str) -> AgentState:
+        """An agent by id or name."""
+        return self._get(AgentState, "GET", f"/agents/{_q(agent)}")
+
+    def update_agent(self, agent: str, **changes: Any) -> AgentState:
+        """Change an agent's name, instructions, model or window."""
+        return self._get(AgentState, "PATCH", f"/agents/{_q(agent)}", json=changes)
+
+    def get_message(self, agent: str, message_id: str) -> Message:
+        """One message of recall memory by id."""
+        return self._get(Message, "GET", f"/agents/{_q(agent)}/messages/{_q(message_id)}")
+
+    def delete_agent(self, agent: str) -> None:
+        """Delete an agent and all it owns."""
+        self._call("DELETE", f"/agents/{_q(agent)}")
+
+    # --- messages ----------------------------------------------------------------------------
+    def send_message(self, agent: str, text: str) -> SendResult:
+        """Send a user message; returns every step."""
+        return self._get(SendResult, "POST", f"/agents/{_q(agent)}/messages", json={"text": text})
+
+    def send_event(self, agent: str, text: str) -> SendResult:
+        """Wake the agent with a system event."""
+        return self._get(SendResult, "POST", f"/agents/{_q(agent)}/events", json={"text": text})
+
+    def list_messages(self, agent: str, **options: Any) -> list[Message]:
+        """Recall memory in order (options: limit, before, after as message seq numbers)."""
+        return self._get(list[Message], "GET", f"/agents/{_q(agent)}/messages", params=options)
+
+    def search_messages(
+        self, agent: str, query: str | None = None, *,
+        start: datetime | None = None, end: datetime | None = None, limit: int = 10, offset: int = 0,
+    ) -> Page[Message]:
+        """Search recall memory by words and/or a [start, end) date range."""
+        params = {"query": query, "start": start, "end": end, "limit": limit, "offset": offset}
+        data = self._call("GET", f"/agents/{_q(agent)}/messages/search", params=params)
+        return Page(TypeAdapter(list[Message]).validate_python(data["items"]), int(data["total"]))
+
+    # --- core memory -------------------------------------------------------------------------
+    def list_blocks(self, agent: str) -> list[Block]:
+        """Core memory blocks."""
+        return self._get(list[Block], "GET", f"/agents/{_q(agent)}/blocks")
+
+    def get_block(self, agent: str, label: str) -> Block:
+        """One block."""
+        return self._get(Block, "GET", f"/agents/{_q(agent)}/blocks/{_q(label)}")
+
+    def update_block(self, agent: str, label: str, **changes: Any) -> Block:
+        """Change a block's value, limit, description or read_only flag."""
+        return self._get(Block, "PATCH", f"/agents/{_q(agent)}/blocks/{_q(label)}", json=changes)
+
+    # --- archival memory ---------------------------------------------------------------------
+    def insert_passage(self, agent: str, text: str, tags: list[str] | None = None) -> Passage:
+        """Add a passage to archival memory."""
+        return self.insert_passages(agent, [text], tags)[0]
+
+    def insert_passages(self, agent: str, texts: list[str], tags: list[str] | None = None) -> list[Passage]:
+        """Add passages to archival memory in one batch."""
+        body = {"texts": texts, "tags": tags}
+        return self._get(list[Passage], "POST", f"/agents/{_q(agent)}/passages", json=body)
+
+    def list_passages(self, agent: str, *, limit: int = 50, offset: int = 0) -> list[Passage]:
+        """Archival passages, newest first."""
+        params = {"limit": limit, "offset": offset}
+        return self._get(list[Passage], "GET", f"/agents/{_q(agent)}/passages", params=params)
+
+    def search_passages(self, agent: str, query: str, *, limit: int = 10) -> list[Passage]:
+        """Search archival memory."""
+        params = {"query": query, "limit": limit}
+        return self._get(list[Passage], "GET", f"/agents/{_q(agent)}/passages/search", params=params)
+
+    def delete_passage(self, agent: str, passage_id: str) -> None:
+        """Delete a passage."""
+        self._call("DELETE", f"/agents/{_q(agent)}/passages/{_q(passage_id)}")
+
+    # --- introspection -----------------------------------------------------------------------
+    def context_window(self, agent: str) -> ContextReport:
+        """Tokens per section of the context window."""
+        return self._get(ContextReport, "GET", f"/agents/{_q(agent)}/context")
+
+    # --- tools -------------------------------------------------------------------------------
+    def create_tool(self, source_code: str, **options: Any) -> ToolDef:
+        """A custom tool from Python source (options as AgentService.create_tool)."""
+        return self._get(ToolDef, "POST", "/tools", json={"source_code": source_code, **options})
+
+    def upsert_tool(self, source_code: str, **options: Any) -> ToolDef:
+        """Create a custom tool or replace yours of the same name."""
+        return self._get(ToolDef, "PUT", "/tools", json={"source_code": source_code, **options})
+
+    def list_tools(self) -> list[ToolDef]:
+        """The base tools, then your custom tools."""
+        return self._get(list[ToolDef], "GET", "/tools")
+
+    def get_tool(self, tool: str) -> ToolDef:
+        """A tool by id or name."""
+        return self._get(ToolDef, "GET", f"/tools/{_q(tool)}")
+
+    def update_tool(self, tool: str, **changes: Any) -> ToolDef:
+        """Change a custom tool's source, description, tags or return limit."""
+        return self._get(ToolDef, "PATCH", f"/tools/{_q(tool)}", json=changes)
+
+    def delete_tool(self, tool: str) -> None:
+        """Delete a custom tool."""
+        self._call("DELETE", f"/tools/{_q(tool)}")
+
+    def list_agent_tools(self, agent: str) -> list[ToolDef]:
+        """The tools the agent's model is offered."""
+        return self._get(list[ToolDef], "GET", f"/agents/{_q(agent)}/tools")
+
+    def attach_tool(self, agent: str, tool: str) -> AgentState:
+        """Give the agent a custom tool."""
+        return self._get(AgentState, "PUT", f"/agents/{_q(agent)}/tools/{_q(tool)}")
+
+    def detach_tool(self, agent: str, tool: str) -> AgentState:
+        """Take a custom tool from the agent."""
+        return self._get(AgentState, "DELETE", f"/agents/{_q(agent)}/tools/{_q(tool)}")
+
+    # --- agent files -------------------------------------------------------------------------
+    def export_agent(self, agent: str, *, messages: bool = True, passages: bool = True) -> dict[str, Any]:
+        """The agent as an agent file (a JSON-ready dict)."""
+        params = {"messages": messages, "passages": passages}
+        return self._get(dict[str, Any], "GET", f"/agents/{_q(agent)}/export", params=params)
+
+    def import_agent(self, data: dict[str, Any], **options: Any) -> AgentState:
+        """A new agent from an agent file (options as AgentService.import_agent)."""
+        return self._get(AgentState, "POST", "/agents/import", json={"file": data, **options})

@@ -1,0 +1,127 @@
+"""Letta's /v1/agents: create, list, retrieve, update, delete; plus our /context."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from memgpt.core.errors import InvalidRequestError
+from memgpt.core.schemas import AgentState as MemAgentState, Block, ContextReport
+from memgpt.formats import letta as ls
+from memgpt.server.deps import Service
+from memgpt.server.errors import NotImplementedByServer
+from memgpt.server.paging import page
+from memgpt.services.service import AgentService
+
+router = APIRouter(tags=["agents"])
+
+
+async def agent_out(service: AgentService, state: MemAgentState) -> ls.AgentState:
+    """An agent with its blocks and tools, in Letta's shape."""
+    blocks = await service.list_blocks(state.id)
+    return ls.agent_out(state, blocks, await service.list_agent_tools(state.id), service.embedder)
+
+
+def _model(body: ls.CreateAgentRequest, service: AgentService) -> str:
+    if body.model:
+        return body.model
+    cfg = body.llm_config
+    if cfg is not None:
+        if cfg.handle:
+            return cfg.handle
+        spec = f"{cfg.model_endpoint_type}/{cfg.model}" if cfg.model_endpoint_type else cfg.model
+        return f"{spec}@{cfg.model_endpoint}" if cfg.model_endpoint else spec
+    if service.settings.model:
+        return service.settings.model
+    raise InvalidRequestError("model is required, e.g. \"openai/gpt-4o-mini\" (or set MEMGPT_MODEL)")
+
+
+@router.post("/v1/agents/", response_model=ls.AgentState, status_code=200)
+@router.post("/v1/agents", response_model=ls.AgentState, include_in_schema=False)
+async def create_agent(body: ls.CreateAgentRequest, service: Service) -> ls.AgentState:
+    """Create an agent: name, system prompt, memory blocks, model, context window limit.
+
+    Every agent gets the base memory tools; ``tools``/``tool_ids`` attach custom tools.
+    ``embedding`` is accepted but the server's embedder is used (it is shown in the response).
+    """
+    if body.block_ids:
+        raise NotImplementedByServer("attaching existing blocks (block_ids) is not supported: pass memory_blocks")
+    blocks = None
+    if body.memory_blocks is not None:
+        blocks = [
+            Block(**b.model_dump(exclude_none=True, exclude={"limit"}), **({"limit": b.limit} if b.limit else {}))
+            for b in body.memory_blocks
+        ]
+    cfg = body.llm_config
+    state = await service.create_agent(
+        body.name or f"agent-{uuid.uuid4().hex[:12]}",
+        model=_model(body, service),
+        blocks=blocks,
+        instructions=body.system,
+        context_window=body.context_window_limit or (cfg.context_window if cfg else None),
+        max_output_tokens=body.max_tokens or (cfg.max_tokens if cfg else None),
+        tools=[*(body.tools or []), *(body.tool_ids or [])],
+    )
+    return await agent_out(service, state)
+
+
+@router.get("/v1/agents/", response_model=list[ls.AgentState])
+@router.get("/v1/agents", response_model=list[ls.AgentState], include_in_schema=False)
+async def list_agents(
+    service: Service,
+    after: str | None = None,
+    before: str | None = None,
+    limit: Annotated[int | None, Query(ge=1, le=1000)] = 50,
+    order: Literal["asc", "desc"] | None = None,
+    ascending: bool | None = None,
+    name: str | None = None,
+    query_text: str | None = None,
+) -> list[ls.AgentState]:
+    """Agents, newest first by default; ``after``/``before`` are agent ids."""
+    agents = await service.list_agents()
+    if name is not None:
+        agents = [a for a in agents if a.name == name]
+    if query_text:
+        agents = [a for a in agents if query_text.lower() in a.name.lower()]
+    direction: Literal["asc", "desc"] = order or ("asc" if ascending else "desc")
+    chosen = page(agents, lambda a: a.id, after=after, before=before, limit=limit, order=direction, what="agent")
+    return [await agent_out(service, a) for a in chosen]
+
+
+@router.get("/v1/agents/{agent_id}", response_model=ls.AgentState)
+async def retrieve_agent(agent_id: str, service: Service) -> ls.AgentState:
+    """One agent by id (or name)."""
+    return await agent_out(service, await service.get_agent(agent_id))
+
+
+@router.patch("/v1/agents/{agent_id}", response_model=ls.AgentState)
+async def update_agent(agent_id: str, body: ls.UpdateAgentRequest, service: Service) -> ls.AgentState:
+    """Rename an agent or change its system prompt, model, context window, output limit or
+    custom tools (``tool_ids``: exactly these, besides the base tools)."""
+    if body.block_ids is not None:
+        raise NotImplementedByServer("changing an agent's blocks by id is not supported")
+    changes: dict[str, Any] = {
+        "name": body.name, "instructions": body.system, "model": body.model,
+        "context_window": body.context_window_limit, "max_output_tokens": body.max_tokens,
+    }
+    current = await service.get_agent(agent_id)
+    if body.tool_ids is not None:
+        await service.set_agent_tools(current.id, body.tool_ids)
+    state = await service.update_agent(current.id, **changes)
+    return await agent_out(service, state)
+
+
+@router.delete("/v1/agents/{agent_id}")
+async def delete_agent(agent_id: str, service: Service) -> dict[str, str]:
+    """Delete an agent with everything it owns."""
+    state = await service.get_agent(agent_id)
+    await service.delete_agent(state.id)
+    return {"deleted": state.id}
+
+
+@router.get("/v1/agents/{agent_id}/context", response_model=ContextReport, tags=["memgpt"])
+async def context_window(agent_id: str, service: Service) -> ContextReport:
+    """(memgpt) Tokens per section of the agent's context window, as the next request sees it."""
+    return await service.context_window(agent_id)

@@ -1,0 +1,118 @@
+"""memgpt's own routes for custom tools and agent files under /memgpt/v1 (``memgpt.Client``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from memgpt.core.schemas import AgentState, ToolDef
+from memgpt.server.deps import Service
+
+router = APIRouter(prefix="/memgpt/v1", tags=["memgpt"])
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CreateTool(_Body):
+    """Arguments of AgentService.create_tool / upsert_tool."""
+
+    source_code: str
+    function: str | None = None
+    description: str | None = None
+    tags: list[str] | None = None
+    return_char_limit: int | None = Field(default=None, ge=1, le=1_000_000)
+
+
+class UpdateTool(_Body):
+    """Arguments of AgentService.update_tool."""
+
+    source_code: str | None = None
+    description: str | None = None
+    tags: list[str] | None = None
+    return_char_limit: int | None = Field(default=None, ge=1, le=1_000_000)
+
+
+class ImportAgent(_Body):
+    """Arguments of AgentService.import_agent, with the agent file as ``file``."""
+
+    file: dict[str, Any]
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    model: str | None = None
+    strip_messages: bool = False
+    replace_tools: bool = True
+    copy_suffix: bool = False
+
+
+@router.post("/tools", response_model=ToolDef, status_code=201)
+async def create_tool(body: CreateTool, service: Service) -> ToolDef:
+    """A custom tool from Python source."""
+    return await service.create_tool(**body.model_dump())
+
+
+@router.put("/tools", response_model=ToolDef)
+async def upsert_tool(body: CreateTool, service: Service) -> ToolDef:
+    """Create a custom tool or replace the caller's tool of the same name."""
+    options = body.model_dump()
+    return await service.upsert_tool(options.pop("source_code"), **options)
+
+
+@router.get("/tools", response_model=list[ToolDef])
+async def list_tools(service: Service) -> list[ToolDef]:
+    """The base tools, then the caller's custom tools."""
+    return await service.list_tools()
+
+
+@router.get("/tools/{tool}", response_model=ToolDef)
+async def get_tool(tool: str, service: Service) -> ToolDef:
+    """A tool by id or name."""
+    return await service.get_tool(tool)
+
+
+@router.patch("/tools/{tool}", response_model=ToolDef)
+async def update_tool(tool: str, body: UpdateTool, service: Service) -> ToolDef:
+    """Change a custom tool."""
+    return await service.update_tool(tool, **body.model_dump())
+
+
+@router.delete("/tools/{tool}", status_code=204)
+async def delete_tool(tool: str, service: Service) -> Response:
+    """Delete a custom tool."""
+    await service.delete_tool(tool)
+    return Response(status_code=204)
+
+
+@router.get("/agents/{agent}/tools", response_model=list[ToolDef])
+async def list_agent_tools(agent: str, service: Service) -> list[ToolDef]:
+    """The tools the agent's model is offered."""
+    return await service.list_agent_tools(agent)
+
+
+@router.put("/agents/{agent}/tools/{tool}", response_model=AgentState)
+async def attach_tool(agent: str, tool: str, service: Service) -> AgentState:
+    """Attach a custom tool to the agent."""
+    return await service.attach_tool(agent, tool)
+
+
+@router.delete("/agents/{agent}/tools/{tool}", response_model=AgentState)
+async def detach_tool(agent: str, tool: str, service: Service) -> AgentState:
+    """Detach a custom tool from the agent."""
+    return await service.detach_tool(agent, tool)
+
+
+@router.get("/agents/{agent}/export", response_model=dict[str, Any])
+async def export_agent(
+    agent: str, service: Service, messages: bool = True, passages: bool = True
+) -> dict[str, Any]:
+    """The agent as an agent file."""
+    return await service.export_agent(agent, messages=messages, passages=passages)
+
+
+@router.post("/agents/import", response_model=AgentState, status_code=201)
+async def import_agent(body: ImportAgent, service: Service) -> AgentState:
+    """A new agent from an agent file."""
+    options = body.model_dump(exclude={"file"})
+    return await service.import_agent(body.file, **options)

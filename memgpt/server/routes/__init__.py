@@ -1,1 +1,0 @@
-"""The route modules; each exposes ``router``."""

@@ -1,0 +1,201 @@
+"""The composition root: settings become storage, an embedder, models, tools and locks.
+
+One ``Kernel`` per process (per database) is shared by every user's view of the service;
+everything that holds a resource (connections, caches, locks, background tasks) lives here
+and nowhere else, so the resource services above it stay plain code over one object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from memgpt.core.errors import ModelNotFoundError
+from memgpt.core.schemas import AgentState, Block, Message, new_id
+from memgpt.core.settings import Settings
+from memgpt.embeddings import Embedder, embedder_from_spec
+from memgpt.llm.base import Model
+from memgpt.llm.providers import known_context_window, resolve_model
+from memgpt.memory import recall
+from memgpt.memory.window import WindowCache
+from memgpt.storage.factory import open_storage
+from memgpt.tools.base import base_tools
+from memgpt.tools.registry import ToolRegistry
+
+ModelResolver = Callable[[str], Model]
+log = logging.getLogger("memgpt.services")
+LEASE_SECONDS = 60.0
+"""How long a turn's lease on an agent lasts unless renewed (it is, every third of it)."""
+CACHED_AGENTS = 1024
+
+
+class Kernel:
+    """Everything the services share: settings, stores, embedder, models, base tools, locks."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        models: Mapping[str, Model] | ModelResolver | None = None,
+        embedder: Embedder | None = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        self._models = models or {}
+        self._resolved: dict[str, Model] = {}
+        self.embedder = embedder or embedder_from_spec(self.settings.embedder)
+        self.base_tools = ToolRegistry(base_tools())
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self.storage = open_storage(self.settings.resolved_database_url())
+        self.engine = self.storage.engine
+        self.stores = self.storage.stores
+        self.unit = self.storage.unit
+        self.keys = self.storage.keys
+        self.tool_store = self.storage.tools
+        self.windows = WindowCache(self.stores.recall)
+        self.holder = new_id("proc")
+        self._loaded: OrderedDict[str, Loaded] = OrderedDict()
+        self._embedding: dict[str, asyncio.Task[None]] = {}
+        self._embed_again: set[str] = set()
+        self._opened = False
+
+    async def open(self) -> None:
+        """Create or migrate the database (once)."""
+        if not self._opened:
+            await self.storage.migrate()
+            self._opened = True
+
+    async def close(self) -> None:
+        """Finish background embedding, then release database connections."""
+        await self.drain()
+        await self.storage.close()
+
+    # --- models --------------------------------------------------------------------------------
+    def model(self, name: str) -> Model:
+        """The model under name: a configured one, else a provider spec like openai/gpt-4o."""
+        if callable(self._models):
+            return self._models(name)
+        if name in self._models:
+            return self._models[name]
+        if name not in self._resolved:
+            if "/" not in name:
+                known = ", ".join(self._models) or "none"
+                raise ModelNotFoundError(
+                    f"no model named {name!r} (configured: {known}; or use provider/model, "
+                    "e.g. openai/gpt-4o-mini)"
+                )
+            self._resolved[name] = resolve_model(
+                name, timeout=self.settings.llm_timeout, max_retries=self.settings.llm_max_retries
+            )
+        return self._resolved[name]
+
+    def model_names(self) -> list[str]:
+        """Names of the configured models (and the default model, if set)."""
+        names = [] if callable(self._models) else list(self._models)
+        if self.settings.model and self.settings.model not in names:
+            names.append(self.settings.model)
+        return names
+
+    def default_window(self, model: str) -> int:
+        """The context window of a new agent on model: the known one, capped by settings."""
+        known = known_context_window(model)
+        if known is None:
+            return self.settings.context_window
+        return min(known, self.settings.max_default_window)
+
+    # --- one turn at a time per agent ------------------------------------------------------------
+    def _local_lock(self, agent_id: str) -> asyncio.Lock:
+        lock = self._locks.get(agent_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[agent_id] = lock
+        return lock
+
+    @asynccontextmanager
+    async def lock(self, agent_id: str) -> AsyncIterator[int]:
+        """One turn at a time per agent: an asyncio lock in this process and a lease in the
+        database across processes (renewed while held; no connection is held meanwhile).
+        Yields the agent's version as the lease found it."""
+        async with self._local_lock(agent_id):
+            version = await self._acquire(agent_id)
+            renew = asyncio.create_task(self._renew(agent_id))
+            try:
+                yield version
+            finally:
+                renew.cancel()
+                await asyncio.gather(renew, return_exceptions=True)
+                await asyncio.shield(self.unit.release(agent_id, self.holder))
+
+    async def _acquire(self, agent_id: str) -> int:
+        delay = 0.005
+        while True:
+            version = await self.unit.acquire(agent_id, self.holder, LEASE_SECONDS)
+            if version is not None:
+                return version
+            await asyncio.sleep(delay)  # another process runs this agent's turn
+            delay = min(delay * 2, 0.25)
+
+    async def _renew(self, agent_id: str) -> None:
+        while True:
+            await asyncio.sleep(LEASE_SECONDS / 3)
+            await self.unit.acquire(agent_id, self.holder, LEASE_SECONDS)
+
+    # --- what stays loaded between turns ------------------------------------------------------
+    def cached(self, agent_id: str, version: int) -> Loaded | None:
+        """The agent as its last turn here left it, if nothing has written to it since."""
+        hit = self._loaded.get(agent_id)
+        if hit is None or hit.state.version != version:
+            return None
+        self._loaded.move_to_end(agent_id)
+        return Loaded(hit.state.model_copy(), list(hit.blocks), list(hit.context))
+
+    def remember(self, state: AgentState, blocks: list[Block], context: list[Message]) -> None:
+        """Keep an agent's state, blocks and window after a committed turn."""
+        self._loaded[state.id] = Loaded(state.model_copy(), list(blocks), list(context))
+        self._loaded.move_to_end(state.id)
+        while len(self._loaded) > CACHED_AGENTS:
+            self._loaded.popitem(last=False)
+
+    def forget(self, agent_id: str) -> None:
+        """Drop what is kept of an agent (a turn failed half-way, or it was deleted)."""
+        self._loaded.pop(agent_id, None)
+        self.windows.drop(agent_id)
+
+    # --- messages are embedded after the turn, off its critical path ---------------------------
+    def embed_later(self, agent_id: str) -> None:
+        """Embed the agent's new messages in the background (searches catch up themselves)."""
+        if agent_id in self._embedding:
+            self._embed_again.add(agent_id)
+            return
+        task = asyncio.create_task(self._embed(agent_id))
+        self._embedding[agent_id] = task
+        task.add_done_callback(lambda _: self._embedding.pop(agent_id, None))
+
+    async def _embed(self, agent_id: str) -> None:
+        while True:
+            self._embed_again.discard(agent_id)
+            try:
+                await recall.embed_pending(self.stores.recall, self.embedder, agent_id)
+            except Exception:  # the next search or turn catches up
+                log.exception("agent %s: embedding new messages failed", agent_id)
+                return
+            if agent_id not in self._embed_again:
+                return
+
+    async def drain(self) -> None:
+        """Wait for background embedding to finish."""
+        while self._embedding:
+            await asyncio.gather(*self._embedding.values(), return_exceptions=True)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """An agent as kept between turns."""
+
+    state: AgentState
+    blocks: list[Block]
+    context: list[Message]

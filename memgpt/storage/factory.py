@@ -1,0 +1,88 @@
+"""The one place a database URL becomes stores: SQLite (FTS5, stored vector indexes) or
+PostgreSQL (tsvector, pgvector), chosen by the URL's dialect."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from memgpt.memory.stores import AgentStore, ArchivalStore, BlockStore, RecallStore, Stores, ToolStore
+from memgpt.memory.unit import UnitStore
+from memgpt.storage import db
+from memgpt.storage.postgres import PgArchivalStore, PgRecallStore
+from memgpt.storage.sql_agents import SqlAgentStore, SqlBlockStore, SqlKeyStore
+from memgpt.storage.sql_archival import SqlArchivalStore
+from memgpt.storage.sql_recall import SqlRecallStore
+from memgpt.storage.tools import SqlToolStore
+from memgpt.storage.unit import SqlUnitStore
+from memgpt.storage.vector_index import VectorIndexConfig
+
+SQLITE = "sqlite"
+POSTGRESQL = "postgresql"
+
+
+@dataclass(frozen=True)
+class Storage:
+    """A database and every store over it. Call `migrate` before use and `close` at the end."""
+
+    engine: AsyncEngine
+    dialect: str
+    """``"sqlite"`` or ``"postgresql"``."""
+    agents: AgentStore
+    blocks: BlockStore
+    recall: RecallStore
+    archival: ArchivalStore
+    keys: SqlKeyStore
+    tools: ToolStore
+    unit: UnitStore
+    """Steps committed whole, the tool journal, agent leases."""
+
+    @property
+    def stores(self) -> Stores:
+        """The memory stores an agent runs with."""
+        return Stores(self.agents, self.blocks, self.recall, self.archival)
+
+    async def migrate(self) -> None:
+        """Create the schema or bring it to the newest migration."""
+        await db.migrate(self.engine)
+
+    async def close(self) -> None:
+        """Release the database connections."""
+        await self.engine.dispose()
+
+
+def open_storage(url: str, *, vector_index: VectorIndexConfig | None = None) -> Storage:
+    """The storage for a SQLAlchemy URL (plain ``postgres://`` URLs get asyncpg).
+
+    ``vector_index`` tunes the in-process vector indexes of SQLite's recall and archival
+    stores (default: `VectorIndexConfig()`, graphs saved in ``vectors/`` beside the database
+    file); PostgreSQL searches with pgvector instead. Nothing connects until first use.
+    """
+    return storage_for(db.create_engine(url), vector_index=vector_index)
+
+
+def storage_for(engine: AsyncEngine, *, vector_index: VectorIndexConfig | None = None) -> Storage:
+    """The storage over an engine made elsewhere (`open_storage` makes its own)."""
+    dialect = engine.dialect.name
+    sessions = db.sessionmaker(engine)
+    recall: SqlRecallStore
+    archival: SqlArchivalStore
+    if dialect == POSTGRESQL:
+        recall, archival = PgRecallStore(sessions), PgArchivalStore(sessions)
+    elif dialect == SQLITE:
+        recall = SqlRecallStore(sessions, vector_index)
+        archival = SqlArchivalStore(sessions, vector_index)
+    else:
+        raise ValueError(f"unsupported database {dialect!r}: memgpt runs on SQLite or PostgreSQL")
+    return Storage(
+        engine=engine,
+        dialect=dialect,
+        agents=SqlAgentStore(sessions),
+        blocks=SqlBlockStore(sessions),
+        recall=recall,
+        archival=archival,
+        keys=SqlKeyStore(sessions),
+        tools=SqlToolStore(sessions),
+        unit=SqlUnitStore(sessions, recall, archival),
+    )

@@ -1,0 +1,257 @@
+"""Recall memory in SQL: every message, searched by FTS5 words and stored vectors (SQLite)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from pydantic import TypeAdapter
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from memgpt.core.errors import AlreadyExistsError, NotFoundError
+from memgpt.core.schemas import Message, Part, Role
+from memgpt.embeddings.base import Vectors
+from memgpt.memory.stores import Page
+from memgpt.storage.fts import fts5_any, fts5_phrase
+from memgpt.storage.sql_common import PkVector, Sessions, WordMatch, naive_utc, write_blobs
+from memgpt.storage.stored_vectors import StoredVectors
+from memgpt.storage.tables import AgentRow, MessageRow
+from memgpt.storage.vector_index import VectorIndexConfig
+
+_PARTS = TypeAdapter(list[Part])
+
+
+def _message(row: MessageRow) -> Message:
+    return Message(
+        id=row.id,
+        agent_id=row.agent_id,
+        seq=row.seq,
+        role=Role(row.role),
+        parts=_PARTS.validate_json(row.parts),
+        created_at=row.created_at,
+        step_id=row.step_id,
+    )
+
+
+class SqlRecallStore:
+    """Recall memory in SQL: FTS5 for words, float32 blobs and vector indexes for meaning.
+
+    Messages are embedded after they are stored (`unembedded` / `set_embeddings`, driven by
+    memgpt.memory.recall); ``embedding_model`` is NULL until then, and "" for messages with
+    no searchable text.
+    """
+
+    def __init__(self, sessions: Sessions, vector_index: VectorIndexConfig | None = None) -> None:
+        self.sessions = sessions
+        self.vectors = StoredVectors(sessions, MessageRow, vector_index, prefix="recall-")
+
+    _words = WordMatch(
+        any=fts5_any,
+        phrase=fts5_phrase,
+        alias="m",
+        source="messages_fts f JOIN messages m ON m.pk = f.rowid",
+        where="messages_fts MATCH :q",
+        score="-bm25(messages_fts)",
+        exact="(m.pk IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH :phrase))",
+        tiebreak="m.seq DESC",
+    )
+
+    async def forget_agent(self, agent_id: str) -> None:
+        """Drop a deleted agent's vector indexes (in memory and on disk)."""
+        await asyncio.to_thread(self.vectors.forget, agent_id)
+
+    async def append(self, agent_id: str, messages: list[Message]) -> list[Message]:
+        """Append messages, assigning consecutive seq numbers."""
+        async with self.sessions() as s, s.begin():
+            last = await s.scalar(select(func.max(MessageRow.seq)).where(MessageRow.agent_id == agent_id))
+            first = 0 if last is None else last + 1
+            out = [m.model_copy(update={"agent_id": agent_id, "seq": first + i})
+                   for i, m in enumerate(messages)]
+            await self.add(s, agent_id, out)
+            await s.execute(update(AgentRow).where(AgentRow.id == agent_id)
+                            .values(version=AgentRow.version + 1))
+            return out
+
+    async def add(self, s: AsyncSession, agent_id: str, messages: list[Message]) -> None:
+        """Stage messages that already have their seq in an open session (a step's commit)."""
+        for m in messages:
+            search_text = m.search_text().replace("\x00", " ")
+            s.add(MessageRow(
+                id=m.id, agent_id=agent_id, seq=m.seq, role=m.role.value,
+                parts=_PARTS.dump_json(m.parts).decode(), search_text=search_text,
+                embedding_model=None if search_text.strip() else "", step_id=m.step_id,
+                created_at=m.created_at,
+            ))
+        try:
+            await s.flush()
+        except IntegrityError as exc:
+            raise AlreadyExistsError(f"message id or seq already stored: {exc.orig}") from exc
+
+    async def get(self, agent_id: str, message_id: str) -> Message:
+        """One of the agent's messages by id."""
+        async with self.sessions() as s:
+            row = await s.scalar(
+                select(MessageRow).where(MessageRow.agent_id == agent_id, MessageRow.id == message_id)
+            )
+        if row is None:
+            raise NotFoundError(f"agent {agent_id!r} has no message {message_id!r}")
+        return _message(row)
+
+    async def since(self, agent_id: str, seq: int) -> list[Message]:
+        """Messages with seq >= seq, in order."""
+        async with self.sessions() as s:
+            rows = await s.scalars(
+                select(MessageRow)
+                .where(MessageRow.agent_id == agent_id, MessageRow.seq >= seq)
+                .order_by(MessageRow.seq)
+            )
+            return [_message(r) for r in rows]
+
+    async def window(
+        self, agent_id: str, *, limit: int, before: int | None = None, after: int | None = None
+    ) -> list[Message]:
+        """Messages in seq order; with `after` the oldest following it, else the newest."""
+        q = select(MessageRow).where(MessageRow.agent_id == agent_id)
+        if before is not None:
+            q = q.where(MessageRow.seq < before)
+        if after is not None:
+            q = q.where(MessageRow.seq > after).order_by(MessageRow.seq)
+        else:
+            q = q.order_by(MessageRow.seq.desc())
+        async with self.sessions() as s:
+            rows = list(await s.scalars(q.limit(limit)))
+        rows.sort(key=lambda r: r.seq)
+        return [_message(r) for r in rows]
+
+    async def count(self, agent_id: str, before: int | None = None) -> int:
+        """Number of messages (with seq < before, if given)."""
+        q = select(func.count()).select_from(MessageRow).where(MessageRow.agent_id == agent_id)
+        if before is not None:
+            q = q.where(MessageRow.seq < before)
+        async with self.sessions() as s:
+            return int(await s.scalar(q) or 0)
+
+    def _dates(
+        self, where: list[str], params: dict[str, Any], start: datetime | None, end: datetime | None
+    ) -> None:
+        if start is not None:
+            where.append("m.created_at >= :start")
+            params["start"] = naive_utc(start)
+        if end is not None:
+            where.append("m.created_at < :end")
+            params["end"] = naive_utc(end)
+
+    async def by_date(
+        self, agent_id: str, *, start: datetime | None, end: datetime | None, limit: int, offset: int
+    ) -> Page[Message]:
+        """Searchable messages within [start, end), oldest first, and how many there are."""
+        where = ["m.agent_id = :agent", "m.search_text != ''"]
+        params: dict[str, Any] = {"agent": agent_id, "limit": limit, "offset": offset}
+        self._dates(where, params, start, end)
+        base = f"FROM messages m WHERE {' AND '.join(where)}"
+        async with self.sessions() as s:
+            total = int((await s.execute(text(f"SELECT count(*) {base}"), params)).scalar_one())
+            ids = [r[0] for r in await s.execute(
+                text(f"SELECT m.id {base} ORDER BY m.seq LIMIT :limit OFFSET :offset"), params
+            )]
+        return Page(await self.get_many(agent_id, ids), total)
+
+    async def lexical(
+        self, agent_id: str, query: str, *, start: datetime | None, end: datetime | None, limit: int
+    ) -> list[tuple[str, float, bool]]:
+        """(id, score, exact phrase) of the best word matches within the dates, best first."""
+        where = ["m.agent_id = :agent"]
+        params: dict[str, Any] = {"agent": agent_id}
+        self._dates(where, params, start, end)
+        return await self._words.ranked(self.sessions, query, where, params, limit)
+
+    async def nearest(
+        self,
+        agent_id: str,
+        model: str,
+        vector: Vectors,
+        k: int,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[tuple[str, float]]:
+        """Up to k (id, cosine) of the embedded messages most similar to vector.
+
+        Without dates through the agent's vector index; with dates by an exact scan of the
+        messages in range (a date range holds few enough for that).
+        """
+        if k <= 0:
+            return []
+        if start is None and end is None:
+            return await self.vectors.nearest(agent_id, model, vector, k)
+        where = ["m.agent_id = :agent", "m.embedding_model = :model"]
+        params: dict[str, Any] = {"agent": agent_id, "model": model}
+        self._dates(where, params, start, end)
+        sql = text(f"SELECT m.id, m.embedding FROM messages m WHERE {' AND '.join(where)}")
+        async with self.sessions() as s:
+            rows = list(await s.execute(sql, params))
+        if not rows:
+            return []
+        matrix = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), -1)
+        sims = matrix @ np.asarray(vector, np.float32).ravel()
+        top = np.argsort(-sims, kind="stable")[:k]
+        return [(rows[i][0], float(sims[i])) for i in top]
+
+    async def get_many(self, agent_id: str, ids: list[str]) -> list[Message]:
+        """The agent's messages by id, in the order given (unknown ids skipped)."""
+        if not ids:
+            return []
+        async with self.sessions() as s:
+            rows = {r.id: r for r in await s.scalars(
+                select(MessageRow).where(MessageRow.agent_id == agent_id, MessageRow.id.in_(ids))
+            )}
+        return [_message(rows[i]) for i in ids if i in rows]
+
+    async def unembedded(self, agent_id: str, limit: int) -> list[tuple[str, str]]:
+        """(id, search text) of the oldest searchable messages that have no embedding yet."""
+        async with self.sessions() as s:
+            rows = await s.execute(
+                select(MessageRow.id, MessageRow.search_text)
+                .where(MessageRow.agent_id == agent_id, MessageRow.embedding_model.is_(None))
+                .order_by(MessageRow.pk)
+                .limit(limit)
+            )
+            return [(r[0], r[1]) for r in rows]
+
+    async def set_embeddings(
+        self, agent_id: str, model: str, ids: list[str], vectors: Vectors
+    ) -> None:
+        """Store the embeddings of messages (under model), replacing any they had."""
+        matrix = np.asarray(vectors, dtype=np.float32).reshape(len(ids), -1)
+        async with self.sessions() as s, s.begin():
+            pks = dict(
+                (r[1], r[0]) for r in await s.execute(
+                    select(MessageRow.pk, MessageRow.id)
+                    .where(MessageRow.agent_id == agent_id, MessageRow.id.in_(ids))
+                )
+            )
+            await self._write_embeddings(s, model, [(pks[i], v) for i, v in zip(ids, matrix) if i in pks])
+        keep = [n for n, i in enumerate(ids) if i in pks]
+        self.vectors.inserted(agent_id, model, [pks[ids[n]] for n in keep], matrix[keep])
+
+    async def _write_embeddings(self, s: AsyncSession, model: str, rows: list[PkVector]) -> None:
+        await write_blobs(s, "messages", model, rows)
+
+    async def forget_embeddings(self, agent_id: str, keep_model: str) -> int:
+        """Mark the agent's messages embedded under another model as not embedded yet."""
+        async with self.sessions() as s, s.begin():
+            result: Any = await s.execute(
+                update(MessageRow)
+                .where(
+                    MessageRow.agent_id == agent_id,
+                    MessageRow.embedding_model.is_not(None),
+                    MessageRow.embedding_model != "",
+                    MessageRow.embedding_model != keep_model,
+                )
+                .values(embedding=None, embedding_model=None)
+            )
+            return int(result.rowcount or 0)

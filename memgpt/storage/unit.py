@@ -1,0 +1,107 @@
+"""The step's unit of work in SQL: one transaction per step, the tool journal, agent leases.
+
+``commit`` stages everything a step wrote through the stores' session-level writers (recall
+``add``, archival ``add``, block ``put``, the step row) and the agent's new loop position and
+version in one transaction, so a crash leaves the step wholly applied or not at all. In-memory
+vector indexes learn of new passages only after the commit succeeded.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import or_, select, update
+
+from memgpt.core.errors import NotFoundError
+from memgpt.core.schemas import POSITION_FIELDS, utcnow
+from memgpt.memory.unit import JournalEntry, StepWrite
+from memgpt.storage.sql_agents import SqlBlockStore, step_row
+from memgpt.storage.sql_archival import SqlArchivalStore
+from memgpt.storage.sql_common import Sessions
+from memgpt.storage.sql_recall import SqlRecallStore
+from memgpt.storage.tables import AgentRow, ToolJournalRow
+
+
+class SqlUnitStore:
+    """Steps committed whole; external tool calls journalled; agents leased."""
+
+    def __init__(self, sessions: Sessions, recall: SqlRecallStore, archival: SqlArchivalStore) -> None:
+        self.sessions, self.recall, self.archival = sessions, recall, archival
+
+    async def commit(self, write: StepWrite) -> int:
+        """Apply a step's writes in one transaction; returns the agent's new version."""
+        agent_id = write.agent_id
+        after = None
+        async with self.sessions() as s, s.begin():
+            values: dict[str, Any] = {"version": AgentRow.version + 1}
+            if write.position is not None:
+                values |= {f: getattr(write.position, f) for f in POSITION_FIELDS}
+            version = await s.scalar(
+                update(AgentRow).where(AgentRow.id == agent_id).values(**values)
+                .returning(AgentRow.version)
+            )
+            if version is None:
+                raise NotFoundError(f"no agent with id {agent_id!r}")
+            if write.messages:
+                await self.recall.add(s, agent_id, write.messages)
+            for block in write.blocks.values():
+                await SqlBlockStore.put(s, agent_id, block)
+            if write.passages:
+                vectors = np.asarray(write.vectors, dtype=np.float32)
+                after = await self.archival.add(s, agent_id, write.passages, vectors)
+            if write.step is not None:
+                s.add(step_row(agent_id, write.step.input_id, write.step.model, write.step.step))
+            if write.finished_calls:
+                await s.execute(
+                    update(ToolJournalRow)
+                    .where(ToolJournalRow.agent_id == agent_id,
+                           ToolJournalRow.call_id.in_(write.finished_calls))
+                    .values(finished_at=utcnow())
+                )
+        if after is not None:
+            after()
+        return int(version)
+
+    async def journal_start(self, agent_id: str, call_id: str, tool: str, arguments: str) -> None:
+        """Record, durably and before it runs, that an external tool call is starting."""
+        async with self.sessions() as s, s.begin():
+            s.add(ToolJournalRow(agent_id=agent_id, call_id=call_id, tool=tool,
+                                 arguments=arguments, started_at=utcnow()))
+
+    async def journal_open(self, agent_id: str) -> list[JournalEntry]:
+        """Calls started but never finished, oldest first."""
+        async with self.sessions() as s:
+            rows = await s.scalars(
+                select(ToolJournalRow)
+                .where(ToolJournalRow.agent_id == agent_id, ToolJournalRow.finished_at.is_(None))
+                .order_by(ToolJournalRow.pk)
+            )
+            return [JournalEntry(r.call_id, r.tool, r.arguments, r.started_at) for r in rows]
+
+    async def acquire(self, agent_id: str, holder: str, ttl: float) -> int | None:
+        """Take or renew the lease: the agent's version, or None while another holds it.
+        A vanished agent raises NotFoundError."""
+        now = utcnow()
+        async with self.sessions() as s, s.begin():
+            version = await s.scalar(
+                update(AgentRow)
+                .where(AgentRow.id == agent_id, or_(
+                    AgentRow.lease_holder.is_(None), AgentRow.lease_holder == holder,
+                    AgentRow.lease_until < now,
+                ))
+                .values(lease_holder=holder, lease_until=now + timedelta(seconds=ttl))
+                .returning(AgentRow.version)
+            )
+            if version is None and await s.scalar(select(AgentRow.id).where(AgentRow.id == agent_id)) is None:
+                raise NotFoundError(f"no agent with id {agent_id!r}")
+        return None if version is None else int(version)
+
+    async def release(self, agent_id: str, holder: str) -> None:
+        """Give the lease back (no-op if another holds it)."""
+        async with self.sessions() as s, s.begin():
+            await s.execute(
+                update(AgentRow).where(AgentRow.id == agent_id, AgentRow.lease_holder == holder)
+                .values(lease_holder=None, lease_until=None)
+            )
