@@ -12,11 +12,11 @@ from fakes.anthropic_server import (  # noqa: F401  (fake_anthropic is a fixture
     FakeAnthropic, context_overflow, delay, error, fake_anthropic, message, rate_limited,
 )
 from memgpt import AgentService, Message, Settings
-from memgpt.errors import ContextOverflowError, ModelError
+from memgpt.core.errors import ContextOverflowError, ModelError
 from memgpt.llm.anthropic_messages import AnthropicModel
-from memgpt.llm.base import Delta
-from memgpt.prompts import EVENT_PREFIX, FAILED_EVENT, HEARTBEAT_EVENT
-from memgpt.schemas import Role
+from memgpt.core.events import Delta, Event, MessageSaved
+from memgpt.core.prompts import EVENT_PREFIX, FAILED_EVENT, HEARTBEAT_EVENT
+from memgpt.core.schemas import Role
 
 API_KEY = "sk-ant-test-key-0123456789"
 FAST = {"retry-after": "0.01"}  # keeps the SDK's backoff short on retried errors
@@ -49,12 +49,12 @@ class Collector:
         self.deltas: list[Delta] = []
         self.messages: list[Message] = []
 
-    async def __call__(self, event: Delta | Message) -> None:
+    async def __call__(self, event: Event) -> None:
         """Record one event."""
         if isinstance(event, Delta):
             self.deltas.append(event)
-        else:
-            self.messages.append(event)
+        elif isinstance(event, MessageSaved):
+            self.messages.append(event.message)
 
 
 def wire_texts(body: dict[str, Any]) -> list[str]:

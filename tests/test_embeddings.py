@@ -17,15 +17,15 @@ import numpy as np
 import pytest
 
 from memgpt import AgentService, ScriptedModel, Settings
-from memgpt.agent import Stores
 from memgpt.embeddings import (
     Embedder, HashingEmbedder, LocalEmbedder, OllamaEmbedder, OpenAIEmbedder, embedder_from_spec,
 )
 from memgpt.embeddings.local import MAX_TOKENS
-from memgpt.embeddings.reembed import reembed
-from memgpt.errors import EmbeddingMismatchError, InvalidRequestError, ModelError
+from memgpt.services.reembed import reembed
+from memgpt.core.errors import EmbeddingMismatchError, InvalidRequestError, ModelError
+from memgpt.memory.stores import Stores
 from memgpt.storage.postgres import PgArchivalStore, PgRecallStore
-from memgpt.storage.sql import SqlArchivalStore
+from memgpt.storage.sql_archival import SqlArchivalStore
 from pg import PostgresServer
 
 # Vectors of sentence-transformers' all-MiniLM-L6-v2 (torch 2.13.0, fp32, float16 here), made
@@ -198,7 +198,7 @@ async def test_reembed_switches_model_and_search_works(backend: AgentService, lo
     ] + [f"filler note {i} about unrelated paperwork" for i in range(7)]
     await service.insert_passages(agent, texts)
     assert isinstance(service.embedder, HashingEmbedder)
-    service.embedder = local
+    service.kernel.embedder = local
     with pytest.raises(EmbeddingMismatchError):
         await service.search_passages(agent, "what food does he enjoy?")
     assert await reembed(service, agent, local, batch=3) == len(texts)

@@ -187,6 +187,68 @@ def test_openai_unscripted_and_models(fake_openai: FakeOpenAI) -> None:
     assert fake_openai.unscripted == 1 and len(fake_openai.requests) == 1  # x-should-retry: false
 
 
+# OpenAI's pairing rules for tool calls and tool messages, as the real API enforces them
+ASK: Any = {"role": "user", "content": "remember this"}
+
+
+def calls(*ids: str) -> dict[str, Any]:
+    """An assistant message calling a tool once per id."""
+    return {"role": "assistant", "content": None, "tool_calls": [
+        {"id": i, "type": "function", "function": {"name": "core_memory_append", "arguments": "{}"}} for i in ids]}
+
+
+def answer(call_id: str) -> dict[str, Any]:
+    """A tool message answering one call."""
+    return {"role": "tool", "tool_call_id": call_id, "content": "OK"}
+
+
+@pytest.mark.parametrize("messages, message, param", [
+    ([ASK, answer("call_a")],
+     "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.",
+     "messages.[1].role"),
+    ([ASK, calls("call_a"), answer("call_a"), ASK, answer("call_a")],  # a second answer, after a user turn
+     "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.",
+     "messages.[4].role"),
+    ([ASK, calls("call_a"), answer("call_b")],
+     "Invalid parameter: 'tool_call_id' of 'call_b' not found in 'tool_calls' of previous message.",
+     "messages.[2].tool_call_id"),
+    ([ASK, calls("call_a", "call_b"), answer("call_a"), ASK],
+     "An assistant message with 'tool_calls' must be followed by tool messages responding to each "
+     "'tool_call_id'. The following tool_call_ids did not have response messages: call_b", "messages.[3].role"),
+    ([ASK, calls("call_a"), ASK, answer("call_a")],  # the answer comes too late
+     "An assistant message with 'tool_calls' must be followed by tool messages responding to each "
+     "'tool_call_id'. The following tool_call_ids did not have response messages: call_a", "messages.[2].role"),
+    ([ASK, calls("call_a")],
+     "An assistant message with 'tool_calls' must be followed by tool messages responding to each "
+     "'tool_call_id'. The following tool_call_ids did not have response messages: call_a", "messages.[1].role"),
+], ids=["tool-without-call", "tool-after-user-turn", "unknown-tool-call-id", "call-unanswered",
+        "answer-too-late", "call-last"])
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_openai_rejects_unpaired_tool_messages(fake_openai: FakeOpenAI, messages: Any, message: str,
+                                               param: str, stream: bool) -> None:
+    """A tool message must answer a call of the assistant message before it, and every call must
+    be answered right after: otherwise 400 invalid_request_error, and no reply is generated."""
+    fake_openai.push(fo.completion("never sent"))
+    with pytest.raises(openai.BadRequestError) as exc:
+        oai(fake_openai, max_retries=2).chat.completions.create(model="gpt-4o-mini", messages=messages,
+                                                                stream=stream)
+    assert exc.value.status_code == 400 and exc.value.message == f"Error code: 400 - {message}"
+    assert exc.value.type == "invalid_request_error" and exc.value.param == param and exc.value.code is None
+    assert exc.value.body == {"message": message, "type": "invalid_request_error", "param": param, "code": None}
+    assert len(fake_openai.requests) == 1 and len(fake_openai.rejected) == 1  # not retried
+    assert fake_openai.pending == 1 and fake_openai.unscripted == 0
+
+
+def test_openai_accepts_paired_tool_messages(fake_openai: FakeOpenAI) -> None:
+    """Answers in any order right after the calls, several rounds, then text: accepted."""
+    fake_openai.push(fo.completion("fine"))
+    messages = [{"role": "system", "content": "sys"}, ASK, calls("call_a", "call_b"), answer("call_b"),
+                answer("call_a"), {"role": "user", "content": "[event] heartbeat"}, calls("call_c"),
+                answer("call_c"), {"role": "assistant", "content": "done"}, ASK]
+    r = oai(fake_openai).chat.completions.create(model="gpt-4o-mini", messages=messages)
+    assert r.choices[0].message.content == "fine" and fake_openai.rejected == []
+
+
 # --- Anthropic --------------------------------------------------------------------------------------
 
 
@@ -306,6 +368,74 @@ def test_anthropic_unscripted_and_models(fake_anthropic: FakeAnthropic) -> None:
     with pytest.raises(anthropic.InternalServerError, match="no reply was scripted"):
         ask(client)
     assert fake_anthropic.unscripted == 1 and len(fake_anthropic.requests) == 1
+
+
+# Anthropic's pairing rules for tool_use and tool_result blocks, as the real API enforces them
+HI: Any = {"role": "user", "content": [{"type": "text", "text": "remember this"}]}
+
+
+def uses(*ids: str) -> dict[str, Any]:
+    """An assistant turn with a tool_use block per id."""
+    return {"role": "assistant", "content": [{"type": "text", "text": "on it"}, *(
+        {"type": "tool_use", "id": i, "name": "core_memory_append", "input": {}} for i in ids)]}
+
+
+def results(*ids: str, text: str | None = None, text_first: bool = False) -> dict[str, Any]:
+    """A user turn with a tool_result block per id (and text after them, or before)."""
+    blocks: list[dict[str, Any]] = [{"type": "tool_result", "tool_use_id": i, "content": "OK"} for i in ids]
+    words = [{"type": "text", "text": text}] if text else []
+    return {"role": "user", "content": words + blocks if text_first else blocks + words}
+
+
+def unexpected(where: str, tool_use_id: str) -> str:
+    return (f"{where}: unexpected `tool_use_id` found in `tool_result` blocks: {tool_use_id}. Each `tool_result` "
+            "block must have a corresponding `tool_use` block in the previous message.")
+
+
+def unanswered(where: str, ids: str) -> str:
+    return (f"{where}: `tool_use` ids were found without `tool_result` blocks immediately after: {ids}. Each "
+            "`tool_use` block must have a corresponding `tool_result` block in the next message.")
+
+
+@pytest.mark.parametrize("messages, message", [
+    ([results("toolu_a")], unexpected("messages.0.content.0", "toolu_a")),
+    ([HI, {"role": "assistant", "content": "plain"}, results("toolu_a")],
+     unexpected("messages.2.content.0", "toolu_a")),
+    ([HI, uses("toolu_a"), results("toolu_a", "toolu_b")], unexpected("messages.2.content.1", "toolu_b")),
+    ([HI, uses("toolu_a"), results("toolu_a"), uses("toolu_b"), results("toolu_b", "toolu_a")],  # stale id
+     unexpected("messages.4.content.1", "toolu_a")),
+    ([HI, uses("toolu_a", "toolu_b"), results("toolu_a", text="go on")], unanswered("messages.1", "toolu_b")),
+    ([HI, uses("toolu_a"), HI], unanswered("messages.1", "toolu_a")),
+    ([HI, uses("toolu_a")], unanswered("messages.1", "toolu_a")),
+    ([HI, uses("toolu_a", "toolu_b"), results("toolu_a", "toolu_b", text="[event] heartbeat", text_first=True)],
+     "messages.2: Did not find 2 tool_result block(s) at the beginning of this message. Messages following "
+     "tool_use blocks must begin with a matching number of tool_result blocks."),
+], ids=["result-first", "result-after-plain-turn", "unknown-tool-use-id", "result-for-older-turn",
+        "use-half-answered", "use-unanswered", "use-last", "text-before-results"])
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_anthropic_rejects_unpaired_tool_blocks(fake_anthropic: FakeAnthropic, messages: Any, message: str,
+                                                stream: bool) -> None:
+    """A tool_result must answer a tool_use of the turn before it, and every tool_use must be
+    answered in the next turn: otherwise 400 invalid_request_error, and no reply is generated."""
+    fake_anthropic.push(fa.message("never sent"))
+    with pytest.raises(anthropic.BadRequestError) as exc:
+        ant(fake_anthropic, max_retries=2).messages.create(model="claude-sonnet-4-6", max_tokens=256,
+                                                           messages=messages, stream=stream)
+    assert exc.value.status_code == 400 and exc.value.type == "invalid_request_error"
+    assert exc.value.api_message == message
+    assert isinstance(exc.value.body, dict) and exc.value.body["type"] == "error"
+    assert exc.value.body["request_id"].startswith("req_")
+    assert len(fake_anthropic.requests) == 1 and len(fake_anthropic.rejected) == 1  # not retried
+    assert fake_anthropic.pending == 1 and fake_anthropic.unscripted == 0
+
+
+def test_anthropic_accepts_paired_tool_blocks(fake_anthropic: FakeAnthropic) -> None:
+    """Results in any order in the next turn (text after them), several rounds: accepted."""
+    fake_anthropic.push(fa.message("fine"))
+    messages = [HI, uses("toolu_a", "toolu_b"), results("toolu_b", "toolu_a", text="[event] heartbeat"),
+                uses("toolu_c"), results("toolu_c"), {"role": "assistant", "content": "done"}, HI]
+    m = ant(fake_anthropic).messages.create(model="claude-sonnet-4-6", max_tokens=256, messages=messages)
+    assert m.content[0].text == "fine" and fake_anthropic.rejected == []
 
 
 # --- lifecycle --------------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 from pathlib import Path
@@ -11,17 +10,18 @@ import pytest
 
 from memgpt import AgentService, ModelRequest, ModelResponse, ScriptedModel, Settings
 from memgpt.llm.scripted import reply, tool_call
-from memgpt.schemas import Role
+from memgpt.core.schemas import Role
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nested_kv"
+DATA = Path(__file__).resolve().parent / "data" / "nested_kv"  # subset of the paper's data; see README.md there
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
 def load_records() -> list[tuple[str, str]]:
-    """The first record set of the task file (the one the paper used)."""
-    with gzip.open(DATA / "kv-retrieval-140_keys.jsonl.gz", "rt") as f:
-        first = json.loads(f.readline())
-    return [(k, v) for k, v in first["ordered_kv_records"]]
+    """The first record set of the task file (the one the paper used): 140 UUID pairs."""
+    first = json.loads((DATA / "kv-retrieval-140_keys.first_record.jsonl").read_text())
+    records = [(k, v) for k, v in first["ordered_kv_records"]]
+    assert len(records) == 140 and len({k for k, _ in records}) == 140
+    return records
 
 
 def build_case(records: list[tuple[str, str]], order: list[int]) -> tuple[list[str], str, str]:

@@ -11,10 +11,10 @@ from fakes.openai_server import (
 )
 
 from memgpt import AgentService, Settings
-from memgpt.errors import ModelError
-from memgpt.llm.base import Delta
+from memgpt.core.errors import ModelError
+from memgpt.core.events import Delta, Event, MessageSaved
 from memgpt.llm.openai_chat import OpenAIChatModel
-from memgpt.schemas import Message, Role
+from memgpt.core.schemas import Message, Role
 
 __all__ = ["fake_openai"]
 
@@ -63,9 +63,9 @@ async def test_heartbeat_chain(svc: AgentService, fake_openai: FakeOpenAI) -> No
 async def test_streamed_reply(svc: AgentService, fake_openai: FakeOpenAI) -> None:
     """Deltas stream through on_event and add up to the final tool call."""
     fake_openai.push(completion("Greeting.", [call("send_message", message="Hello, streamed world!")]))
-    events: list[Delta | Message] = []
+    events: list[Event] = []
 
-    async def collect(event: Delta | Message) -> None:
+    async def collect(event: Event) -> None:
         events.append(event)
 
     result = await svc.send_message("a", "hi", on_event=collect)
@@ -76,7 +76,9 @@ async def test_streamed_reply(svc: AgentService, fake_openai: FakeOpenAI) -> Non
     assert len(deltas) > 3
     assert result.replies == ["Hello, streamed world!"]
     assert fake_openai.requests[0]["stream"] is True
-    assert [e.role for e in events if isinstance(e, Message)] == [Role.USER, Role.ASSISTANT, Role.TOOL]
+    assert [e.message.role for e in events if isinstance(e, MessageSaved)] == [Role.USER, Role.ASSISTANT, Role.TOOL]
+    assert [type(e).__name__ for e in events if not isinstance(e, Delta)] == [
+        "MessageSaved", "MessageSaved", "MessageSaved", "StepFinished", "RunFinished"]
 
 
 @pytest.mark.parametrize("failures", [

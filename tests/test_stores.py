@@ -18,14 +18,16 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from memgpt import AgentService, ScriptedModel, Settings
-from memgpt.agent import Stores
 from memgpt.embeddings.base import Vectors
-from memgpt.errors import AlreadyExistsError, NotFoundError
+from memgpt.core.errors import AlreadyExistsError, NotFoundError
+from memgpt.memory.stores import Stores
 from memgpt.llm.scripted import reply, tool_call
-from memgpt.schemas import AgentState, Block, Message, Passage, Role, TextPart
-from memgpt.storage.db import MIGRATIONS, create_engine, migrate, sessionmaker
+from memgpt.core.schemas import AgentState, Block, Message, Passage, Role, TextPart
+from memgpt.storage.db import MIGRATIONS, create_engine, migrate
+from memgpt.storage.factory import storage_for
 from memgpt.storage.postgres import PgArchivalStore, PgRecallStore, vector_literal
-from memgpt.storage.sql import SqlAgentStore, SqlArchivalStore, SqlBlockStore, SqlRecallStore
+from memgpt.storage.sql_archival import SqlArchivalStore
+from memgpt.storage.sql_recall import SqlRecallStore
 from pg import PostgresServer
 
 BASE = datetime(2024, 3, 10, 12, 0, tzinfo=timezone.utc)
@@ -41,12 +43,12 @@ class Backend:
 
 
 def make_stores(engine: AsyncEngine) -> Stores:
-    """The stores for engine's dialect."""
-    sessions = sessionmaker(engine)
+    """The stores for engine's dialect, as the storage factory chooses them."""
+    stores = storage_for(engine).stores
     postgres = engine.dialect.name == "postgresql"
-    recall = PgRecallStore(sessions) if postgres else SqlRecallStore(sessions)
-    archival = PgArchivalStore(sessions) if postgres else SqlArchivalStore(sessions)
-    return Stores(SqlAgentStore(sessions), SqlBlockStore(sessions), recall, archival)
+    assert type(stores.recall) is (PgRecallStore if postgres else SqlRecallStore)
+    assert type(stores.archival) is (PgArchivalStore if postgres else SqlArchivalStore)
+    return stores
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -263,7 +265,8 @@ async def test_recall_embeddings_pending_nearest_and_forget(backend: Backend) ->
 
 # --- archival --------------------------------------------------------------------------------
 async def test_archival_insert_page_count_delete(backend: Backend) -> None:
-    """Passages page newest first, count per agent, come back by id and delete one by one."""
+    """Passages page newest first, count per agent, come back by id (only to their agent)
+    and delete one by one."""
     a, b = await new_agent(backend, "a"), await new_agent(backend, "b")
     archival = backend.stores.archival
     rng = np.random.default_rng(1)
@@ -273,8 +276,9 @@ async def test_archival_insert_page_count_delete(backend: Backend) -> None:
     assert [p.text for p in await archival.page(a.id, limit=2, offset=1)] == ["fact 3", "fact 2"]
     tagged = Passage(agent_id=a.id, text="tagged", tags=["x", "y"], embedding_model="emb")
     await archival.insert(a.id, [tagged], unit(rng, 1))
-    got = await archival.get_many([stored[2].id, "passage-missing", stored[0].id, tagged.id])
+    got = await archival.get_many(a.id, [stored[2].id, "passage-missing", stored[0].id, tagged.id])
     assert [p.text for p in got] == ["fact 2", "fact 0", "tagged"]
+    assert await archival.get_many(b.id, [stored[2].id, tagged.id]) == []  # not b's passages
     assert got[1].created_at == stored[0].created_at and got[1].agent_id == a.id
     assert got[2].tags == ["x", "y"]
     await archival.delete(a.id, stored[1].id)
@@ -345,6 +349,33 @@ async def test_embedding_models(backend: Backend) -> None:
     await add_passages(backend, b.id, ["w"], unit(rng, 1), "emb-3")
     assert sorted(await backend.stores.archival.embedding_models(a.id)) == ["emb", "emb-2"]
     assert await backend.stores.archival.embedding_models("agent-none") == []
+
+
+async def test_needing_embedding_pages_by_cursor(backend: Backend) -> None:
+    """An agent's passages not under a model (all with force) come in cursor order, in batches."""
+    a, b = await new_agent(backend, "a"), await new_agent(backend, "b")
+    archival, rng = backend.stores.archival, np.random.default_rng(10)
+    old = await add_passages(backend, a.id, ["p0", "p1", "p2"], unit(rng, 3), "emb")
+    new = await add_passages(backend, a.id, ["p3"], unit(rng, 1), "emb-2")
+    await add_passages(backend, b.id, ["other"], unit(rng, 1), "emb")
+    first = await archival.needing_embedding(a.id, "emb-2", after=0, limit=2)
+    assert [(i, t) for _, i, t in first] == [(old[0].id, "p0"), (old[1].id, "p1")]
+    rest = await archival.needing_embedding(a.id, "emb-2", after=first[-1][0], limit=2)
+    assert [i for _, i, _ in rest] == [old[2].id] and rest[0][0] > first[-1][0]
+    forced = await archival.needing_embedding(a.id, "emb-2", after=0, limit=10, force=True)
+    assert [i for _, i, _ in forced] == [p.id for p in old + new]
+    assert await archival.needing_embedding(a.id, "emb-2", after=forced[-1][0], limit=10) == []
+    assert await archival.needing_embedding("agent-none", "emb-2", after=0, limit=10) == []
+
+
+async def test_set_embedding_model_changes_only_that(backend: Backend) -> None:
+    """The agent's embedding model is recorded; the rest of its state stays as it was."""
+    agent = await new_agent(backend)
+    await backend.stores.agents.set_embedding_model(agent.id, "emb-9")
+    after = await backend.stores.agents.get(agent.id)
+    assert after.embedding_model == "emb-9"
+    same = {"embedding_model", "version"}  # the version counts writes
+    assert after.model_dump(exclude=same) == agent.model_dump(exclude=same)
 
 
 async def test_nul_characters_are_stored(backend: Backend) -> None:

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from sqlalchemy import delete
 
-from memgpt.memory.vector_index import VectorIndex, VectorIndexConfig, load_faiss
-from memgpt.schemas import AgentState, Passage
+from memgpt.storage.vector_index import VectorIndex, VectorIndexConfig, load_faiss
+from memgpt.core.schemas import AgentState, Passage
 from memgpt.storage.db import create_engine, migrate, sessionmaker
-from memgpt.storage.sql import SqlAgentStore, SqlArchivalStore
+from memgpt.storage.sql_agents import SqlAgentStore
+from memgpt.storage.sql_archival import SqlArchivalStore
 from memgpt.storage.tables import PassageRow
 
 MODEL = "test-embed"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from memgpt import AgentService, ModelRequest, ModelResponse, ScriptedModel, Settings
 from memgpt.llm.scripted import reply, text
-from memgpt.schemas import Message
+from memgpt.core.schemas import Message
 
 
 def policy(request: ModelRequest) -> ModelResponse:
@@ -33,9 +33,9 @@ async def test_cached_window_matches_recall_across_services(tmp_path: Path) -> N
             for each in (first, second):
                 state = await each.get_agent(agent.id)
                 expected = await each.stores.recall.since(agent.id, state.context_start)
-                cached = await each._windows.load(state)
+                cached = await each.kernel.windows.load(state)
                 assert [m.id for m in cached] == [m.id for m in expected], (i, each is first)
                 starts.add(state.context_start)
         assert len(starts) > 2  # evictions moved the window several times
         await first.delete_agent(agent.id)
-        assert agent.id not in first._windows._windows
+        assert agent.id not in first.kernel.windows._windows

@@ -12,8 +12,8 @@ import pytest
 from .openai_server import DelayReply, ErrorReply, FakeServer, Reply, _Handler, delay, format_seconds, new_id, pieces
 
 __all__ = [
-    "DelayReply", "ErrorReply", "FakeAnthropic", "MessageReply", "Reply", "context_overflow", "delay", "error",
-    "fake_anthropic", "message", "overloaded", "rate_limited", "server_error",
+    "DelayReply", "ErrorReply", "FakeAnthropic", "MessageReply", "Reply", "context_overflow", "conversation_error",
+    "delay", "error", "fake_anthropic", "message", "overloaded", "rate_limited", "server_error",
 ]
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
@@ -76,6 +76,52 @@ def context_overflow(tokens: int = 250000, maximum: int = 200000) -> ErrorReply:
     return error(400, f"prompt is too long: {tokens} tokens > {maximum} maximum")
 
 
+def _blocks(message: Any) -> list[dict[str, Any]]:
+    """A message's content blocks (a string content has none of interest here)."""
+    content = message.get("content") if isinstance(message, dict) else None
+    return [b for b in content if isinstance(b, dict)] if isinstance(content, list) else []
+
+
+def conversation_error(messages: Any) -> ErrorReply | None:
+    """The 400 Anthropic answers when tool_use and tool_result blocks do not pair up, else None.
+
+    The real API's rules (and wording): every `tool_result` block must name a `tool_use` id of
+    the message right before its own (the previous assistant turn), and every `tool_use` block
+    of an assistant message must be answered by a `tool_result` block in the message right
+    after it, which must begin with those results (text may follow them). Messages are checked
+    in order; the first problem is reported.
+    """
+    if not isinstance(messages, list):
+        return None
+    for i, m in enumerate(messages):
+        role = m.get("role") if isinstance(m, dict) else None
+        if role == "user":
+            before = messages[i - 1] if i else None
+            used = {b.get("id") for b in _blocks(before) if b.get("type") == "tool_use"} \
+                if isinstance(before, dict) and before.get("role") == "assistant" else set()
+            for k, b in enumerate(_blocks(m)):
+                if b.get("type") == "tool_result" and b.get("tool_use_id") not in used:
+                    return error(400, f"messages.{i}.content.{k}: unexpected `tool_use_id` found in "
+                                      f"`tool_result` blocks: {b.get('tool_use_id')}. Each `tool_result` "
+                                      "block must have a corresponding `tool_use` block in the previous message.")
+        elif role == "assistant":
+            ids = [b.get("id") for b in _blocks(m) if b.get("type") == "tool_use"]
+            after = messages[i + 1] if i + 1 < len(messages) else None
+            answered = {b.get("tool_use_id") for b in _blocks(after) if b.get("type") == "tool_result"} \
+                if isinstance(after, dict) and after.get("role") == "user" else set()
+            missing = [t for t in ids if t not in answered]
+            if missing:
+                return error(400, f"messages.{i}: `tool_use` ids were found without `tool_result` blocks "
+                                  f"immediately after: {', '.join(map(str, missing))}. Each `tool_use` block "
+                                  "must have a corresponding `tool_result` block in the next message.")
+            lead = [b.get("type") for b in _blocks(after)[: len(ids)]]
+            if ids and lead != ["tool_result"] * len(ids):  # answered, but text comes first
+                return error(400, f"messages.{i + 1}: Did not find {len(ids)} tool_result block(s) at the "
+                                  "beginning of this message. Messages following tool_use blocks must begin "
+                                  "with a matching number of tool_result blocks.")
+    return None
+
+
 class FakeAnthropic(FakeServer):
     """Fake Anthropic server: POST /v1/messages and GET /v1/models; point the SDK at `.url`."""
 
@@ -91,6 +137,10 @@ class FakeAnthropic(FakeServer):
     def _error_body(self, status: int, message: str) -> dict[str, Any]:
         """Anthropic's error shape."""
         return _anthropic_error_body(status, message)
+
+    def _reject(self, request: dict[str, Any]) -> ErrorReply | None:
+        """tool_use and tool_result blocks that do not pair up, refused as Anthropic does."""
+        return conversation_error(request.get("messages"))
 
     def _models(self) -> dict[str, Any]:
         """A couple of model ids."""

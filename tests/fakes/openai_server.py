@@ -19,7 +19,7 @@ import pytest
 
 __all__ = [
     "CompletionReply", "DelayReply", "ErrorReply", "FakeOpenAI", "FakeServer", "Reply", "completion",
-    "context_overflow", "delay", "error", "fake_openai", "rate_limited", "server_error",
+    "context_overflow", "conversation_error", "delay", "error", "fake_openai", "rate_limited", "server_error",
 ]
 
 
@@ -153,6 +153,7 @@ class FakeServer:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.unscripted = 0
+        self.rejected: list[ErrorReply] = []  # requests refused as malformed, like the real API would
         self._queue: deque[Reply] = deque(replies)
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -230,11 +231,16 @@ class FakeServer:
         except ValueError:
             h.send_json(400, self._error_body(400, f"{self.name}: request body is not JSON"))
             return
+        rejection = self._reject(body) if isinstance(body, dict) else None
         with self._lock:
             self.requests.append(body)
             self.headers.append({k.lower(): v for k, v in h.headers.items()})
-            reply, number = (self._queue.popleft() if self._queue else None), len(self.requests)
-            self.unscripted += reply is None
+            if rejection is not None:  # refused before generating: no scripted reply is used
+                self.rejected.append(rejection)
+                reply, number = rejection, len(self.requests)
+            else:
+                reply, number = (self._queue.popleft() if self._queue else None), len(self.requests)
+                self.unscripted += reply is None
         if reply is None:  # x-should-retry: false stops the SDKs from retrying into the same hole
             msg = f"{self.name}: no reply was scripted for request #{number}"
             reply = ErrorReply(500, self._error_body(500, msg), {"x-should-retry": "false"})
@@ -251,6 +257,10 @@ class FakeServer:
     def _answer(self, h: _Handler, request: dict[str, Any], reply: Reply) -> None:
         """Send a success reply (JSON or SSE); provider-specific."""
         raise NotImplementedError
+
+    def _reject(self, request: dict[str, Any]) -> ErrorReply | None:
+        """The 400 the real API answers to a malformed request, or None; provider-specific."""
+        return None
 
     def _error_body(self, status: int, message: str) -> dict[str, Any]:
         """An error body in the provider's shape."""
@@ -315,6 +325,46 @@ def context_overflow(limit: int = 128000, requested: int = 130000) -> ErrorReply
                  code="context_length_exceeded", param="messages")
 
 
+def conversation_error(messages: Any) -> ErrorReply | None:
+    """The 400 OpenAI answers when tool calls and tool messages do not pair up, else None.
+
+    The real API's rules (and wording, typo included): every `role: tool` message must answer
+    a `tool_calls` id of the assistant message right before the run of tool messages it is in,
+    and an assistant message with `tool_calls` must be followed by tool messages answering every
+    one of its ids. Messages are checked in order; the first problem is reported.
+    """
+    if not isinstance(messages, list):
+        return None
+    n, i = len(messages), 0
+    while i < n:
+        m = messages[i] if isinstance(messages[i], dict) else {}
+        if m.get("role") == "tool":  # not right after an assistant message with tool_calls
+            return error(400, "Invalid parameter: messages with role 'tool' must be a response to a "
+                              "preceeding message with 'tool_calls'.", param=f"messages.[{i}].role")
+        calls = m.get("tool_calls") if m.get("role") == "assistant" else None
+        if not calls:
+            i += 1
+            continue
+        ids = [c.get("id") for c in calls if isinstance(c, dict)]
+        answered: set[str] = set()
+        j = i + 1
+        while j < n and isinstance(messages[j], dict) and messages[j].get("role") == "tool":
+            call_id = messages[j].get("tool_call_id")
+            if call_id not in ids:
+                return error(400, f"Invalid parameter: 'tool_call_id' of '{call_id}' not found in "
+                                  "'tool_calls' of previous message.", param=f"messages.[{j}].tool_call_id")
+            answered.add(call_id)
+            j += 1
+        missing = [c for c in ids if c not in answered]
+        if missing:
+            return error(400, "An assistant message with 'tool_calls' must be followed by tool messages "
+                              "responding to each 'tool_call_id'. The following tool_call_ids did not have "
+                              f"response messages: {', '.join(map(str, missing))}",
+                         param=f"messages.[{j if j < n else i}].role")
+        i = j
+    return None
+
+
 class FakeOpenAI(FakeServer):
     """Fake OpenAI server: POST /v1/chat/completions and GET /v1/models; point the SDK at `.url`."""
 
@@ -330,6 +380,10 @@ class FakeOpenAI(FakeServer):
     def _error_body(self, status: int, message: str) -> dict[str, Any]:
         """OpenAI's error shape."""
         return _openai_error_body(status, message, None)
+
+    def _reject(self, request: dict[str, Any]) -> ErrorReply | None:
+        """Tool calls and tool messages that do not pair up, refused as OpenAI does."""
+        return conversation_error(request.get("messages"))
 
     def _models(self) -> dict[str, Any]:
         """A couple of model ids."""
