@@ -7,17 +7,18 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
 
-from memgpt.cli.chat import ChatSession, detect_model
-from memgpt.llm.demo import DEMO_INPUTS, DEMO_MODEL
 from memgpt.core.errors import MemGPTError
-from memgpt.cli.render import print_blocks, print_context, print_messages
-from memgpt.services.service import AgentService, default_service
-from memgpt.core.settings import Settings
+
+# Only typer, rich and memgpt.core.errors load at start-up, so `memgpt --help` stays fast:
+# each command imports the service (and through it storage, embeddings, providers) itself.
+if TYPE_CHECKING:
+    from memgpt.core.settings import Settings
+    from memgpt.services.service import AgentService
 
 T = TypeVar("T")
 app = typer.Typer(help="LLM agents that manage their own memory.", no_args_is_help=True)
@@ -27,10 +28,14 @@ Home = Annotated[Path | None, typer.Option(help="Data directory (default: MEMGPT
 
 def _settings(home: Path | None) -> Settings:
     """Settings from the environment, with --home in place of MEMGPT_HOME if given."""
+    from memgpt.core.settings import Settings
+
     return Settings(home=home) if home else Settings()
 
 
 def _run(home: Path | None, job: Callable[[AgentService], Awaitable[T]]) -> T:
+    from memgpt.services.service import default_service
+
     settings = _settings(home)
 
     async def main() -> T:
@@ -47,6 +52,8 @@ def _run(home: Path | None, job: Callable[[AgentService], Awaitable[T]]) -> T:
 @app.command()
 def demo(home: Home = None, name: str = "demo") -> None:
     """Run an offline conversation with a scripted model that edits its own memory."""
+    from memgpt.cli.render import print_blocks, print_context, print_messages
+    from memgpt.llm.demo import DEMO_INPUTS, DEMO_MODEL
 
     async def job(svc: AgentService) -> None:
         existing = {a.name for a in await svc.list_agents()}
@@ -70,6 +77,9 @@ def chat(
     model: Annotated[str | None, typer.Option(help="provider/model[@base_url] for new agents.")] = None,
 ) -> None:
     """Talk to an agent in the terminal."""
+    from memgpt.cli.chat import ChatSession, detect_model
+    from memgpt.services.service import default_service
+
     settings = _settings(home)
     chosen = detect_model(model, settings.model)
 
@@ -97,18 +107,24 @@ def agents(home: Home = None) -> None:
 @app.command()
 def memory(agent: str, home: Home = None) -> None:
     """Show an agent's core memory blocks."""
+    from memgpt.cli.render import print_blocks
+
     print_blocks(console, _run(home, lambda svc: svc.list_blocks(agent)))
 
 
 @app.command()
 def context(agent: str, home: Home = None) -> None:
     """Show the tokens of each section of an agent's context window."""
+    from memgpt.cli.render import print_context
+
     print_context(console, _run(home, lambda svc: svc.context_window(agent)))
 
 
 @app.command()
 def recall(agent: str, query: str, home: Home = None, limit: int = 10) -> None:
     """Search an agent's recall memory (every message)."""
+    from memgpt.cli.render import print_messages
+
     page = _run(home, lambda svc: svc.search_messages(agent, query, limit=limit))
     console.print(f"{page.total} matches")
     print_messages(console, page.items)
@@ -175,6 +191,7 @@ def reembed(
     """Re-embed an agent's archival passages and messages with an embedding model (resumable)."""
     from memgpt.embeddings import embedder_from_spec
     from memgpt.services.reembed import reembed as run_reembed
+    from memgpt.services.service import default_service
 
     settings = _settings(home)
     chosen = embedder_from_spec(embedder)

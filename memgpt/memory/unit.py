@@ -40,6 +40,8 @@ class StepWrite:
     vectors: list[np.ndarray[Any, Any]] = field(default_factory=list)
     step: StepRecord | None = None
     finished_calls: list[str] = field(default_factory=list)
+    release: str | None = None
+    """A lease holder whose lease on the agent ends with this commit (the turn's last)."""
 
     def empty(self) -> bool:
         """Whether there is nothing to write."""
@@ -63,11 +65,14 @@ class UnitStore(Protocol):
     async def commit(self, write: StepWrite) -> int:
         """Apply a step's writes in one transaction; returns the agent's new version."""
     async def journal_start(self, agent_id: str, call_id: str, tool: str, arguments: str) -> None:
-        """Record (durably, before it runs) that an external tool call is starting."""
+        """Record (durably, before it runs) that an external tool call is starting; bumps the
+        agent's version, so no process trusts a cache from before the call."""
     async def journal_open(self, agent_id: str) -> list[JournalEntry]:
         """Calls started but never finished (a crash came between), oldest first."""
     async def acquire(self, agent_id: str, holder: str, ttl: float) -> int | None:
         """Take or renew the agent's lease for ttl seconds: its version, or None if another
         holder's lease is live."""
+    async def renew(self, agent_id: str, holder: str, ttl: float) -> None:
+        """Extend holder's live lease (never takes a lease that was given back)."""
     async def release(self, agent_id: str, holder: str) -> None:
         """Give the lease back (no-op if held by someone else)."""

@@ -47,6 +47,8 @@ class AgentRuntime:
         embedder: Embedder,
         settings: Settings,
         listener: Listener | None = None,
+        journal_clean: bool = False,
+        lease_holder: str | None = None,
     ) -> None:
         self.state, self.blocks, self.context = state, blocks, context
         self.stores, self.unit, self.model, self.summarizer = stores, unit, model, summarizer
@@ -55,6 +57,10 @@ class AgentRuntime:
         self.page_size = settings.page_size
         self.next_seq = context[-1].seq + 1 if context else state.context_start
         self.pending = StepWrite(state.id)
+        self.journal_clean = journal_clean
+        self.lease_holder = lease_holder
+        self.released = False
+        """Whether the last commit gave the lease back."""
 
     # --- memory access for tools (ToolContext) -------------------------------------------
     async def get_block(self, label: str) -> Block:
@@ -111,11 +117,14 @@ class AgentRuntime:
         self.pending.messages.extend(out)
         return out
 
-    async def commit(self, record: StepRecord | None = None) -> None:
-        """Write everything pending in one transaction, then tell the listener."""
+    async def commit(self, record: StepRecord | None = None, *, last: bool = False) -> None:
+        """Write everything pending in one transaction, then tell the listener. The turn's
+        ``last`` commit also gives back the lease it runs under."""
         work, self.pending = self.pending, StepWrite(self.state.id)
         work.position, work.step = self.state.position(), record
+        work.release = self.lease_holder if last else None
         self.state.version = await self.unit.commit(work)
+        self.released = last and self.lease_holder is not None
         if self.listener is None:
             return
         for m in work.messages:
@@ -200,6 +209,8 @@ class AgentRuntime:
             for call in m.tool_calls:
                 if call.id not in answered:
                     self.append([tool_result(call.id, call.name, "Interrupted before it ran.", True)])
+        if self.journal_clean:
+            return
         for entry in await self.unit.journal_open(self.state.id):
             self.pending.finished_calls.append(entry.call_id)
             self.append([Message.event(

@@ -82,7 +82,7 @@ async def run(agent: AgentRuntime, user_input: Message) -> SendResult:
             repeats = repeats + 1 if signature and signature == last else 1
             last = signature
             done.stop_reason = _stop(agent, done, index, repeats)
-            await agent.commit(StepRecord(stored.id, agent.model.name, done))
+            await agent.commit(StepRecord(stored.id, agent.model.name, done), last=bool(done.stop_reason))
             await _emit_step(agent, done)
             if done.stop_reason:
                 break

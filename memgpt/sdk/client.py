@@ -106,11 +106,28 @@ class Client:
         return adapter.validate_python(self._call(method, path, **kwargs))
 
     # --- agents ------------------------------------------------------------------------------
-    def create_agent(self, name: str, *, model: str, **options: Any) -> AgentState:
-        """Create an agent (options as AgentService.create_agent)."""
-        if options.get("blocks") is not None:
-            options["blocks"] = [b.model_dump(mode="json") if isinstance(b, Block) else b for b in options["blocks"]]
-        body = {"name": name, "model": model, **options}
+    def create_agent(
+        self,
+        name: str,
+        *,
+        model: str,
+        persona: str | None = None,
+        human: str | None = None,
+        blocks: list[Block] | None = None,
+        instructions: str | None = None,
+        context_window: int | None = None,
+        summarizer_model: str | None = None,
+        max_output_tokens: int | None = None,
+        tools: list[str] | None = None,
+    ) -> AgentState:
+        """Create an agent; blocks default to persona and human starters, ``tools`` names
+        custom tools to attach."""
+        body = _present(
+            name=name, model=model, persona=persona, human=human,
+            blocks=None if blocks is None else [_block_json(b) for b in blocks],
+            instructions=instructions, context_window=context_window, summarizer_model=summarizer_model,
+            max_output_tokens=max_output_tokens, tools=tools,
+        )
         return self._get(AgentState, "POST", "/agents", json=body)
 
     def list_agents(self) -> list[AgentState]:
@@ -121,17 +138,32 @@ class Client:
         """An agent by id or name."""
         return self._get(AgentState, "GET", f"/agents/{_q(agent)}")
 
-    def update_agent(self, agent: str, **changes: Any) -> AgentState:
-        """Change an agent's name, instructions, model or window."""
-        return self._get(AgentState, "PATCH", f"/agents/{_q(agent)}", json=changes)
-
-    def get_message(self, agent: str, message_id: str) -> Message:
-        """One message of recall memory by id."""
-        return self._get(Message, "GET", f"/agents/{_q(agent)}/messages/{_q(message_id)}")
+    def update_agent(
+        self,
+        agent: str,
+        *,
+        name: str | None = None,
+        instructions: str | None = None,
+        model: str | None = None,
+        context_window: int | None = None,
+        max_output_tokens: int | None = None,
+    ) -> AgentState:
+        """Change an agent's name, instructions, model or window (None: unchanged)."""
+        body = _present(name=name, instructions=instructions, model=model, context_window=context_window,
+                        max_output_tokens=max_output_tokens)
+        return self._get(AgentState, "PATCH", f"/agents/{_q(agent)}", json=body)
 
     def delete_agent(self, agent: str) -> None:
         """Delete an agent and all it owns."""
         self._call("DELETE", f"/agents/{_q(agent)}")
+
+    def context_window(self, agent: str) -> ContextReport:
+        """Tokens per section of the context window."""
+        return self._get(ContextReport, "GET", f"/agents/{_q(agent)}/context")
+
+    def model_names(self) -> list[str]:
+        """Names of the models the server has configured (and its default model, if set)."""
+        return self._get(list[str], "GET", "/models")
 
     # --- messages ----------------------------------------------------------------------------
     def send_message(self, agent: str, text: str) -> SendResult:
@@ -139,12 +171,19 @@ class Client:
         return self._get(SendResult, "POST", f"/agents/{_q(agent)}/messages", json={"text": text})
 
     def send_event(self, agent: str, text: str) -> SendResult:
-        """Wake the agent with a system event."""
+        """Wake the agent with a system event (a timer, a webhook, a finished job)."""
         return self._get(SendResult, "POST", f"/agents/{_q(agent)}/events", json={"text": text})
 
-    def list_messages(self, agent: str, **options: Any) -> list[Message]:
-        """Recall memory in order (options: limit, before, after as message seq numbers)."""
-        return self._get(list[Message], "GET", f"/agents/{_q(agent)}/messages", params=options)
+    def get_message(self, agent: str, message_id: str) -> Message:
+        """One message of recall memory by id."""
+        return self._get(Message, "GET", f"/agents/{_q(agent)}/messages/{_q(message_id)}")
+
+    def list_messages(
+        self, agent: str, *, limit: int = 50, before: int | None = None, after: int | None = None
+    ) -> list[Message]:
+        """Recall memory in order; page with a message's ``seq`` as before/after."""
+        params = {"limit": limit, "before": before, "after": after}
+        return self._get(list[Message], "GET", f"/agents/{_q(agent)}/messages", params=params)
 
     def search_messages(
         self, agent: str, query: str | None = None, *,
@@ -164,17 +203,28 @@ class Client:
         """One block."""
         return self._get(Block, "GET", f"/agents/{_q(agent)}/blocks/{_q(label)}")
 
-    def update_block(self, agent: str, label: str, **changes: Any) -> Block:
-        """Change a block's value, limit, description or read_only flag."""
-        return self._get(Block, "PATCH", f"/agents/{_q(agent)}/blocks/{_q(label)}", json=changes)
+    def update_block(
+        self,
+        agent: str,
+        label: str,
+        *,
+        value: str | None = None,
+        limit: int | None = None,
+        description: str | None = None,
+        read_only: bool | None = None,
+    ) -> Block:
+        """Change a block's value, limit, description or read_only flag (None: unchanged)."""
+        body = _present(value=value, limit=limit, description=description, read_only=read_only)
+        return self._get(Block, "PATCH", f"/agents/{_q(agent)}/blocks/{_q(label)}", json=body)
 
     # --- archival memory ---------------------------------------------------------------------
     def insert_passage(self, agent: str, text: str, tags: list[str] | None = None) -> Passage:
         """Add a passage to archival memory."""
-        return self.insert_passages(agent, [text], tags)[0]
+        body = {"text": text, "tags": tags}
+        return self._get(list[Passage], "POST", f"/agents/{_q(agent)}/passages", json=body)[0]
 
     def insert_passages(self, agent: str, texts: list[str], tags: list[str] | None = None) -> list[Passage]:
-        """Add passages to archival memory in one batch."""
+        """Add passages to archival memory, embedded in one batch."""
         body = {"texts": texts, "tags": tags}
         return self._get(list[Passage], "POST", f"/agents/{_q(agent)}/passages", json=body)
 
@@ -183,28 +233,55 @@ class Client:
         params = {"limit": limit, "offset": offset}
         return self._get(list[Passage], "GET", f"/agents/{_q(agent)}/passages", params=params)
 
-    def search_passages(self, agent: str, query: str, *, limit: int = 10) -> list[Passage]:
-        """Search archival memory."""
-        params = {"query": query, "limit": limit}
+    def search_passages(
+        self,
+        agent: str,
+        query: str,
+        *,
+        limit: int = 10,
+        tags: list[str] | None = None,
+        match_all_tags: bool = False,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[Passage]:
+        """Search archival memory; optionally only passages with any (or all) of ``tags``,
+        created in [start, end)."""
+        params = {"query": query, "limit": limit, "tags": tags, "match_all_tags": match_all_tags,
+                  "start": start, "end": end}
         return self._get(list[Passage], "GET", f"/agents/{_q(agent)}/passages/search", params=params)
 
     def delete_passage(self, agent: str, passage_id: str) -> None:
         """Delete a passage."""
         self._call("DELETE", f"/agents/{_q(agent)}/passages/{_q(passage_id)}")
 
-    # --- introspection -----------------------------------------------------------------------
-    def context_window(self, agent: str) -> ContextReport:
-        """Tokens per section of the context window."""
-        return self._get(ContextReport, "GET", f"/agents/{_q(agent)}/context")
-
     # --- tools -------------------------------------------------------------------------------
-    def create_tool(self, source_code: str, **options: Any) -> ToolDef:
-        """A custom tool from Python source (options as AgentService.create_tool)."""
-        return self._get(ToolDef, "POST", "/tools", json={"source_code": source_code, **options})
+    def create_tool(
+        self,
+        source_code: str,
+        *,
+        function: str | None = None,
+        description: str | None = None,
+        tags: list[str] | None = None,
+        return_char_limit: int | None = None,
+    ) -> ToolDef:
+        """A custom tool from Python source: the last top-level function, or ``function``."""
+        body = _present(source_code=source_code, function=function, description=description, tags=tags,
+                        return_char_limit=return_char_limit)
+        return self._get(ToolDef, "POST", "/tools", json=body)
 
-    def upsert_tool(self, source_code: str, **options: Any) -> ToolDef:
-        """Create a custom tool or replace yours of the same name."""
-        return self._get(ToolDef, "PUT", "/tools", json={"source_code": source_code, **options})
+    def upsert_tool(
+        self,
+        source_code: str,
+        *,
+        function: str | None = None,
+        description: str | None = None,
+        tags: list[str] | None = None,
+        return_char_limit: int | None = None,
+    ) -> ToolDef:
+        """Create a custom tool or replace yours of the same name (options as create_tool)."""
+        body = _present(source_code=source_code, function=function, description=description, tags=tags,
+                        return_char_limit=return_char_limit)
+        return self._get(ToolDef, "PUT", "/tools", json=body)
 
     def list_tools(self) -> list[ToolDef]:
         """The base tools, then your custom tools."""
@@ -214,9 +291,19 @@ class Client:
         """A tool by id or name."""
         return self._get(ToolDef, "GET", f"/tools/{_q(tool)}")
 
-    def update_tool(self, tool: str, **changes: Any) -> ToolDef:
-        """Change a custom tool's source, description, tags or return limit."""
-        return self._get(ToolDef, "PATCH", f"/tools/{_q(tool)}", json=changes)
+    def update_tool(
+        self,
+        tool: str,
+        *,
+        source_code: str | None = None,
+        description: str | None = None,
+        tags: list[str] | None = None,
+        return_char_limit: int | None = None,
+    ) -> ToolDef:
+        """Change a custom tool's source, description, tags or return limit (None: unchanged)."""
+        body = _present(source_code=source_code, description=description, tags=tags,
+                        return_char_limit=return_char_limit)
+        return self._get(ToolDef, "PATCH", f"/tools/{_q(tool)}", json=body)
 
     def delete_tool(self, tool: str) -> None:
         """Delete a custom tool."""
@@ -234,12 +321,37 @@ class Client:
         """Take a custom tool from the agent."""
         return self._get(AgentState, "DELETE", f"/agents/{_q(agent)}/tools/{_q(tool)}")
 
+    def set_agent_tools(self, agent: str, tools: list[str]) -> AgentState:
+        """Make the agent's custom tools exactly those named (base tools stay regardless)."""
+        return self._get(AgentState, "PUT", f"/agents/{_q(agent)}/tools", json={"tools": tools})
+
     # --- agent files -------------------------------------------------------------------------
     def export_agent(self, agent: str, *, messages: bool = True, passages: bool = True) -> dict[str, Any]:
         """The agent as an agent file (a JSON-ready dict)."""
         params = {"messages": messages, "passages": passages}
         return self._get(dict[str, Any], "GET", f"/agents/{_q(agent)}/export", params=params)
 
-    def import_agent(self, data: dict[str, Any], **options: Any) -> AgentState:
-        """A new agent from an agent file (options as AgentService.import_agent)."""
-        return self._get(AgentState, "POST", "/agents/import", json={"file": data, **options})
+    def import_agent(
+        self,
+        data: Any,
+        *,
+        name: str | None = None,
+        model: str | None = None,
+        strip_messages: bool = False,
+        replace_tools: bool = True,
+        copy_suffix: bool = False,
+    ) -> AgentState:
+        """A new agent (new ids) from an agent file's parsed JSON; ``name``/``model`` override
+        the file's."""
+        body = {"file": data, "name": name, "model": model, "strip_messages": strip_messages,
+                "replace_tools": replace_tools, "copy_suffix": copy_suffix}
+        return self._get(AgentState, "POST", "/agents/import", json=body)
+
+
+def _present(**fields: Any) -> dict[str, Any]:
+    """A JSON body of the fields given (None means "not given", as in AgentService)."""
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def _block_json(block: Block | dict[str, Any]) -> Any:
+    return block.model_dump(mode="json") if isinstance(block, Block) else block

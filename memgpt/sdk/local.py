@@ -53,9 +53,28 @@ class MemGPT:
     ) -> None:
         self.close()
 
-    def create_agent(self, name: str, *, model: str, **options: Any) -> AgentState:
-        """Create an agent (options as AgentService.create_agent)."""
-        return self._run(self.service.create_agent(name, model=model, **options))
+    # --- agents ------------------------------------------------------------------------------
+    def create_agent(
+        self,
+        name: str,
+        *,
+        model: str,
+        persona: str | None = None,
+        human: str | None = None,
+        blocks: list[Block] | None = None,
+        instructions: str | None = None,
+        context_window: int | None = None,
+        summarizer_model: str | None = None,
+        max_output_tokens: int | None = None,
+        tools: list[str] | None = None,
+    ) -> AgentState:
+        """Create an agent; blocks default to persona and human starters, ``tools`` names
+        custom tools to attach."""
+        return self._run(self.service.create_agent(
+            name, model=model, persona=persona, human=human, blocks=blocks, instructions=instructions,
+            context_window=context_window, summarizer_model=summarizer_model,
+            max_output_tokens=max_output_tokens, tools=tools,
+        ))
 
     def list_agents(self) -> list[AgentState]:
         """Every agent."""
@@ -65,35 +84,65 @@ class MemGPT:
         """An agent by id or name."""
         return self._run(self.service.get_agent(agent))
 
-    def update_agent(self, agent: str, **changes: Any) -> AgentState:
-        """Change an agent's name, instructions, model or window."""
-        return self._run(self.service.update_agent(agent, **changes))
-
-    def get_message(self, agent: str, message_id: str) -> Message:
-        """One message of recall memory by id."""
-        return self._run(self.service.get_message(agent, message_id))
+    def update_agent(
+        self,
+        agent: str,
+        *,
+        name: str | None = None,
+        instructions: str | None = None,
+        model: str | None = None,
+        context_window: int | None = None,
+        max_output_tokens: int | None = None,
+    ) -> AgentState:
+        """Change an agent's name, instructions, model or window (None: unchanged)."""
+        return self._run(self.service.update_agent(
+            agent, name=name, instructions=instructions, model=model, context_window=context_window,
+            max_output_tokens=max_output_tokens,
+        ))
 
     def delete_agent(self, agent: str) -> None:
         """Delete an agent and all it owns."""
         self._run(self.service.delete_agent(agent))
 
+    def context_window(self, agent: str) -> ContextReport:
+        """Tokens per section of the context window."""
+        return self._run(self.service.context_window(agent))
+
+    def model_names(self) -> list[str]:
+        """Names of the configured models (and the default model, if set)."""
+        return self.service.model_names()
+
+    # --- messages ----------------------------------------------------------------------------
+    # AgentService's send_message/send_event also take ``on_event`` (a streaming callback);
+    # a blocking call returns the whole SendResult instead.
     def send_message(self, agent: str, text: str) -> SendResult:
         """Send a user message; returns every step."""
         return self._run(self.service.send_message(agent, text))
 
-    def list_messages(self, agent: str, **options: Any) -> list[Message]:
-        """Recall memory in order."""
-        return self._run(self.service.list_messages(agent, **options))
+    def send_event(self, agent: str, text: str) -> SendResult:
+        """Wake the agent with a system event (a timer, a webhook, a finished job)."""
+        return self._run(self.service.send_event(agent, text))
+
+    def get_message(self, agent: str, message_id: str) -> Message:
+        """One message of recall memory by id."""
+        return self._run(self.service.get_message(agent, message_id))
+
+    def list_messages(
+        self, agent: str, *, limit: int = 50, before: int | None = None, after: int | None = None
+    ) -> list[Message]:
+        """Recall memory in order; page with a message's ``seq`` as before/after."""
+        return self._run(self.service.list_messages(agent, limit=limit, before=before, after=after))
 
     def search_messages(
         self, agent: str, query: str | None = None, *,
         start: datetime | None = None, end: datetime | None = None, limit: int = 10, offset: int = 0,
     ) -> Page[Message]:
-        """Search recall memory."""
+        """Search recall memory by words and/or a [start, end) date range."""
         return self._run(
             self.service.search_messages(agent, query, start=start, end=end, limit=limit, offset=offset)
         )
 
+    # --- core memory -------------------------------------------------------------------------
     def list_blocks(self, agent: str) -> list[Block]:
         """Core memory blocks."""
         return self._run(self.service.list_blocks(agent))
@@ -102,37 +151,85 @@ class MemGPT:
         """One block."""
         return self._run(self.service.get_block(agent, label))
 
-    def update_block(self, agent: str, label: str, **changes: Any) -> Block:
-        """Change a block's value, limit, description or read_only flag."""
-        return self._run(self.service.update_block(agent, label, **changes))
+    def update_block(
+        self,
+        agent: str,
+        label: str,
+        *,
+        value: str | None = None,
+        limit: int | None = None,
+        description: str | None = None,
+        read_only: bool | None = None,
+    ) -> Block:
+        """Change a block's value, limit, description or read_only flag (None: unchanged)."""
+        return self._run(self.service.update_block(
+            agent, label, value=value, limit=limit, description=description, read_only=read_only
+        ))
 
+    # --- archival memory ---------------------------------------------------------------------
     def insert_passage(self, agent: str, text: str, tags: list[str] | None = None) -> Passage:
         """Add a passage to archival memory."""
         return self._run(self.service.insert_passage(agent, text, tags))
+
+    def insert_passages(self, agent: str, texts: list[str], tags: list[str] | None = None) -> list[Passage]:
+        """Add passages to archival memory, embedded in one batch."""
+        return self._run(self.service.insert_passages(agent, texts, tags))
 
     def list_passages(self, agent: str, *, limit: int = 50, offset: int = 0) -> list[Passage]:
         """Archival passages, newest first."""
         return self._run(self.service.list_passages(agent, limit=limit, offset=offset))
 
-    def search_passages(self, agent: str, query: str, *, limit: int = 10) -> list[Passage]:
-        """Search archival memory."""
-        return self._run(self.service.search_passages(agent, query, limit=limit))
+    def search_passages(
+        self,
+        agent: str,
+        query: str,
+        *,
+        limit: int = 10,
+        tags: list[str] | None = None,
+        match_all_tags: bool = False,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[Passage]:
+        """Search archival memory; optionally only passages with any (or all) of ``tags``,
+        created in [start, end)."""
+        return self._run(self.service.search_passages(
+            agent, query, limit=limit, tags=tags, match_all_tags=match_all_tags, start=start, end=end
+        ))
 
     def delete_passage(self, agent: str, passage_id: str) -> None:
         """Delete a passage."""
         self._run(self.service.delete_passage(agent, passage_id))
 
-    def context_window(self, agent: str) -> ContextReport:
-        """Tokens per section of the context window."""
-        return self._run(self.service.context_window(agent))
+    # --- tools -------------------------------------------------------------------------------
+    def create_tool(
+        self,
+        source_code: str,
+        *,
+        function: str | None = None,
+        description: str | None = None,
+        tags: list[str] | None = None,
+        return_char_limit: int | None = None,
+    ) -> ToolDef:
+        """A custom tool from Python source: the last top-level function, or ``function``."""
+        return self._run(self.service.create_tool(
+            source_code, function=function, description=description, tags=tags,
+            return_char_limit=return_char_limit,
+        ))
 
-    def create_tool(self, source_code: str, **options: Any) -> ToolDef:
-        """A custom tool from Python source (options as AgentService.create_tool)."""
-        return self._run(self.service.create_tool(source_code, **options))
-
-    def upsert_tool(self, source_code: str, **options: Any) -> ToolDef:
-        """Create a custom tool or replace yours of the same name."""
-        return self._run(self.service.upsert_tool(source_code, **options))
+    def upsert_tool(
+        self,
+        source_code: str,
+        *,
+        function: str | None = None,
+        description: str | None = None,
+        tags: list[str] | None = None,
+        return_char_limit: int | None = None,
+    ) -> ToolDef:
+        """Create a custom tool or replace yours of the same name (options as create_tool)."""
+        return self._run(self.service.upsert_tool(
+            source_code, function=function, description=description, tags=tags,
+            return_char_limit=return_char_limit,
+        ))
 
     def list_tools(self) -> list[ToolDef]:
         """The base tools, then your custom tools."""
@@ -142,9 +239,20 @@ class MemGPT:
         """A tool by id or name."""
         return self._run(self.service.get_tool(tool))
 
-    def update_tool(self, tool: str, **changes: Any) -> ToolDef:
-        """Change a custom tool's source, description, tags or return limit."""
-        return self._run(self.service.update_tool(tool, **changes))
+    def update_tool(
+        self,
+        tool: str,
+        *,
+        source_code: str | None = None,
+        description: str | None = None,
+        tags: list[str] | None = None,
+        return_char_limit: int | None = None,
+    ) -> ToolDef:
+        """Change a custom tool's source, description, tags or return limit (None: unchanged)."""
+        return self._run(self.service.update_tool(
+            tool, source_code=source_code, description=description, tags=tags,
+            return_char_limit=return_char_limit,
+        ))
 
     def delete_tool(self, tool: str) -> None:
         """Delete a custom tool."""
@@ -162,10 +270,28 @@ class MemGPT:
         """Take a custom tool from the agent."""
         return self._run(self.service.detach_tool(agent, tool))
 
+    def set_agent_tools(self, agent: str, tools: list[str]) -> AgentState:
+        """Make the agent's custom tools exactly those named (base tools stay regardless)."""
+        return self._run(self.service.set_agent_tools(agent, tools))
+
+    # --- agent files -------------------------------------------------------------------------
     def export_agent(self, agent: str, *, messages: bool = True, passages: bool = True) -> dict[str, Any]:
         """The agent as an agent file (a JSON-ready dict)."""
         return self._run(self.service.export_agent(agent, messages=messages, passages=passages))
 
-    def import_agent(self, data: dict[str, Any], **options: Any) -> AgentState:
-        """A new agent from an agent file (options as AgentService.import_agent)."""
-        return self._run(self.service.import_agent(data, **options))
+    def import_agent(
+        self,
+        data: Any,
+        *,
+        name: str | None = None,
+        model: str | None = None,
+        strip_messages: bool = False,
+        replace_tools: bool = True,
+        copy_suffix: bool = False,
+    ) -> AgentState:
+        """A new agent (new ids) from an agent file's parsed JSON; ``name``/``model`` override
+        the file's."""
+        return self._run(self.service.import_agent(
+            data, name=name, model=model, strip_messages=strip_messages, replace_tools=replace_tools,
+            copy_suffix=copy_suffix,
+        ))

@@ -109,8 +109,8 @@ class AgentsApi(ToolsApi):
     async def context_window(self, agent: str) -> ContextReport:
         """Tokens per section of the agent's context window as the next request would see it."""
         state = await self.get_agent(agent)
-        async with self.kernel.lock(state.id) as version:
-            runtime = await self.runtime(state.id, version)
+        async with self.kernel.lock(state.id) as lease:
+            runtime = await self.runtime(lease)
             system = await runtime.system_message()
             sections = measure(system.text, runtime.tools.schemas(), runtime.context)
         return ContextReport(

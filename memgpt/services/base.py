@@ -16,7 +16,7 @@ from memgpt.memory.blocks import find
 from memgpt.memory.stores import Stores, ToolStore
 from memgpt.memory.unit import StepWrite
 from memgpt.runtime.agent import AgentRuntime
-from memgpt.services.kernel import Kernel, Loaded
+from memgpt.services.kernel import Kernel, Lease, Loaded
 from memgpt.tools.custom import runnable
 from memgpt.tools.registry import ToolRegistry
 from memgpt.tools.sandbox import SandboxLimits
@@ -101,21 +101,30 @@ class ServiceBase:
                 log.warning("agent %s: custom tool %s is left out: %s", state.id, tool.name, exc)
         return self.kernel.base_tools.extended(extra)
 
-    async def runtime(self, agent_id: str, version: int) -> AgentRuntime:
-        """The agent loaded to run (call under its lock, with the version the lock found):
-        what its last turn here left, if nothing wrote to it since, else read afresh."""
-        k = self.kernel
-        kept = k.cached(agent_id, version)
+    async def runtime(self, lease: Lease) -> AgentRuntime:
+        """The agent loaded to run under a lease: what its last turn here left, if nothing
+        wrote to it since (the lease's version says), else read afresh."""
+        k, agent_id = self.kernel, lease.agent_id
+        kept = k.cached(agent_id, lease.version)
         if kept is None:
             state = await self.stores.agents.get(agent_id)
             kept = Loaded(state, await self.stores.blocks.all(agent_id), await k.windows.load(state))
         state = kept.state
+        own_settings = self.settings is k.settings  # a view with other settings builds its own
+        tools = kept.tools if kept.tools is not None and own_settings else await self.agent_tools(state)
         return AgentRuntime(
             state, kept.blocks, kept.context, stores=self.stores, unit=k.unit,
             model=k.model(state.model), summarizer=k.model(state.summarizer_model or state.model),
-            tools=await self.agent_tools(state), embedder=self.embedder, settings=self.settings,
+            tools=tools, embedder=self.embedder, settings=self.settings,
+            journal_clean=kept.journal_clean, lease_holder=lease.holder,
         )
 
+    def keep(self, runtime: AgentRuntime) -> None:
+        """Remember what a committed turn left, for the next turn in this process."""
+        own = self.settings is self.kernel.settings
+        self.kernel.remember(Loaded(runtime.state, runtime.blocks, runtime.context,
+                                    runtime.tools if own else None))
+        self.kernel.windows.keep(runtime.state, runtime.context)
 
 def find_block(blocks: list[Block], label: str) -> Block:
     """The block with label; NotFoundError (an operator's error) if none."""

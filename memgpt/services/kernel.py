@@ -116,19 +116,21 @@ class Kernel:
         return lock
 
     @asynccontextmanager
-    async def lock(self, agent_id: str) -> AsyncIterator[int]:
+    async def lock(self, agent_id: str) -> AsyncIterator[Lease]:
         """One turn at a time per agent: an asyncio lock in this process and a lease in the
         database across processes (renewed while held; no connection is held meanwhile).
-        Yields the agent's version as the lease found it."""
+        The lease says which version of the agent it found; a turn's last commit may give it
+        back itself (``released``), saving a round trip."""
         async with self._local_lock(agent_id):
-            version = await self._acquire(agent_id)
+            lease = Lease(agent_id, self.holder, await self._acquire(agent_id))
             renew = asyncio.create_task(self._renew(agent_id))
             try:
-                yield version
+                yield lease
             finally:
                 renew.cancel()
                 await asyncio.gather(renew, return_exceptions=True)
-                await asyncio.shield(self.unit.release(agent_id, self.holder))
+                if not lease.released:
+                    await asyncio.shield(self.unit.release(agent_id, self.holder))
 
     async def _acquire(self, agent_id: str) -> int:
         delay = 0.005
@@ -142,7 +144,7 @@ class Kernel:
     async def _renew(self, agent_id: str) -> None:
         while True:
             await asyncio.sleep(LEASE_SECONDS / 3)
-            await self.unit.acquire(agent_id, self.holder, LEASE_SECONDS)
+            await self.unit.renew(agent_id, self.holder, LEASE_SECONDS)
 
     # --- what stays loaded between turns ------------------------------------------------------
     def cached(self, agent_id: str, version: int) -> Loaded | None:
@@ -151,12 +153,20 @@ class Kernel:
         if hit is None or hit.state.version != version:
             return None
         self._loaded.move_to_end(agent_id)
-        return Loaded(hit.state.model_copy(), list(hit.blocks), list(hit.context))
+        return Loaded(hit.state.model_copy(), list(hit.blocks), list(hit.context), hit.tools, True)
 
-    def remember(self, state: AgentState, blocks: list[Block], context: list[Message]) -> None:
-        """Keep an agent's state, blocks and window after a committed turn."""
-        self._loaded[state.id] = Loaded(state.model_copy(), list(blocks), list(context))
-        self._loaded.move_to_end(state.id)
+    def peek(self, agent_id: str, owner: str) -> AgentState | None:
+        """The kept state of owner's agent by id (its config may be one turn old; the lease
+        tells whether it is current)."""
+        hit = self._loaded.get(agent_id)
+        return hit.state if hit is not None and hit.state.owner == owner else None
+
+    def remember(self, kept: Loaded) -> None:
+        """Keep an agent's state, blocks, window and tools after a committed turn."""
+        self._loaded[kept.state.id] = Loaded(
+            kept.state.model_copy(), list(kept.blocks), list(kept.context), kept.tools, True
+        )
+        self._loaded.move_to_end(kept.state.id)
         while len(self._loaded) > CACHED_AGENTS:
             self._loaded.popitem(last=False)
 
@@ -199,3 +209,17 @@ class Loaded:
     state: AgentState
     blocks: list[Block]
     context: list[Message]
+    tools: ToolRegistry | None = None
+    """The registry it ran with (None: build it)."""
+    journal_clean: bool = False
+    """No external tool call of it can be open (its last turn here finished them all)."""
+
+
+@dataclass
+class Lease:
+    """A held turn on an agent: the version found, and whether a commit gave it back."""
+
+    agent_id: str
+    holder: str
+    version: int
+    released: bool = False

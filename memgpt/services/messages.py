@@ -35,18 +35,19 @@ class MessagesApi(ServiceBase):
         return await self._send(agent, Message.event(text), on_event)
 
     async def _send(self, agent: str, message: Message, on_event: Listener | None) -> SendResult:
-        state = await self.get_agent(agent)
         kernel = self.kernel
-        async with kernel.lock(state.id) as version:
-            runtime = await self.runtime(state.id, version)
+        state = kernel.peek(agent, self.owner) or await self.get_agent(agent)
+        async with kernel.lock(state.id) as lease:
+            runtime = await self.runtime(lease)
             runtime.listener = on_event
             try:
                 result = await agent_loop.run(runtime, message)
             except BaseException:
                 kernel.forget(state.id)  # what was loaded holds the failed step's changes
                 raise
-            kernel.remember(runtime.state, runtime.blocks, runtime.context)
-            kernel.windows.keep(runtime.state, runtime.context)
+            finally:
+                lease.released = runtime.released
+            self.keep(runtime)
         kernel.embed_later(state.id)
         return result
 

@@ -38,6 +38,8 @@ class SqlUnitStore:
             values: dict[str, Any] = {"version": AgentRow.version + 1}
             if write.position is not None:
                 values |= {f: getattr(write.position, f) for f in POSITION_FIELDS}
+            if write.release is not None:
+                values |= {"lease_holder": None, "lease_until": None}
             version = await s.scalar(
                 update(AgentRow).where(AgentRow.id == agent_id).values(**values)
                 .returning(AgentRow.version)
@@ -69,6 +71,8 @@ class SqlUnitStore:
         async with self.sessions() as s, s.begin():
             s.add(ToolJournalRow(agent_id=agent_id, call_id=call_id, tool=tool,
                                  arguments=arguments, started_at=utcnow()))
+            await s.execute(update(AgentRow).where(AgentRow.id == agent_id)
+                            .values(version=AgentRow.version + 1))
 
     async def journal_open(self, agent_id: str) -> list[JournalEntry]:
         """Calls started but never finished, oldest first."""
@@ -97,6 +101,14 @@ class SqlUnitStore:
             if version is None and await s.scalar(select(AgentRow.id).where(AgentRow.id == agent_id)) is None:
                 raise NotFoundError(f"no agent with id {agent_id!r}")
         return None if version is None else int(version)
+
+    async def renew(self, agent_id: str, holder: str, ttl: float) -> None:
+        """Extend holder's live lease (never takes a lease that was given back)."""
+        async with self.sessions() as s, s.begin():
+            await s.execute(
+                update(AgentRow).where(AgentRow.id == agent_id, AgentRow.lease_holder == holder)
+                .values(lease_until=utcnow() + timedelta(seconds=ttl))
+            )
 
     async def release(self, agent_id: str, holder: str) -> None:
         """Give the lease back (no-op if another holds it)."""

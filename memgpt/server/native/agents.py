@@ -38,6 +38,7 @@ class CreateAgent(_Body):
     context_window: int | None = Field(default=None, ge=512)
     summarizer_model: str | None = None
     max_output_tokens: int | None = Field(default=None, ge=1)
+    tools: list[str] | None = None
 
 
 class UpdateAgent(_Body):
@@ -85,6 +86,12 @@ async def create_agent(body: CreateAgent, service: Service) -> AgentState:
     """Create an agent."""
     options = {k: getattr(body, k) for k in CreateAgent.model_fields if getattr(body, k) is not None}
     return await service.create_agent(**options)
+
+
+@router.get("/models", response_model=list[str])
+async def model_names(service: Service) -> list[str]:
+    """Names of the configured models (and the default model, if set)."""
+    return service.model_names()
 
 
 @router.get("/agents", response_model=list[AgentState])
@@ -198,10 +205,20 @@ async def list_passages(
 
 @router.get("/agents/{agent}/passages/search", response_model=list[Passage])
 async def search_passages(
-    agent: str, service: Service, query: str, limit: Annotated[int, Query(ge=1, le=1000)] = 10
+    agent: str,
+    service: Service,
+    query: str,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 10,
+    tags: Annotated[list[str] | None, Query()] = None,
+    match_all_tags: bool = False,
+    start: datetime | None = None,
+    end: datetime | None = None,
 ) -> list[Passage]:
-    """Search archival memory."""
-    return await service.search_passages(agent, query, limit=limit)
+    """Search archival memory; with ``tags`` (repeat the parameter; any of them, or all with
+    ``match_all_tags``) and/or a [start, end) date range, only matching passages."""
+    return await service.search_passages(
+        agent, query, limit=limit, tags=tags, match_all_tags=match_all_tags, start=start, end=end
+    )
 
 
 @router.delete("/agents/{agent}/passages/{passage_id}", status_code=204)

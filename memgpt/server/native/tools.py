@@ -36,6 +36,12 @@ class UpdateTool(_Body):
     return_char_limit: int | None = Field(default=None, ge=1, le=1_000_000)
 
 
+class SetAgentTools(_Body):
+    """Arguments of AgentService.set_agent_tools: the custom tools (ids or names) to keep."""
+
+    tools: list[str]
+
+
 class ImportAgent(_Body):
     """Arguments of AgentService.import_agent, with the agent file as ``file``."""
 
@@ -89,6 +95,12 @@ async def delete_tool(tool: str, service: Service) -> Response:
 async def list_agent_tools(agent: str, service: Service) -> list[ToolDef]:
     """The tools the agent's model is offered."""
     return await service.list_agent_tools(agent)
+
+
+@router.put("/agents/{agent}/tools", response_model=AgentState)
+async def set_agent_tools(agent: str, body: SetAgentTools, service: Service) -> AgentState:
+    """Make the agent's custom tools exactly those named (base tools stay regardless)."""
+    return await service.set_agent_tools(agent, body.tools)
 
 
 @router.put("/agents/{agent}/tools/{tool}", response_model=AgentState)
