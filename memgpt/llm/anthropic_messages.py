@@ -9,7 +9,7 @@ import anthropic
 
 from memgpt.core.errors import ModelError
 from memgpt.llm.base import Delta, DeltaHandler, ModelRequest, ModelResponse
-from memgpt.llm.wire import assemble, event_text, overflow_or_error, wire_arguments
+from memgpt.llm.wire import assemble, event_text, overflow_or_error, paired, wire_arguments
 from memgpt.core.schemas import Message, Role, ToolCallPart, Usage
 
 CACHE = {"type": "ephemeral"}
@@ -90,7 +90,7 @@ class AnthropicModel:
         )
 
     def _params(self, request: ModelRequest) -> dict[str, Any]:
-        system, messages = to_wire(request.messages)
+        system, messages = to_wire(paired(request.messages))
         params: dict[str, Any] = {
             "model": self.model,
             "messages": messages,

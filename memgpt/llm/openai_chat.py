@@ -9,7 +9,7 @@ import openai
 
 from memgpt.core.errors import ModelError
 from memgpt.llm.base import Delta, DeltaHandler, ModelRequest, ModelResponse
-from memgpt.llm.wire import assemble, event_text, overflow_or_error, wire_arguments
+from memgpt.llm.wire import assemble, event_text, overflow_or_error, paired, wire_arguments
 from memgpt.core.schemas import Message, Role, ToolCallPart, Usage
 
 
@@ -89,7 +89,7 @@ class OpenAIChatModel:
         )
 
     def _params(self, request: ModelRequest) -> dict[str, Any]:
-        params: dict[str, Any] = {"model": self.model, "messages": to_wire(request.messages)}
+        params: dict[str, Any] = {"model": self.model, "messages": to_wire(paired(request.messages))}
         if request.tools:
             params["tools"] = [
                 {"type": "function", "function": t.model_dump()} for t in request.tools

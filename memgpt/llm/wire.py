@@ -10,7 +10,9 @@ from memgpt.core.errors import ContextOverflowError, ModelError
 from memgpt.llm.base import ModelRequest, ModelResponse
 from memgpt.llm.repair import normalize
 from memgpt.core.prompts import EVENT_PREFIX
-from memgpt.core.schemas import Message, ReasoningPart, Role, TextPart, ToolCallPart, Usage
+from memgpt.core.schemas import (
+    Message, ReasoningPart, Role, TextPart, ToolCallPart, ToolResultPart, Usage,
+)
 
 _OVERFLOW = re.compile(
     r"context[_ ]length|maximum context|context window|prompt is too long|too many tokens"
@@ -27,6 +29,32 @@ def is_overflow(message: str, code: str | None = None) -> bool:
 def event_text(message: Message) -> str:
     """How a system event reads on the wire (as a user-role message)."""
     return EVENT_PREFIX + message.text
+
+
+def paired(messages: list[Message]) -> list[Message]:
+    """Messages with every tool result right after the call it answers, as providers demand.
+
+    History can hold a result away from its call (a crash's "interrupted" result appended
+    later, an imported file): each result moves up behind its call; a call with no result
+    anywhere gets one saying so; a result whose call is not in view becomes a system event.
+    """
+    results = {r.call_id: r for m in messages for r in m.tool_results}
+    calls = {c.id for m in messages for c in m.tool_calls}
+    out: list[Message] = []
+    for m in messages:
+        if m.role is Role.TOOL:
+            orphans = [r for r in m.tool_results if r.call_id not in calls]
+            out.extend(Message.event(f"Result of {r.name} (its call is out of view): {r.content}")
+                       for r in orphans)
+            continue
+        out.append(m)
+        for call in m.tool_calls:
+            found = results.get(call.id) or ToolResultPart(
+                call_id=call.id, name=call.name, content="No result was recorded for this call.",
+                is_error=True,
+            )
+            out.append(Message(role=Role.TOOL, parts=[found], created_at=m.created_at))
+    return out
 
 
 def wire_arguments(raw: str) -> dict[str, Any]:
