@@ -12,13 +12,13 @@ import httpx
 import pytest
 
 from memgpt import AgentService, Block, MemGPT, ScriptedModel, Settings
-from memgpt.client import Client, ServerConnectionError
-from memgpt.errors import (
+from memgpt.sdk.client import Client, ServerConnectionError
+from memgpt.core.errors import (
     AlreadyExistsError, InvalidRequestError, ModelNotFoundError, NotFoundError, ScriptExhaustedError,
 )
 from memgpt.llm.scripted import reply, tool_call
 from memgpt.memory.stores import Page
-from memgpt.schemas import AgentState, ContextReport, Message, Passage, Role, SendResult, utcnow
+from memgpt.core.schemas import AgentState, ContextReport, Message, Passage, Role, SendResult, utcnow
 from memgpt.server import BackgroundServer
 
 
@@ -140,8 +140,10 @@ def test_errors_are_memgpt_exceptions(client: Client, model: ScriptedModel) -> N
         client.create_agent(unique("x"), model="no-such-model")
     with pytest.raises(InvalidRequestError):
         client.create_agent(unique("x"), model="scripted", context_window=5)
-    with pytest.raises(InvalidRequestError):
-        client.create_agent(unique("x"), model="scripted", colour="blue")
+    with pytest.raises(TypeError):  # the parameters are AgentService's, as on MemGPT
+        client.create_agent(unique("x"), model="scripted", colour="blue")  # type: ignore[call-arg]
+    with pytest.raises(InvalidRequestError):  # and the server refuses fields it does not know
+        client._call("POST", "/agents", json={"name": unique("x"), "model": "scripted", "colour": "blue"})
     with pytest.raises(NotFoundError):
         client.send_message("nobody", "hi")
     with pytest.raises(NotFoundError):  # an unknown block label, as AgentService raises

@@ -1,0 +1,467 @@
+"""AgentService is the one API; MemGPT, Client and the /memgpt/v1 routes copy it by hand.
+
+These tests make drift between them fail loudly: every user-facing method of AgentService
+must exist on MemGPT and Client with the same parameters (names, kinds, defaults, types) and
+return type, must be served by a native route that calls it with every parameter, and must
+work through both Python front ends (the last test calls every method through each).
+
+Adding a method or a parameter to AgentService therefore fails here until the front ends
+have it, or until it is listed in EXCLUDED below with the reason it is not user API.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import typing
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+from starlette.routing import compile_path
+
+from memgpt import AgentService, MemGPT, ScriptedModel, Settings
+from memgpt.core.errors import InvalidRequestError, NotFoundError
+from memgpt.core.schemas import AgentState, Block, ContextReport, Message, Passage, Role, SendResult, utcnow
+from memgpt.llm.scripted import reply
+from memgpt.memory.stores import Page
+from memgpt.sdk.client import PREFIX, Client
+from memgpt.server import BackgroundServer, create_app
+
+# AgentService's public methods that are NOT user API, and why. Keep this short: anything not
+# listed here must be on MemGPT, on Client and behind a /memgpt/v1 route.
+EXCLUDED: dict[str, str] = {
+    "open": "lifecycle: MemGPT opens in __init__, the server in its lifespan, Client has nothing to open",
+    "close": "lifecycle: each front end has its own close() (MemGPT: database and loop; Client: HTTP pool)",
+    "scoped": "tenancy plumbing: the server scopes each request to its API key's user; Client sends api_key",
+    "model": "returns a live Model object, which cannot cross HTTP; model_names() is the user API",
+    "runtime": "internal: loads an agent to run, under its lock",
+    "commit_memory": "internal: writes a memory change under the agent's lock",
+    "keep": "internal: caches what a committed turn left for the next turn",
+    "agent_tools": "internal: the runnable (sandboxed) tool registry the loop runs with",
+    "check_custom_tools_allowed": "internal guard behind every custom-tool call",
+    "base_tool_defs": "internal helper: list_tools()/list_agent_tools() return the base tools first",
+    "authenticate": "the server's per-request authentication (memgpt.server.deps)",
+    # API keys are the operator's (`memgpt keys ...`, straight on AgentService): there is no admin
+    # role, so over HTTP any key holder could mint keys for other users or revoke theirs, and
+    # list_api_keys lists every user's keys. Client must mirror MemGPT, so neither has them.
+    "create_api_key": "operator-only (memgpt keys create): over HTTP a key holder could mint keys for anyone",
+    "list_api_keys": "operator-only (memgpt keys list): lists every user's keys",
+    "revoke_api_key": "operator-only (memgpt keys revoke): revokes any user's key by id",
+}
+
+# Service parameters a front end leaves out. on_event is the loop's streaming callback: a
+# blocking call (MemGPT, Client) cannot take a callback, it returns the whole SendResult
+# instead (the server streams it as SSE on /messages/stream). Dropping it is safe only
+# because it is optional, which test_ignored_parameters_are_optional checks.
+IGNORED_PARAMS = {"on_event"}
+
+# Service methods whose signature is ``(..., **options)`` forwarded to another method's
+# keywords: the front ends spell those keywords out (hidden parameters are drift too).
+# AgentService.upsert_tool(source_code, **options) builds the tool as create_tool does.
+FORWARDED_OPTIONS = {"upsert_tool": "create_tool"}
+
+
+def _public_functions(cls: type) -> dict[str, Callable[..., Any]]:
+    """Public methods (plain or async) of cls, inherited ones included; properties are not
+    methods and are left out (AgentService's are kernel plumbing: stores, embedder, tools)."""
+    return {n: f for n, f in inspect.getmembers(cls, inspect.isfunction) if not n.startswith("_")}
+
+
+SERVICE = _public_functions(AgentService)
+API = {n: f for n, f in SERVICE.items() if n not in EXCLUDED}
+FRONT_ENDS = {"MemGPT": MemGPT, "Client": Client}
+FRONT_END_OWN = {"close"}
+"""Public methods a front end has besides API (its own lifecycle)."""
+
+
+# --- signatures -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: inspect._ParameterKind
+    default: Any
+    annotation: Any
+
+    def __str__(self) -> str:
+        default = "" if self.default is inspect.Parameter.empty else f" = {self.default!r}"
+        return f"{self.kind.description} {self.name}: {inspect.formatannotation(self.annotation)}{default}"
+
+
+def _hints(*fns: Callable[..., Any]) -> list[dict[str, Any]]:
+    """Resolved annotations of each function; if any cannot be resolved (a TYPE_CHECKING-only
+    import), the annotation strings of all, so the comparison stays like with like."""
+    try:
+        return [typing.get_type_hints(f) for f in fns]
+    except NameError:
+        return [dict(getattr(f, "__annotations__", {})) for f in fns]
+
+
+def _params(fn: Callable[..., Any], hints: dict[str, Any]) -> list[Param]:
+    return [
+        Param(p.name, p.kind, p.default, hints.get(p.name, p.annotation))
+        for p in inspect.signature(fn).parameters.values()
+        if p.name != "self" and p.name not in IGNORED_PARAMS
+    ]
+
+
+def _expected(name: str, service_hints: dict[str, Any], target_hints: dict[str, Any]) -> list[Param]:
+    """The parameters a front end must have for AgentService.<name>."""
+    params = _params(API[name], service_hints)
+    if name in FORWARDED_OPTIONS:
+        target = _params(API[FORWARDED_OPTIONS[name]], target_hints)
+        keywords = [p for p in target if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        params = [p for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD] + keywords
+    return params
+
+
+def _signature_drift(name: str, front: type) -> list[str]:
+    """How front.<name> differs from AgentService.<name>; empty if it does not."""
+    mine = getattr(front, name, None)
+    if mine is None:
+        return [f"{front.__name__} has no {name}()"]
+    if inspect.iscoroutinefunction(mine):
+        return [f"{front.__name__}.{name} is async; the front ends block"]
+    target = API.get(FORWARDED_OPTIONS.get(name, name), API[name])
+    service_hints, target_hints, my_hints = _hints(API[name], target, mine)
+    want = _expected(name, service_hints, target_hints)
+    have = _params(mine, my_hints)
+    problems = []
+    if have != want:
+        problems.append(
+            f"{front.__name__}.{name} parameters differ from AgentService.{name}:\n"
+            f"  service: {[str(p) for p in want]}\n  {front.__name__}: {[str(p) for p in have]}"
+        )
+    if my_hints.get("return") != service_hints.get("return"):
+        problems.append(
+            f"{front.__name__}.{name} returns {my_hints.get('return')}, "
+            f"AgentService.{name} {service_hints.get('return')}"
+        )
+    return problems
+
+
+def test_exclusions_and_forwards_are_current() -> None:
+    """Every excluded name is still on AgentService, and every forwarded one still hides
+    its options (else the entry is stale: delete it)."""
+    assert set(EXCLUDED) <= set(SERVICE), f"stale EXCLUDED entries: {set(EXCLUDED) - set(SERVICE)}"
+    for name, target in FORWARDED_OPTIONS.items():
+        kinds = [p.kind for p in inspect.signature(API[name]).parameters.values()]
+        assert inspect.Parameter.VAR_KEYWORD in kinds, f"AgentService.{name} lists its parameters now: drop it"
+        assert target in API
+
+
+def test_service_hides_no_parameters() -> None:
+    """No user-facing service method takes **kwargs unless FORWARDED_OPTIONS says where they go."""
+    for name, fn in API.items():
+        kinds = [p.kind for p in inspect.signature(fn).parameters.values()]
+        if inspect.Parameter.VAR_KEYWORD in kinds:
+            assert name in FORWARDED_OPTIONS, f"AgentService.{name} takes **kwargs: list its parameters"
+
+
+def test_ignored_parameters_are_optional() -> None:
+    """The service parameters the front ends leave out are keyword-only and default to None."""
+    for name, fn in API.items():
+        for p in inspect.signature(fn).parameters.values():
+            if p.name in IGNORED_PARAMS:
+                assert p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is None, (name, p)
+
+
+@pytest.mark.parametrize("front", FRONT_ENDS.values(), ids=FRONT_ENDS.keys())
+@pytest.mark.parametrize("name", sorted(API))
+def test_front_end_has_service_method(front: type, name: str) -> None:
+    """MemGPT and Client have each user-facing AgentService method, with its parameters
+    (names, kinds, defaults, types; ``self`` and IGNORED_PARAMS aside) and return type."""
+    problems = _signature_drift(name, front)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("front", FRONT_ENDS.values(), ids=FRONT_ENDS.keys())
+def test_front_end_has_nothing_else(front: type) -> None:
+    """A front end's public methods are the API and its own close(): nothing left behind by a
+    service method that was renamed or removed."""
+    extra = set(_public_functions(front)) - set(API) - FRONT_END_OWN
+    assert not extra, f"{front.__name__} has methods AgentService does not: {sorted(extra)}"
+
+
+# --- native routes ---------------------------------------------------------------------------
+# The /memgpt/v1 route serving each method. Client calls these; a missing entry or route fails.
+ROUTES: dict[str, tuple[str, str]] = {
+    "create_agent": ("POST", "/agents"),
+    "list_agents": ("GET", "/agents"),
+    "get_agent": ("GET", "/agents/{agent}"),
+    "update_agent": ("PATCH", "/agents/{agent}"),
+    "delete_agent": ("DELETE", "/agents/{agent}"),
+    "context_window": ("GET", "/agents/{agent}/context"),
+    "model_names": ("GET", "/models"),
+    "send_message": ("POST", "/agents/{agent}/messages"),
+    "send_event": ("POST", "/agents/{agent}/events"),
+    "get_message": ("GET", "/agents/{agent}/messages/{message_id}"),
+    "list_messages": ("GET", "/agents/{agent}/messages"),
+    "search_messages": ("GET", "/agents/{agent}/messages/search"),
+    "list_blocks": ("GET", "/agents/{agent}/blocks"),
+    "get_block": ("GET", "/agents/{agent}/blocks/{label}"),
+    "update_block": ("PATCH", "/agents/{agent}/blocks/{label}"),
+    "insert_passage": ("POST", "/agents/{agent}/passages"),
+    "insert_passages": ("POST", "/agents/{agent}/passages"),
+    "list_passages": ("GET", "/agents/{agent}/passages"),
+    "search_passages": ("GET", "/agents/{agent}/passages/search"),
+    "delete_passage": ("DELETE", "/agents/{agent}/passages/{passage_id}"),
+    "create_tool": ("POST", "/tools"),
+    "upsert_tool": ("PUT", "/tools"),
+    "list_tools": ("GET", "/tools"),
+    "get_tool": ("GET", "/tools/{tool}"),
+    "update_tool": ("PATCH", "/tools/{tool}"),
+    "delete_tool": ("DELETE", "/tools/{tool}"),
+    "list_agent_tools": ("GET", "/agents/{agent}/tools"),
+    "attach_tool": ("PUT", "/agents/{agent}/tools/{tool}"),
+    "detach_tool": ("DELETE", "/agents/{agent}/tools/{tool}"),
+    "set_agent_tools": ("PUT", "/agents/{agent}/tools"),
+    "export_agent": ("GET", "/agents/{agent}/export"),
+    "import_agent": ("POST", "/agents/import"),
+}
+# One route serves both: {"text": ...} or {"texts": [...]}, calling insert_passages (which
+# AgentService.insert_passage itself calls).
+ROUTE_CALLS = {"insert_passage": "insert_passages"}
+ROUTE_EXTRA_INPUTS = {"insert_passage": {"texts"}, "insert_passages": {"text"}}
+ROUTE_RENAMES = {"import_agent": {"data": "file"}}  # the agent file rides in the body as "file"
+OTHER_ROUTES = {("POST", "/agents/{agent}/messages/stream")}  # send_message, streamed as SSE
+
+
+@dataclass
+class Served:
+    verb: str
+    path: str
+    route: APIRoute
+
+
+def _routes(app: FastAPI) -> list[Served]:
+    """The app's API routes in matching order, with their full paths."""
+    try:
+        from fastapi.routing import iter_route_contexts  # FastAPI with lazily included routers
+    except ImportError:  # older FastAPI copies included routes into app.routes
+        found = [(r.path, r) for r in app.routes if isinstance(r, APIRoute)]
+    else:
+        found = [(str(c.path), c.original_route) for c in iter_route_contexts(app.routes)
+                 if isinstance(c.original_route, APIRoute)]
+    return [Served(verb, path, route) for path, route in found for verb in sorted(route.methods or ())]
+
+
+@pytest.fixture(scope="module")
+def app_routes(tmp_path_factory: pytest.TempPathFactory) -> list[Served]:
+    service = AgentService(Settings(home=tmp_path_factory.mktemp("routes")))
+    return _routes(create_app(service))
+
+
+def _inputs(route: APIRoute) -> dict[str, Any]:
+    """What a request to route can carry: path and query parameters and body fields, each
+    with its default (PydanticUndefined when required)."""
+    d = route.dependant
+    found = {p.alias: p.field_info.default for p in [*d.path_params, *d.query_params]}
+    for body in d.body_params:
+        model = body.field_info.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            found.update({f.alias or n: f.default for n, f in model.model_fields.items()})
+        else:
+            found[body.alias] = body.field_info.default
+    return found
+
+
+def test_route_table_covers_the_api() -> None:
+    """Every user-facing method has an entry in ROUTES (add the route, then the entry)."""
+    assert set(ROUTES) == set(API), (
+        f"no route listed for {sorted(set(API) - set(ROUTES))}; stale: {sorted(set(ROUTES) - set(API))}"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(API))
+def test_native_route_serves_method(name: str, app_routes: list[Served]) -> None:
+    """The method's /memgpt/v1 route exists, is the one a request reaches, calls the service
+    method, and takes each of its parameters with the service's defaults."""
+    verb, path = ROUTES[name]
+    full = PREFIX + path
+    mine = [s for s in app_routes if s.verb == verb and s.path == full]
+    assert mine, f"no route {verb} {full} for AgentService.{name}"
+    served = mine[0]
+
+    concrete = re.sub(r"\{[^}]+\}", "x", full)
+    first = next(s for s in app_routes if s.verb == verb and compile_path(s.path)[0].match(concrete))
+    assert first is served, f"{verb} {concrete} reaches {first.path} ({first.route.name}) first"
+
+    called = ROUTE_CALLS.get(name, name)
+    source = inspect.getsource(served.route.endpoint)
+    assert re.search(rf"\bservice\.{called}\(", source), f"{verb} {full} does not call service.{called}()"
+
+    inputs = _inputs(served.route)
+    renames = ROUTE_RENAMES.get(name, {})
+    service_params = list(inspect.signature(API[name]).parameters.values())
+    if name in FORWARDED_OPTIONS:
+        forwarded = inspect.signature(API[FORWARDED_OPTIONS[name]]).parameters.values()
+        service_params = [p for p in service_params if p.kind is not p.VAR_KEYWORD]
+        service_params += [p for p in forwarded if p.kind is p.KEYWORD_ONLY]
+    wanted = {renames.get(p.name, p.name): p.default for p in service_params
+              if p.name not in ("self", *IGNORED_PARAMS)}
+    assert set(inputs) - ROUTE_EXTRA_INPUTS.get(name, set()) == set(wanted), (
+        f"{verb} {full} takes {sorted(inputs)}; AgentService.{name} takes {sorted(wanted)}"
+    )
+    for param, default in wanted.items():
+        if default is not inspect.Parameter.empty:
+            got = inputs[param]
+            assert got == default and got is not PydanticUndefined, (
+                f"{verb} {full}: {param} defaults to {got!r}, AgentService.{name}'s to {default!r}"
+            )
+
+
+def test_no_orphan_native_routes(app_routes: list[Served]) -> None:
+    """Every /memgpt/v1 route serves a method in ROUTES (or is listed in OTHER_ROUTES)."""
+    known = {(v, PREFIX + p) for v, p in [*ROUTES.values(), *OTHER_ROUTES]}
+    native = {(s.verb, s.path) for s in app_routes if s.path.startswith(PREFIX + "/")}
+    assert native <= known, f"routes no method maps to: {sorted(native - known)}"
+
+
+# --- behaviour ------------------------------------------------------------------------------
+DICE = '''
+def roll(sides: int) -> str:
+    """Roll a die.
+
+    Args:
+        sides: Faces of the die.
+    """
+    return f"rolled a d{sides}"
+'''
+
+
+class Recorder:
+    """A front end that notes which API methods were called on it."""
+
+    def __init__(self, target: Any) -> None:
+        self.target = target
+        self.called: set[str] = set()
+
+    def __getattr__(self, name: str) -> Any:
+        if name in API:
+            self.called.add(name)
+        return getattr(self.target, name)
+
+
+@pytest.fixture(params=["MemGPT", "Client"])
+def front(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Any, ScriptedModel]]:
+    """A MemGPT, or a Client over a real server, each on a fresh database with model "scripted"."""
+    model = ScriptedModel()
+    settings = Settings(home=tmp_path / "home")
+    if request.param == "MemGPT":
+        with MemGPT(settings, models={"scripted": model}) as m:
+            yield m, model
+    else:
+        service = AgentService(settings, models={"scripted": model})
+        with BackgroundServer(service) as server, Client(server.url) as c:
+            yield c, model
+
+
+def test_every_method_works_through_both_front_ends(front: tuple[Any, ScriptedModel]) -> None:
+    """One scenario through MemGPT and through Client (over HTTP), calling every API method,
+    with the same results: types, tags and dates on archival search, tools, events, files."""
+    f, model = Recorder(front[0]), front[1]
+    hour = timedelta(hours=1)
+
+    assert "scripted" in f.model_names()
+
+    # custom tools
+    tool = f.create_tool(DICE, description="Roll a die.", tags=["games"])
+    assert f.upsert_tool(DICE, function="roll", tags=["dice"], return_char_limit=500).id == tool.id
+    assert f.get_tool("roll").tags == ["dice"] and f.get_tool(tool.id).return_char_limit == 500
+    assert f.update_tool("roll", description="Roll one die.").spec.description == "Roll one die."
+    assert [t.name for t in f.list_tools()][-1] == "roll"
+
+    # agents
+    agent = f.create_agent(
+        "ada", model="scripted", human="Unknown.", context_window=4096, tools=["roll"],
+        blocks=None, persona="I am Sam.", instructions=None, summarizer_model=None, max_output_tokens=None,
+    )
+    assert isinstance(agent, AgentState) and agent.context_window == 4096
+    assert f.get_agent("ada").id == agent.id and [a.id for a in f.list_agents()] == [agent.id]
+    changed = f.update_agent("ada", instructions="Be brief.", max_output_tokens=256)
+    assert changed.instructions == "Be brief." and changed.max_output_tokens == 256
+
+    def custom_tools() -> list[str]:
+        return [t.name for t in f.list_agent_tools(agent.id) if not t.builtin]
+
+    assert custom_tools() == ["roll"]
+    assert isinstance(f.detach_tool(agent.id, "roll"), AgentState) and custom_tools() == []
+    assert f.attach_tool(agent.id, tool.id).id == agent.id and custom_tools() == ["roll"]
+    assert f.set_agent_tools(agent.id, []).id == agent.id and custom_tools() == []
+    f.set_agent_tools("ada", ["roll"])
+    assert custom_tools() == ["roll"]
+    with pytest.raises(InvalidRequestError):
+        f.set_agent_tools("ada", ["no-such-tool"])
+
+    # messages
+    model.push(reply("Hello, Ada!"))
+    sent = f.send_message("ada", "Hi, I'm Ada and I like telescopes.")
+    assert isinstance(sent, SendResult) and sent.replies == ["Hello, Ada!"]
+    model.push(reply("The timer fired."))
+    event = f.send_event("ada", "timer fired")
+    assert event.replies == ["The timer fired."] and event.input.role == Role.EVENT
+    history = f.list_messages("ada", limit=100)
+    assert all(isinstance(m, Message) for m in history) and history[0].id == sent.input.id
+    assert [m.seq for m in f.list_messages("ada", after=history[0].seq, limit=2)] == [h.seq for h in history[1:3]]
+    assert [m.seq for m in f.list_messages("ada", before=history[2].seq)] == [h.seq for h in history[:2]]
+    assert f.get_message("ada", sent.input.id) == sent.input
+    page = f.search_messages("ada", "telescopes", limit=5, offset=0)
+    assert isinstance(page, Page) and page.items[0].id == sent.input.id
+    dated = f.search_messages("ada", start=utcnow() - hour, end=utcnow() + hour)
+    assert dated.total >= 2 and sent.input.id in [m.id for m in dated.items]
+    assert f.search_messages("ada", "telescopes", end=utcnow() - hour).total == 0
+
+    # core memory
+    assert [b.label for b in f.list_blocks("ada")] == ["persona", "human"]
+    block = f.update_block("ada", "human", value="Name: Ada", limit=500, description="The user.", read_only=True)
+    assert isinstance(block, Block) and block.read_only and block.limit == 500
+    assert f.get_block("ada", "human") == block
+
+    # archival memory
+    mirror = f.insert_passage("ada", "The telescope mirror is 150 mm wide.", tags=["telescope"])
+    assert isinstance(mirror, Passage) and mirror.tags == ["telescope"]
+    orders = f.insert_passages("ada", ["Order XJ-7731 shipped.", "Order XJ-7732 is late."], ["order", "shipping"])
+    assert [p.tags for p in orders] == [["order", "shipping"]] * 2
+    assert [p.id for p in f.list_passages("ada", limit=2)] == [p.id for p in orders[::-1]]
+    assert [p.id for p in f.list_passages("ada", limit=5, offset=2)] == [mirror.id]
+
+    assert f.search_passages("ada", "XJ-7731", limit=1)[0].id == orders[0].id
+    assert [p.id for p in f.search_passages("ada", "order mirror", tags=["telescope"])] == [mirror.id]
+    found = f.search_passages("ada", "order mirror", tags=["order", "telescope"])
+    assert {p.id for p in found} == {mirror.id, *(p.id for p in orders)}
+    assert f.search_passages("ada", "order mirror", tags=["order", "telescope"], match_all_tags=True) == []
+    both = f.search_passages("ada", "XJ-7731", tags=["order", "shipping"], match_all_tags=True)
+    assert both[0].id == orders[0].id and {p.id for p in both} <= {p.id for p in orders}
+    assert f.search_passages("ada", "mirror", end=utcnow() - hour) == []
+    assert f.search_passages("ada", "mirror", start=utcnow() + hour) == []
+    recent = f.search_passages("ada", "order mirror", start=utcnow() - hour, end=utcnow() + hour, limit=10)
+    assert {p.id for p in recent} == {mirror.id, *(p.id for p in orders)}
+
+    f.delete_passage("ada", orders[1].id)
+    assert orders[1].id not in [p.id for p in f.list_passages("ada")]
+    report = f.context_window("ada")
+    assert isinstance(report, ContextReport) and report.archival_passages == 2
+
+    # agent files
+    data = f.export_agent("ada", messages=True, passages=False)
+    copy_ = f.import_agent(data, name="ada-2", model="scripted", strip_messages=True, replace_tools=False,
+                           copy_suffix=True)
+    assert copy_.name == "ada-2__copy" and copy_.id != agent.id
+    assert [t.name for t in f.list_agent_tools(copy_.id) if not t.builtin] == ["roll"]
+    assert f.list_passages(copy_.id) == []
+    f.delete_agent(copy_.id)
+    with pytest.raises(NotFoundError):
+        f.get_agent("ada-2__copy")
+    f.delete_tool("roll")
+    assert custom_tools() == []
+
+    missing = set(API) - f.called
+    assert not missing, f"this scenario does not exercise {sorted(missing)}: add them"
