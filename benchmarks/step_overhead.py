@@ -50,6 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from memgpt import AgentService, ScriptedModel, Settings  # noqa: E402
+from memgpt.embeddings import embedder_from_spec  # noqa: E402
 from memgpt.llm.base import DeltaHandler, ModelRequest, ModelResponse  # noqa: E402
 from memgpt.llm.scripted import reply, text  # noqa: E402
 
@@ -80,6 +81,32 @@ class TimedModel:
         total = sum(self.durations)
         self.durations.clear()
         return total
+
+
+class TimedEmbedder:
+    """The configured embedder, timing each batch (it runs in a worker thread, after turns)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.seconds, self.texts = inner, 0.0, 0
+        self.name, self.dim, self.semantic = inner.name, inner.dim, inner.semantic
+
+    def embed(self, texts: list[str]) -> Any:
+        t = time.thread_time()
+        try:
+            return self.inner.embed(texts)
+        finally:
+            self.seconds += time.thread_time() - t
+            self.texts += len(texts)
+
+
+@dataclass
+class Embedding:
+    name: str
+    cpu_per_turn: float  # seconds of embedding CPU per turn (in-process agent)
+    texts_per_turn: float
+
+
+EMBEDDING: list[Embedding] = []
 
 
 @dataclass
@@ -214,7 +241,9 @@ async def measure(backend: str, fresh: Callable[[], Any], n: int, warmup: int, r
     model = TimedModel()
     url, home = fresh()
     child_url, child_home = fresh()
-    async with AgentService(Settings(home=home, database_url=url), models={MODEL: model}) as service:
+    settings = Settings(home=home, database_url=url)
+    embedder = TimedEmbedder(embedder_from_spec(settings.embedder))
+    async with AgentService(settings, models={MODEL: model}, embedder=embedder) as service:
         agent = await service.create_agent(f"bench-{os.getpid()}-inproc", model=MODEL)
         local = InProcess(service, model, agent.id)
         async with child_server(child_url, child_home) as base, \
@@ -228,6 +257,9 @@ async def measure(backend: str, fresh: Callable[[], Any], n: int, warmup: int, r
                 await second.send(i)
             # one agent, one message at a time: the model's calls arrive in order
             times: list[float] = (await http.get("/bench/model-times")).json()
+        await service.kernel.drain()  # the background embedding of the last turns
+        turns = warmup + n
+        EMBEDDING.append(Embedding(embedder.name, embedder.seconds / turns, embedder.texts / turns))
     inside = _group(times, remote.steps)
     out = []
     for path, elapsed, spent, steps in (
@@ -350,6 +382,11 @@ def main() -> None:
     print(f"per-step server overhead (time to answer minus model time), {args.messages} messages "
           f"to one agent after {args.warmup} warm-up, python {sys.version.split()[0]}, {os.cpu_count()} cpus")
     print(table(results, args.messages))
+    for e in EMBEDDING:  # embedding is off the turn's path: what it costs, and what it allows
+        rate = f"{1 / e.cpu_per_turn:.1f}" if e.cpu_per_turn > 0 else "unbounded"
+        print(f"embedding ({e.name}): {e.cpu_per_turn * 1000:.2f} ms CPU per turn "
+              f"({e.texts_per_turn:.1f} texts); the backlog stays bounded up to {rate} turns/s "
+              "on one core")
 
 
 if __name__ == "__main__":

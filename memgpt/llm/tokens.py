@@ -18,6 +18,7 @@ import json
 import math
 import os
 import re
+from collections import OrderedDict
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -83,8 +84,24 @@ def estimate_tokens(text: str) -> int:
     return len(encoding.encode(text, disallowed_special=()))
 
 
+_COUNTED: OrderedDict[str, int] = OrderedDict()
+_COUNTED_MAX = 200_000
+
+
 def count_message(message: Message) -> int:
-    """Tokens a message costs in a request, including per-message overhead."""
+    """Tokens a message costs in a request, including per-message overhead.
+
+    Stored messages never change, so counts are kept by message id (the window is counted
+    on every step; this makes that a lookup for all but the newest messages)."""
+    known = _COUNTED.get(message.id)
+    if known is None:
+        known = _COUNTED[message.id] = _count(message)
+        if len(_COUNTED) > _COUNTED_MAX:
+            _COUNTED.popitem(last=False)
+    return known
+
+
+def _count(message: Message) -> int:
     total = MESSAGE_OVERHEAD
     for part in message.parts:
         if part.type == "tool_call":
@@ -98,7 +115,12 @@ def count_message(message: Message) -> int:
 
 def count_tools(tools: list[ToolSchema]) -> int:
     """Tokens the tool schemas cost in a request (as compact JSON)."""
-    return sum(estimate_tokens(json.dumps(t.model_dump(), separators=(",", ":"))) for t in tools)
+    return sum(_tool_tokens(json.dumps(t.model_dump(), separators=(",", ":"))) for t in tools)
+
+
+@lru_cache(maxsize=4096)
+def _tool_tokens(schema_json: str) -> int:
+    return estimate_tokens(schema_json)
 
 
 def count_messages(messages: list[Message]) -> int:
