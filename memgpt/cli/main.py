@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import Awaitable, Callable
@@ -14,8 +13,8 @@ from rich.console import Console
 
 from memgpt.core.errors import MemGPTError
 
-# Only typer, rich and memgpt.core.errors load at start-up, so `memgpt --help` stays fast:
-# each command imports the service (and through it storage, embeddings, providers) itself.
+# Only typer, rich and memgpt.core.errors load at start-up (not even asyncio), so `memgpt --help`
+# stays fast: each command imports the service (and with it storage, embeddings, providers) itself.
 if TYPE_CHECKING:
     from memgpt.core.settings import Settings
     from memgpt.services.service import AgentService
@@ -34,6 +33,8 @@ def _settings(home: Path | None) -> Settings:
 
 
 def _run(home: Path | None, job: Callable[[AgentService], Awaitable[T]]) -> T:
+    import asyncio
+
     from memgpt.services.service import default_service
 
     settings = _settings(home)
@@ -77,6 +78,8 @@ def chat(
     model: Annotated[str | None, typer.Option(help="provider/model[@base_url] for new agents.")] = None,
 ) -> None:
     """Talk to an agent in the terminal."""
+    import asyncio
+
     from memgpt.cli.chat import ChatSession, detect_model
     from memgpt.services.service import default_service
 
@@ -189,6 +192,8 @@ def reembed(
     force: Annotated[bool, typer.Option(help="Re-embed passages already on this model.")] = False,
 ) -> None:
     """Re-embed an agent's archival passages and messages with an embedding model (resumable)."""
+    import asyncio
+
     from memgpt.embeddings import embedder_from_spec
     from memgpt.services.reembed import reembed as run_reembed
     from memgpt.services.service import default_service

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
-import openai
 
 from memgpt.embeddings.base import Vectors
 from memgpt.core.errors import ModelError
+
+if TYPE_CHECKING:
+    import openai
 
 OPENAI_DIMS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
 OLLAMA_DIMS = {
@@ -48,6 +51,8 @@ class OpenAICompatibleEmbedder:
         self.semantic = True
         self.dimensions = dimensions
         self.batch_size = batch_size
+        import openai  # the SDK loads slowly: only when a remote embedder is made
+
         self.client = openai.OpenAI(
             api_key=api_key or "no-key-needed", base_url=base_url, timeout=timeout, max_retries=max_retries
         )
@@ -55,6 +60,8 @@ class OpenAICompatibleEmbedder:
     def _request(self, texts: list[str]) -> Vectors:
         # The API rejects empty strings; a lone space embeds "nothing" instead.
         inputs = [t if t.strip() else " " for t in texts]
+        import openai  # loaded by __init__ already
+
         try:
             if self.dimensions is None:
                 reply = self.client.embeddings.create(model=self.model, input=inputs, encoding_format="float")

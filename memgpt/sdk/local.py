@@ -7,14 +7,15 @@ import threading
 from collections.abc import Coroutine, Mapping
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-from memgpt.embeddings import Embedder
-from memgpt.llm.base import Model
-from memgpt.memory.stores import Page
-from memgpt.core.schemas import AgentState, Block, ContextReport, Message, Passage, SendResult, ToolDef
-from memgpt.services.service import AgentService, ModelResolver
-from memgpt.core.settings import Settings
+if TYPE_CHECKING:  # only annotations here; the service loads with the first MemGPT()
+    from memgpt.embeddings import Embedder
+    from memgpt.llm.base import Model
+    from memgpt.memory.stores import Page
+    from memgpt.core.schemas import AgentState, Block, ContextReport, Message, Passage, SendResult, ToolDef
+    from memgpt.services.service import AgentService, ModelResolver
+    from memgpt.core.settings import Settings
 
 T = TypeVar("T")
 
@@ -29,6 +30,8 @@ class MemGPT:
         models: Mapping[str, Model] | ModelResolver | None = None,
         embedder: Embedder | None = None,
     ) -> None:
+        from memgpt.services.service import AgentService
+
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="memgpt-loop", daemon=True)
         self._thread.start()
