@@ -45,14 +45,14 @@ from starlette.routing import compile_path
 
 import memgpt.server
 from memgpt import AgentService, ScriptedModel, Settings
-from memgpt.errors import InvalidRequestError
+from memgpt.core.errors import InvalidRequestError
 from memgpt.llm.base import ModelRequest, ModelResponse
 from memgpt.llm.scripted import reply
-from memgpt.schemas import Role
+from memgpt.core.schemas import Role
 from memgpt.server import create_app
 from memgpt.server.deps import get_service
-from memgpt.server.letta_schemas import block_id
-from memgpt.server.routes.fallback import LETTA_API
+from memgpt.formats.letta import block_id
+from memgpt.server.letta.fallback import LETTA_API
 from serve import serving_app
 
 # --- what the matrix knows about routes -----------------------------------------------------------
@@ -72,6 +72,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/memgpt/v1/agents/{agent}"): {"name": "<name>", "instructions": "pwned by the intruder"},
     ("POST", "/memgpt/v1/agents/{agent}/messages"): {"text": "hi, it's me"},
     ("POST", "/memgpt/v1/agents/{agent}/events"): {"text": "an event from the intruder"},
+    ("POST", "/memgpt/v1/agents/{agent}/messages/stream"): {"text": "hi, it's me, streaming"},
+    ("PUT", "/memgpt/v1/agents/{agent}/tools"): {"tools": []},
     ("PATCH", "/memgpt/v1/agents/{agent}/blocks/{label}"): {"value": "pwned by the intruder"},
     ("POST", "/memgpt/v1/agents/{agent}/passages"): {"text": "planted by the intruder"},
     ("POST", "/v1/tools/"): {"source_code": "<source>"},
@@ -367,7 +369,7 @@ async def test_no_route_reaches_another_users_agent(tmp_path: Path, intruder: st
                 # route is live, so a 404 below is the tenancy check and nothing else
                 mine = await _own_agent(w)
                 r = await _call(w, method, _fill(route, mine), _body(route, method, mine["agent"]), query)
-                if not (r.is_success or r.status_code == 501):
+                if not r.is_success:
                     problems.append(f"{where} on the intruder's own agent: {r.status_code} {r.text}")
                 variants = [("Alice's ids", alice_ids, GHOST)]
                 variants.append(("Alice's agent name", {**alice_ids, "agent": a.name},
@@ -398,8 +400,9 @@ async def test_no_route_reaches_another_users_agent(tmp_path: Path, intruder: st
                     continue  # a served route, checked above
                 r = await _call(w, method, path.format(agent_id=a.agent_id), None, {})
                 g = await _call(w, method, path.format(agent_id=GHOST["agent"]), None, {})
-                if r.is_success or r.status_code == 403 or _secrets_in(r.text):
-                    problems.append(f"{method} {template} (catch-all) with Alice's id: {r.status_code} {r.text[:200]}")
+                if r.status_code != 501 or r.json().get("type") != "not_implemented" or _secrets_in(r.text):
+                    problems.append(f"{method} {template} (catch-all) with Alice's id: {r.status_code} "
+                                    f"(want 501 not_implemented) {r.text[:200]}")
                 if _normalized(r, a.agent_id) != _normalized(g, GHOST["agent"]):
                     problems.append(f"{method} {template} (catch-all) tells Alice's agent from a ghost")
                 exercised.add((method, FALLBACK))
@@ -560,12 +563,16 @@ async def test_keys_missing_invalid_or_revoked_get_401_on_every_route(tmp_path: 
         assert checked > 100
         assert not problems, "\n".join(problems)
         assert await _snapshot(w.service, w.alice.agent_id) == before
-        # the routes that may answer without a key reveal nothing (the app may also refuse them)
-        assert (await w.http.get("/v1/health")).status_code in (200, 401)
-        assert (await w.http.get("/openapi.json")).status_code in (200, 401)
+        # the app-wide dependency authenticates every API route, the health check too; only
+        # FastAPI's own schema route answers without a key, and it holds no user data
+        for path in ("/v1/health", "/v1/health/"):
+            r = await w.http.get(path)
+            assert r.status_code == 401 and r.json()["type"] == "http_error", r.text
+        r = await w.http.get("/openapi.json")
+        assert r.status_code == 200 and not _secrets_in(r.text) and w.alice.agent_id not in r.text
         for path in (f"/v1/agents/{w.alice.agent_id}/export", f"/v1/agents/{GHOST['agent']}/export"):
             r = await w.http.get(path)  # no key: refused the same for Alice's agent and a ghost
-            assert r.status_code in (401, 501) and not _secrets_in(r.text), r.text
+            assert r.status_code == 401 and "missing API key" in r.text and not _secrets_in(r.text), r.text
         # and Alice's own key still works
         r = await w.http.get(f"/v1/agents/{w.alice.agent_id}", headers=w.alice.headers)
         assert r.status_code == 200 and SECRETS["block"] in r.text
