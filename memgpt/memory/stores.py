@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
 from memgpt.embeddings.base import Vectors
-from memgpt.core.schemas import AgentState, Block, Message, Passage, Step, ToolDef
+from memgpt.core.schemas import AgentConfig, AgentState, Block, Message, Passage, Step, ToolDef
 
 
 T = TypeVar("T")
@@ -31,7 +31,9 @@ class AgentStore(Protocol):
     async def all(self, owner: str | None = None) -> list[AgentState]:
         """All agents (of owner, if given), oldest first."""
     async def save(self, state: AgentState) -> None:
-        """Persist an agent's mutable state."""
+        """Persist an agent's configuration and loop position (imports, re-embedding)."""
+    async def save_config(self, config: AgentConfig) -> None:
+        """Persist an operator's change to an agent's configuration, and nothing else."""
     async def set_embedding_model(self, agent_id: str, model: str) -> None:
         """Record the embedding model an agent's memory now uses, changing nothing else."""
     async def delete(self, agent_id: str) -> None:

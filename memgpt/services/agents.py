@@ -8,6 +8,7 @@ from memgpt.core.errors import AlreadyExistsError, InvalidRequestError
 from memgpt.core.prompts import SYSTEM_INSTRUCTIONS
 from memgpt.core.schemas import AgentState, Block, ContextReport
 from memgpt.memory.blocks import default_blocks
+from memgpt.memory.unit import StepWrite
 from memgpt.runtime.context import measure
 from memgpt.services.tools import ToolsApi
 
@@ -89,9 +90,11 @@ class AgentsApi(ToolsApi):
                 new = AgentState.model_validate({**fresh.model_dump(), **update})
             except ValidationError as exc:
                 raise InvalidRequestError(f"invalid agent update: {exc}") from exc
-            new.memory_dirty = new.memory_dirty or instructions is not None
-            await self.stores.agents.save(new)
-            return new
+            await self.stores.agents.save_config(new.config())
+            if instructions is not None:  # the system message must be compiled anew
+                new.memory_dirty = True
+                await self.kernel.unit.commit(StepWrite(new.id, position=new.position()))
+            return await self.stores.agents.get(new.id)
 
     async def list_agents(self) -> list[AgentState]:
         """Every agent."""

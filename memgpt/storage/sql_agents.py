@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from memgpt.core.errors import AlreadyExistsError, NotFoundError
-from memgpt.core.schemas import AgentState, Block, Step, new_id, utcnow
+from memgpt.core.schemas import CONFIG_FIELDS, AgentConfig, AgentState, Block, Step, new_id, utcnow
 from memgpt.storage.sql_common import Sessions
 from memgpt.storage.tables import AgentRow, ApiKeyRow, BlockRow, StepRow
 
@@ -68,6 +68,17 @@ class SqlAgentStore:
             for field in _AGENT_FIELDS:
                 setattr(row, field, getattr(state, field))
             row.version = row.version + 1
+
+    async def save_config(self, config: AgentConfig) -> None:
+        """Persist an operator's change to an agent's configuration (never its loop position)."""
+        values = {f: getattr(config, f) for f in CONFIG_FIELDS if f not in ("id", "created_at")}
+        async with self.sessions() as s, s.begin():
+            result: Any = await s.execute(
+                update(AgentRow).where(AgentRow.id == config.id)
+                .values(**values, version=AgentRow.version + 1)
+            )
+            if result.rowcount == 0:
+                raise NotFoundError(f"no agent with id {config.id!r}")
 
     async def set_embedding_model(self, agent_id: str, model: str) -> None:
         """Record the embedding model an agent's memory now uses (and change nothing else)."""
