@@ -52,7 +52,7 @@ async def test_provider_accepts_history_with_a_late_result(settings: Settings, k
             model = OpenAIChatModel("gpt-4o-mini", base_url=fake.url, api_key="k", max_retries=0)
             fake.push(completion(None, [("send_message", json.dumps({"message": "hi"}))]))
         else:
-            model = AnthropicModel("claude-sonnet-4-5", base_url=fake.url, api_key="k", max_retries=0)
+            model = AnthropicModel("claude-sonnet-4-6", base_url=fake.url, api_key="k", max_retries=0)
             fake.push(message(None, [("send_message", {"message": "hi"})]))
         async with AgentService(settings, models={"m": model}) as svc:
             agent = await svc.create_agent("a", model="m")
