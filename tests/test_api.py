@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from memgpt import AgentService, Block, MemGPT, Message, ScriptedModel, Settings
-from memgpt.errors import (
+from memgpt.core.errors import (
     AlreadyExistsError,
     InvalidRequestError,
     ModelNotFoundError,
@@ -15,7 +15,7 @@ from memgpt.errors import (
 )
 from memgpt.llm.scripted import reply, tool_call
 from memgpt.memory.blocks import DEFAULT_HUMAN, DEFAULT_PERSONA
-from memgpt.schemas import Role
+from memgpt.core.schemas import Role
 
 SECTIONS = {"system", "tools", "blocks", "summary", "metadata", "messages"}
 
@@ -46,6 +46,31 @@ async def test_duplicate_agent_name_raises(service: AgentService) -> None:
     with pytest.raises(AlreadyExistsError):
         await service.create_agent("twin", model="scripted")
     assert len(await service.list_agents()) == 1
+
+
+async def test_rename_to_a_taken_name_raises(service: AgentService) -> None:
+    """Renaming an agent to another agent's name raises AlreadyExistsError and changes nothing;
+    its own name (with other changes), a free name, or a name only another user has are fine."""
+    alpha = await service.create_agent("alpha", model="scripted")
+    beta = await service.create_agent("beta", model="scripted")
+    with pytest.raises(AlreadyExistsError, match="beta"):
+        await service.update_agent(alpha.id, name="beta", instructions="Changed.")
+    assert [(a.id, a.name) for a in await service.list_agents()] == [(alpha.id, "alpha"), (beta.id, "beta")]
+    assert (await service.get_agent("alpha")).instructions == alpha.instructions
+
+    same = await service.update_agent("alpha", name="alpha", instructions="Be brief.")
+    assert same.name == "alpha" and (await service.get_agent(alpha.id)).instructions == "Be brief."
+
+    renamed = await service.update_agent(alpha.id, name="gamma")
+    assert renamed.name == "gamma" and (await service.get_agent("gamma")).id == alpha.id
+    with pytest.raises(NotFoundError):
+        await service.get_agent("alpha")
+    with pytest.raises(AlreadyExistsError):
+        await service.update_agent(beta.id, name="gamma")
+
+    await service.scoped("someone-else").create_agent("delta", model="scripted")
+    assert (await service.update_agent(beta.id, name="delta")).name == "delta"
+    assert [a.name for a in await service.list_agents()] == ["gamma", "delta"]
 
 
 async def test_unknown_agent_raises_not_found(service: AgentService) -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 
 from memgpt import AgentService, ScriptedModel, Settings
 from memgpt.llm.scripted import raw_tool_call, reply, text, tool_call
-from memgpt.schemas import Block, Role, SendResult
+from memgpt.core.schemas import Block, Role, SendResult, utcnow
 
 
 def tool_results(result: SendResult) -> list[tuple[str, str, bool]]:
@@ -85,6 +86,10 @@ async def errand(service: AgentService) -> AgentService:
          "read-only"),
         (tool_call("core_memory_replace", label="human", old_content="Name: Al", new_content="Name: Cy",
                    request_heartbeat=False), "was not found"),
+        (tool_call("core_memory_replace", label="human", old_content="Bo", new_content="B" + "o" * 60,
+                   request_heartbeat=False), "over its limit of 40"),
+        (tool_call("core_memory_replace", label="rules", old_content="kind", new_content="rude",
+                   request_heartbeat=False), "read-only"),
         (tool_call("core_memory_append", label="nope", content="hi", request_heartbeat=False),
          "no memory block labelled 'nope'"),
         (raw_tool_call("core_memory_append", '{"label": "human", "content": "Likes jazz"'),
@@ -139,6 +144,87 @@ async def test_breaker_stops_identical_repeats(errand: AgentService, model: Scri
     assert result.steps[-1].stop_reason == "repeated_call"
     assert "repeated 3 times" in result.steps[-1].messages[-1].text
     assert len(model.queue) == 1  # the fourth response was never requested
+
+
+async def test_replace_is_held_to_the_block_limit(errand: AgentService, model: ScriptedModel) -> None:
+    """A replace that would make the block one character too long is refused (the model gets an
+    error result, the block is unchanged); one that fills it exactly to its limit is accepted."""
+    assert (await errand.get_block("e", "human")).value == "Name: Bo"  # 8 of 40 characters
+    fits = "B" + "o" * 33  # "Name: " + 34 characters = 40
+    over = await _send_with(errand, model, tool_call(
+        "core_memory_replace", label="human", old_content="Bo", new_content=fits + "o",
+        request_heartbeat=False), reply("Too long."))
+    name, content, is_error = tool_results(over)[0]
+    assert name == "core_memory_replace" and is_error, content
+    assert "41 characters" in content and "limit of 40" in content
+    assert over.replies == ["Too long."]  # the failed call returned control to the model
+    assert (await errand.get_block("e", "human")).value == "Name: Bo"
+    exact = await _send_with(errand, model, tool_call(
+        "core_memory_replace", label="human", old_content="Bo", new_content=fits,
+        request_heartbeat=False))
+    [(_, content, is_error)] = tool_results(exact)
+    assert not is_error and "40/40" in content
+    assert (await errand.get_block("e", "human")).value == "Name: " + fits
+
+
+async def test_breaker_ignores_request_heartbeat_differences(
+    errand: AgentService, model: ScriptedModel
+) -> None:
+    """Calls that differ only in how (or whether) request_heartbeat is written are the same call:
+    the third one trips the breaker although every one asked for a heartbeat."""
+    calls = [
+        raw_tool_call("conversation_search", '{"query": "tea", "request_heartbeat": true}'),
+        raw_tool_call("conversation_search", '{"request_heartbeat": "true", "query": "tea"}'),
+        raw_tool_call("conversation_search", '{"query":"tea","request_heartbeat":"True"}'),
+    ]
+    result = await _send_with(errand, model, *calls, reply("never sent"))
+    assert [s.heartbeat for s in result.steps] == [True, True, True]
+    assert [s.stop_reason for s in result.steps] == [None, None, "repeated_call"]
+    assert "repeated 3 times" in result.steps[-1].messages[-1].text
+    assert len(model.queue) == 1  # the reply was never requested
+    assert result.replies == []
+
+
+async def test_breaker_counts_only_consecutive_identical_calls(
+    errand: AgentService, model: ScriptedModel
+) -> None:
+    """A different argument in between resets the count: tea, tea, coffee, tea, tea goes on."""
+    calls = [tool_call("conversation_search", query=q, request_heartbeat=True)
+             for q in ("tea", "tea", "coffee", "tea", "tea")]
+    result = await _send_with(errand, model, *calls, reply("Found it."))
+    assert len(result.steps) == 6
+    assert [s.stop_reason for s in result.steps][-1] == "end_turn"
+    assert result.replies == ["Found it."]
+
+
+@pytest.mark.parametrize("minutes", [1, 45, 360])
+async def test_pause_heartbeats_records_the_pause(
+    errand: AgentService, model: ScriptedModel, minutes: int
+) -> None:
+    """pause_heartbeats sets heartbeats_paused_until about N minutes ahead, persists it, says so
+    in its result, and ends the chain (it takes no heartbeat)."""
+    before = utcnow()
+    result = await _send_with(errand, model, tool_call("pause_heartbeats", minutes=minutes))
+    after = utcnow()
+    [(name, content, is_error)] = tool_results(result)
+    assert name == "pause_heartbeats" and not is_error
+    until = (await errand.get_agent("e")).heartbeats_paused_until
+    assert until is not None
+    ahead = timedelta(minutes=minutes)
+    assert before + ahead - timedelta(seconds=1) <= until <= after + ahead + timedelta(seconds=1)
+    assert "paused until" in content and f"{until:%Y-%m-%d %H:%M}" in content
+    assert len(result.steps) == 1 and result.steps[0].stop_reason == "end_turn"
+
+
+@pytest.mark.parametrize("minutes", [0, 361])
+async def test_pause_heartbeats_out_of_range_is_an_error(
+    errand: AgentService, model: ScriptedModel, minutes: int
+) -> None:
+    """Minutes outside 1..360: an error result to the model, and nothing is paused."""
+    result = await _send_with(errand, model, tool_call("pause_heartbeats", minutes=minutes), reply("ok"))
+    name, content, is_error = tool_results(result)[0]
+    assert name == "pause_heartbeats" and is_error and "between 1 and 360" in content
+    assert (await errand.get_agent("e")).heartbeats_paused_until is None
 
 
 async def test_step_budget_bounds_chain(settings: Settings) -> None:

@@ -11,8 +11,8 @@ from typing import Any
 
 from memgpt import AgentService, Message, ScriptedModel, Settings
 from memgpt.llm.scripted import reply, tool_call
-from memgpt.prompts import FAILED_EVENT
-from memgpt.schemas import Role, TextPart, ToolResultPart
+from memgpt.core.prompts import FAILED_EVENT
+from memgpt.core.schemas import Role, TextPart, ToolResultPart
 
 BASE = datetime(2024, 3, 10, 12, 0, tzinfo=timezone.utc)
 HEADER = re.compile(r"^Showing (\d+) of (\d+) results, page (\d+) of (\d+):$")
@@ -401,7 +401,7 @@ async def test_archival_tags_stored(service: AgentService) -> None:
 async def test_recall_backlog_is_embedded_a_bounded_batch_at_a_time(service: AgentService) -> None:
     """Messages stored without embeddings (an old database) do not stall a search: each
     embeds at most CATCH_UP of them, oldest first; reembed finishes the rest."""
-    from memgpt.embeddings.reembed import reembed
+    from memgpt.services.reembed import reembed
     from memgpt.memory.recall import CATCH_UP
 
     agent_id = await new_agent(service)
@@ -426,3 +426,30 @@ async def test_recall_search_finds_exact_uuid_first(service: AgentService) -> No
     await add_user_messages(service, agent_id, texts)
     found = await service.search_messages(agent_id, target, limit=5)
     assert found.items[0].text == f"my order id is {target}"
+
+
+async def test_archival_search_date_range_is_half_open(service: AgentService) -> None:
+    """search_passages(start=, end=) keeps passages created in [start, end): from start
+    inclusive, up to end exclusive; naive bounds are UTC."""
+    agent_id = await new_agent(service)
+    texts = ["Harbor log one: the ferry left at dawn", "Harbor log two: the ferry came back",
+             "Harbor log three: the ferry was repainted"]
+    inserted = [await service.insert_passage(agent_id, t) for t in texts]
+    stored = {p.id: p.created_at for p in await service.list_passages(agent_id)}
+    t1, t2, t3 = (stored[p.id] for p in inserted)
+    assert t1 < t2 < t3
+    first, second, third = (p.id for p in inserted)
+
+    async def found(**bounds: datetime) -> set[str]:
+        return {p.id for p in await service.search_passages(agent_id, "harbor ferry", **bounds)}
+
+    assert await found() == {first, second, third}
+    assert await found(start=t2, end=t3) == {second}  # a passage exactly at end is excluded
+    assert await found(start=t2) == {second, third}  # one exactly at start is included
+    assert await found(end=t2) == {first}
+    assert await found(end=t1) == set()
+    assert await found(start=t1, end=t3 + timedelta(microseconds=1)) == {first, second, third}
+    assert await found(start=t3 + timedelta(microseconds=1)) == set()
+    naive = {"start": t2.astimezone(timezone.utc).replace(tzinfo=None),
+             "end": t3.astimezone(timezone.utc).replace(tzinfo=None)}
+    assert await found(**naive) == {second}

@@ -21,10 +21,10 @@ import pytest_asyncio
 from memgpt import AgentService, ScriptedModel, Settings
 from memgpt.llm.base import ModelRequest, ModelResponse
 from memgpt.llm.scripted import reply, text, tool_call
-from memgpt.schemas import Role, utcnow
+from memgpt.core.schemas import Role, utcnow
 from memgpt.server import create_app
-from memgpt.server.letta_schemas import block_id, tool_id
-from memgpt.server.routes import messages as message_routes
+from memgpt.formats.letta import block_id, tool_id
+from memgpt.server.letta import messages as message_routes
 from memgpt.server.streaming import _decode_prefix
 from serve import serving_app
 
@@ -193,14 +193,20 @@ async def test_agent_create_errors(http: httpx.AsyncClient, service: AgentServic
 
 
 async def test_update_agent(http: httpx.AsyncClient, service: AgentService) -> None:
-    """PATCH changes name and system prompt where the service can; a clear 501 until then."""
+    """PATCH renames and changes the system prompt (stored); another agent's name is 409."""
     a = await make_agent(http)
     new = unique("new")
     r = await http.patch(f"/v1/agents/{a['id']}", json={"name": new, "system": "Changed."})
-    if hasattr(service, "update_agent"):
-        assert r.status_code == 200 and r.json()["name"] == new and r.json()["system"] == "Changed."
-    else:
-        assert_error(r, 501, "not implemented")
+    assert r.status_code == 200, r.text
+    assert r.json()["name"] == new and r.json()["system"] == "Changed."
+    stored = await service.get_agent(a["id"])
+    assert stored.name == new and stored.instructions == "Changed."
+    assert (await http.get(f"/v1/agents/{new}")).json()["id"] == a["id"]
+    r = await http.patch(f"/v1/agents/{a['id']}", json={"name": new, "system": "Again."})  # its own name
+    assert r.status_code == 200 and r.json()["system"] == "Again.", r.text
+    b = await make_agent(http)
+    assert_error(await http.patch(f"/v1/agents/{b['id']}", json={"name": new}), 409, new)
+    assert (await service.get_agent(b["id"])).name == b["name"]
     assert_error(await http.patch("/v1/agents/agent-nope", json={"name": "x"}), 404)
     assert_error(await http.patch(f"/v1/agents/{a['id']}", json={"context_window_limit": 5}), 422)
 

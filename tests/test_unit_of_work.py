@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from memgpt import AgentService, ScriptedModel, Settings
+from memgpt.core.errors import ScriptExhaustedError
 from memgpt.core.events import Delta, Event, MemoryChanged, MessageSaved, RunFinished, StepFinished, StopReason
 from memgpt.core.schemas import Role
 from memgpt.llm.scripted import reply, tool_call
@@ -161,10 +162,11 @@ async def test_failed_run_reports_the_error(service: AgentService, model: Script
     async def listen(event: Event) -> None:
         seen.append(event)
 
-    with pytest.raises(Exception):
+    with pytest.raises(ScriptExhaustedError):
         await service.send_message(agent.id, "hi", on_event=listen)  # the script is empty
     run = seen[-1]
-    assert isinstance(run, RunFinished) and run.stop_reason is StopReason.ERROR and run.error
+    assert isinstance(run, RunFinished) and run.stop_reason is StopReason.ERROR
+    assert run.error is not None and run.error.startswith("ScriptExhaustedError:")
 
 
 async def test_two_processes_take_turns_through_the_lease(settings: Settings) -> None:
