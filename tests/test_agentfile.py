@@ -13,11 +13,11 @@ import pytest
 from typer.testing import CliRunner
 
 from memgpt import AgentService, ModelRequest, ModelResponse, ScriptedModel, Settings
-from memgpt.cli import app as cli
-from memgpt.client import Client
-from memgpt.errors import AlreadyExistsError, InvalidRequestError, ModelNotFoundError
+from memgpt.cli.main import app as cli
+from memgpt.sdk.client import Client
+from memgpt.core.errors import AlreadyExistsError, InvalidRequestError, ModelNotFoundError
 from memgpt.llm.scripted import reply, text, tool_call
-from memgpt.schemas import Block, Message, ReasoningPart, Role, TextPart, ToolCallPart
+from memgpt.core.schemas import Block, Message, ReasoningPart, Role, TextPart, ToolCallPart
 from memgpt.server import BackgroundServer, create_app
 
 DICE = '''
@@ -344,8 +344,8 @@ def test_cli_export_import(tmp_path: Path) -> None:
 
 def test_message_roles_round_trip_exactly() -> None:
     """Every part kind and role survives write then read, including plain text beside a call."""
-    from memgpt import agentfile
-    from memgpt.schemas import AgentState, ToolResultPart
+    from memgpt.formats import agentfile
+    from memgpt.core.schemas import AgentState, ToolResultPart
 
     state = AgentState(name="r", model="scripted", instructions="be", context_window=4096, context_start=1)
     messages = [

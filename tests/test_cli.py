@@ -6,7 +6,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from memgpt.cli import app
+from memgpt.cli.main import app
 
 runner = CliRunner()
 

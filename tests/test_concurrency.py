@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from memgpt import AgentService, MemGPT, ModelRequest, ModelResponse, ScriptedModel, Settings
 from memgpt.llm.scripted import reply
-from memgpt.schemas import Message, Role
+from memgpt.core.schemas import Message, Role
 
 
 class EchoModel(ScriptedModel):

@@ -45,7 +45,7 @@ from schemathesis.checks import load_all_checks
 from memgpt import AgentService, ScriptedModel, Settings
 from memgpt.llm.base import ModelRequest, ModelResponse
 from memgpt.llm.scripted import reply
-from memgpt.schemas import Role
+from memgpt.core.schemas import Role
 from memgpt.server import create_app
 
 TOOL_SOURCE = '''

@@ -11,11 +11,11 @@ import pytest
 from typer.testing import CliRunner
 
 from memgpt import AgentService, ScriptedModel, Settings
-from memgpt.cli import app
-from memgpt.errors import InvalidRequestError
+from memgpt.cli.main import app
+from memgpt.core.errors import InvalidRequestError
 from memgpt.llm.scripted import reply, tool_call
 from memgpt.llm.tokens import estimate_tokens
-from memgpt.loaders import (
+from memgpt.services.documents import (
     LoadProgress,
     Section,
     chunk_sections,

@@ -6,7 +6,7 @@ import asyncio
 
 from memgpt import AgentService, ModelRequest, ModelResponse, ScriptedModel, Settings
 from memgpt.llm.scripted import reply
-from memgpt.schemas import Role
+from memgpt.core.schemas import Role
 from pg import PostgresServer
 
 

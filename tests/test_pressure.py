@@ -7,7 +7,7 @@ import random
 from memgpt import AgentService, ModelRequest, ModelResponse, ScriptedModel, Settings
 from memgpt.llm.scripted import reply, text, tool_call
 from memgpt.llm.tokens import count_messages, count_tools
-from memgpt.schemas import Message, Role
+from memgpt.core.schemas import Message, Role
 
 WINDOW = 2000
 UNIQUE = "quokkaberry"
@@ -86,7 +86,7 @@ async def test_pressure_warns_evicts_and_keeps_everything(settings: Settings) ->
 
 async def test_provider_overflow_evicts_and_retries(settings: Settings) -> None:
     """When the provider reports overflow, the loop evicts about half and retries once."""
-    from memgpt.errors import ContextOverflowError
+    from memgpt.core.errors import ContextOverflowError
 
     overflowed: list[int] = []
 
@@ -112,7 +112,7 @@ async def test_provider_overflow_evicts_and_retries(settings: Settings) -> None:
 
 async def test_interrupted_step_resumes_cleanly(settings: Settings) -> None:
     """A tool call left without a result (a crash mid-step) gets one before the next call."""
-    from memgpt.schemas import ReasoningPart, ToolCallPart
+    from memgpt.core.schemas import ReasoningPart, ToolCallPart
 
     model = ScriptedModel([reply("Back again.")])
     async with AgentService(settings, models={"scripted": model}) as svc:

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from memgpt import AgentService, ScriptedModel, Settings
-from memgpt.errors import NotFoundError
+from memgpt.core.errors import NotFoundError
 from memgpt.llm.scripted import reply
 from memgpt.storage.db import create_engine, migrate, upgrade
 
