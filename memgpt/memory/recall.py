@@ -38,6 +38,8 @@ async def embed_pending(
         vectors = await asyncio.to_thread(embedder.embed, [text for _, text in pending])
         await store.set_embeddings(agent_id, embedder.name, [i for i, _ in pending], vectors)
         done += len(pending)
+        if len(pending) < batch:
+            return done  # that was the last of them
     return done
 
 

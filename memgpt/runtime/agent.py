@@ -203,14 +203,15 @@ class AgentRuntime:
 
     async def close_interrupted(self) -> None:
         """Answer tool calls a crash left without a result, and say which external tool calls
-        started but never committed (their effects may have happened)."""
+        started but never committed (their effects may have happened). A window this process
+        kept from its last turn here holds only whole steps: nothing to do."""
+        if self.journal_clean:
+            return
         answered = {r.call_id for m in self.context for r in m.tool_results}
         for m in list(self.context):
             for call in m.tool_calls:
                 if call.id not in answered:
                     self.append([tool_result(call.id, call.name, "Interrupted before it ran.", True)])
-        if self.journal_clean:
-            return
         for entry in await self.unit.journal_open(self.state.id):
             self.pending.finished_calls.append(entry.call_id)
             self.append([Message.event(

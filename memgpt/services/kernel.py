@@ -32,6 +32,9 @@ log = logging.getLogger("memgpt.services")
 LEASE_SECONDS = 60.0
 """How long a turn's lease on an agent lasts unless renewed (it is, every third of it)."""
 CACHED_AGENTS = 1024
+EMBED_DELAY = 0.2
+"""Seconds between a turn and the embedding of its messages: turns that follow quickly are
+embedded in one batch (searches embed whatever is pending first, so none is missed)."""
 
 
 class Kernel:
@@ -186,6 +189,7 @@ class Kernel:
         task.add_done_callback(lambda _: self._embedding.pop(agent_id, None))
 
     async def _embed(self, agent_id: str) -> None:
+        await asyncio.sleep(EMBED_DELAY)  # let a burst of turns become one batch
         while True:
             self._embed_again.discard(agent_id)
             try:

@@ -7,13 +7,13 @@ import json
 import secrets
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from memgpt.core.errors import AlreadyExistsError, NotFoundError
 from memgpt.core.schemas import CONFIG_FIELDS, AgentConfig, AgentState, Block, Step, new_id, utcnow
 from memgpt.storage.sql_common import Sessions
-from memgpt.storage.tables import AgentRow, ApiKeyRow, BlockRow, StepRow
+from memgpt.storage.tables import STEPS, AgentRow, ApiKeyRow, BlockRow
 
 _AGENT_FIELDS = [f for f in AgentState.model_fields if f not in ("id", "created_at", "version")]
 
@@ -98,16 +98,16 @@ class SqlAgentStore:
     async def save_step(self, agent_id: str, input_id: str, model: str, step: Step) -> None:
         """Record a step's usage."""
         async with self.sessions() as s, s.begin():
-            s.add(step_row(agent_id, input_id, model, step))
+            await s.execute(insert(STEPS), step_values(agent_id, input_id, model, step))
 
 
-def step_row(agent_id: str, input_id: str, model: str, step: Step) -> StepRow:
-    """The row recording one step's usage."""
-    return StepRow(
-        id=step.id, agent_id=agent_id, input_id=input_id, index=step.index, model=model,
-        heartbeat=step.heartbeat, stop_reason=step.stop_reason, repairs=json.dumps(step.repairs),
-        created_at=utcnow(), **step.usage.model_dump(),
-    )
+def step_values(agent_id: str, input_id: str, model: str, step: Step) -> dict[str, Any]:
+    """The ``steps`` row recording one step's usage, by column."""
+    return {
+        "id": step.id, "agent_id": agent_id, "input_id": input_id, "step_index": step.index,
+        "model": model, "heartbeat": step.heartbeat, "stop_reason": step.stop_reason,
+        "repairs": json.dumps(step.repairs), "created_at": utcnow(), **step.usage.model_dump(),
+    }
 
 
 class SqlBlockStore:

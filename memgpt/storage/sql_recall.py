@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 from pydantic import TypeAdapter
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,7 +19,7 @@ from memgpt.memory.stores import Page
 from memgpt.storage.fts import fts5_any, fts5_phrase
 from memgpt.storage.sql_common import PkVector, Sessions, WordMatch, naive_utc, write_blobs
 from memgpt.storage.stored_vectors import StoredVectors
-from memgpt.storage.tables import AgentRow, MessageRow
+from memgpt.storage.tables import MESSAGES, AgentRow, MessageRow
 from memgpt.storage.vector_index import VectorIndexConfig
 
 _PARTS = TypeAdapter(list[Part])
@@ -78,16 +78,17 @@ class SqlRecallStore:
 
     async def add(self, s: AsyncSession, agent_id: str, messages: list[Message]) -> None:
         """Stage messages that already have their seq in an open session (a step's commit)."""
-        for m in messages:
+        rows = []
+        for m in messages:  # Core insert, one executemany: the ORM's unit of work costs more here
             search_text = m.search_text().replace("\x00", " ")
-            s.add(MessageRow(
-                id=m.id, agent_id=agent_id, seq=m.seq, role=m.role.value,
-                parts=_PARTS.dump_json(m.parts).decode(), search_text=search_text,
-                embedding_model=None if search_text.strip() else "", step_id=m.step_id,
-                created_at=m.created_at,
-            ))
+            rows.append({
+                "id": m.id, "agent_id": agent_id, "seq": m.seq, "role": m.role.value,
+                "parts": _PARTS.dump_json(m.parts).decode(), "search_text": search_text,
+                "embedding_model": None if search_text.strip() else "", "step_id": m.step_id,
+                "created_at": m.created_at,
+            })
         try:
-            await s.flush()
+            await s.execute(insert(MESSAGES), rows)
         except IntegrityError as exc:
             raise AlreadyExistsError(f"message id or seq already stored: {exc.orig}") from exc
 

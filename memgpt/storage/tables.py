@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     Boolean,
@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -195,3 +196,11 @@ class ToolJournalRow(Base):
     arguments: Mapped[str] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+AGENTS = cast(Table, AgentRow.__table__)
+"""The agents table, for Core statements on hot paths (no ORM session state to keep)."""
+MESSAGES = cast(Table, MessageRow.__table__)
+"""The messages table, for Core inserts."""
+STEPS = cast(Table, StepRow.__table__)
+"""The steps table, for Core inserts."""

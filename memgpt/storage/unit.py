@@ -12,16 +12,16 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 
 from memgpt.core.errors import NotFoundError
 from memgpt.core.schemas import POSITION_FIELDS, utcnow
 from memgpt.memory.unit import JournalEntry, StepWrite
-from memgpt.storage.sql_agents import SqlBlockStore, step_row
+from memgpt.storage.sql_agents import SqlBlockStore, step_values
 from memgpt.storage.sql_archival import SqlArchivalStore
 from memgpt.storage.sql_common import Sessions
 from memgpt.storage.sql_recall import SqlRecallStore
-from memgpt.storage.tables import AgentRow, ToolJournalRow
+from memgpt.storage.tables import AGENTS, STEPS, AgentRow, ToolJournalRow
 
 
 class SqlUnitStore:
@@ -35,14 +35,14 @@ class SqlUnitStore:
         agent_id = write.agent_id
         after = None
         async with self.sessions() as s, s.begin():
-            values: dict[str, Any] = {"version": AgentRow.version + 1}
+            values: dict[str, Any] = {"version": AGENTS.c.version + 1}
             if write.position is not None:
                 values |= {f: getattr(write.position, f) for f in POSITION_FIELDS}
             if write.release is not None:
                 values |= {"lease_holder": None, "lease_until": None}
-            version = await s.scalar(
-                update(AgentRow).where(AgentRow.id == agent_id).values(**values)
-                .returning(AgentRow.version)
+            version = await s.scalar(  # Core, not ORM: no session state to synchronize
+                update(AGENTS).where(AGENTS.c.id == agent_id).values(**values)
+                .returning(AGENTS.c.version)
             )
             if version is None:
                 raise NotFoundError(f"no agent with id {agent_id!r}")
@@ -54,7 +54,9 @@ class SqlUnitStore:
                 vectors = np.asarray(write.vectors, dtype=np.float32)
                 after = await self.archival.add(s, agent_id, write.passages, vectors)
             if write.step is not None:
-                s.add(step_row(agent_id, write.step.input_id, write.step.model, write.step.step))
+                step = write.step
+                await s.execute(insert(STEPS),
+                                step_values(agent_id, step.input_id, step.model, step.step))
             if write.finished_calls:
                 await s.execute(
                     update(ToolJournalRow)
@@ -71,8 +73,8 @@ class SqlUnitStore:
         async with self.sessions() as s, s.begin():
             s.add(ToolJournalRow(agent_id=agent_id, call_id=call_id, tool=tool,
                                  arguments=arguments, started_at=utcnow()))
-            await s.execute(update(AgentRow).where(AgentRow.id == agent_id)
-                            .values(version=AgentRow.version + 1))
+            await s.execute(update(AGENTS).where(AGENTS.c.id == agent_id)
+                            .values(version=AGENTS.c.version + 1))
 
     async def journal_open(self, agent_id: str) -> list[JournalEntry]:
         """Calls started but never finished, oldest first."""
@@ -89,14 +91,13 @@ class SqlUnitStore:
         A vanished agent raises NotFoundError."""
         now = utcnow()
         async with self.sessions() as s, s.begin():
+            c = AGENTS.c
             version = await s.scalar(
-                update(AgentRow)
-                .where(AgentRow.id == agent_id, or_(
-                    AgentRow.lease_holder.is_(None), AgentRow.lease_holder == holder,
-                    AgentRow.lease_until < now,
-                ))
+                update(AGENTS)
+                .where(c.id == agent_id,
+                       or_(c.lease_holder.is_(None), c.lease_holder == holder, c.lease_until < now))
                 .values(lease_holder=holder, lease_until=now + timedelta(seconds=ttl))
-                .returning(AgentRow.version)
+                .returning(c.version)
             )
             if version is None and await s.scalar(select(AgentRow.id).where(AgentRow.id == agent_id)) is None:
                 raise NotFoundError(f"no agent with id {agent_id!r}")
@@ -106,7 +107,7 @@ class SqlUnitStore:
         """Extend holder's live lease (never takes a lease that was given back)."""
         async with self.sessions() as s, s.begin():
             await s.execute(
-                update(AgentRow).where(AgentRow.id == agent_id, AgentRow.lease_holder == holder)
+                update(AGENTS).where(AGENTS.c.id == agent_id, AGENTS.c.lease_holder == holder)
                 .values(lease_until=utcnow() + timedelta(seconds=ttl))
             )
 
@@ -114,6 +115,6 @@ class SqlUnitStore:
         """Give the lease back (no-op if another holds it)."""
         async with self.sessions() as s, s.begin():
             await s.execute(
-                update(AgentRow).where(AgentRow.id == agent_id, AgentRow.lease_holder == holder)
+                update(AGENTS).where(AGENTS.c.id == agent_id, AGENTS.c.lease_holder == holder)
                 .values(lease_holder=None, lease_until=None)
             )
