@@ -221,3 +221,23 @@ async def test_kept_agent_is_reloaded_after_another_writer(
         await second.update_block(agent.id, "human", value="Name: Grace")
         await first.send_message(agent.id, "again")
         assert "Name: Grace" in model.calls[-1].system
+
+
+async def test_storage_works_again_after_close(settings: Settings, model: ScriptedModel) -> None:
+    """A service closed in one event loop serves again when used from another (as a server
+    started after a setup step does): the SQLite writer thread starts anew."""
+    svc = AgentService(settings, models={"scripted": model})
+    await svc.open()
+    agent = await svc.create_agent("a", model="scripted")
+    await svc.close()
+
+    def elsewhere() -> list[str]:
+        async def turn() -> list[str]:
+            model.push(reply("still here"))
+            try:
+                return (await asyncio.wait_for(svc.send_message(agent.id, "hi"), 20)).replies
+            finally:
+                await svc.close()
+        return asyncio.run(turn())
+
+    assert await asyncio.to_thread(elsewhere) == ["still here"]

@@ -10,6 +10,7 @@ from memgpt.core.schemas import AgentState, Block, ContextReport
 from memgpt.memory.blocks import default_blocks
 from memgpt.memory.unit import StepWrite
 from memgpt.runtime.context import measure
+from memgpt.services.kernel import Loaded
 from memgpt.services.tools import ToolsApi
 
 
@@ -58,6 +59,8 @@ class AgentsApi(ToolsApi):
         await self.stores.agents.create(state, chosen)
         for tool in extra:
             await self.kernel.tool_store.attach(state.id, tool.id)
+        if not extra:  # what its first turn would read back: keep it (version 0, no history)
+            self.kernel.remember(Loaded(state, list(chosen), []))
         return state
 
     def model_names(self) -> list[str]:

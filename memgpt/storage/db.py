@@ -7,8 +7,9 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+import sqlalchemy
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -42,6 +43,25 @@ def create_engine(url: str) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_pre_ping=True)
+
+
+def sqlite_writer_engine(engine: AsyncEngine) -> Engine | None:
+    """A sync engine on the same SQLite file as engine, with the same pragmas (None for an
+    in-memory database, which another engine could not see)."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    sync = sqlalchemy.create_engine(engine.url.set(drivername="sqlite"), connect_args={"timeout": 30})
+    event.listen(sync, "connect", _writer_connection)
+    event.listen(sync, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+    return sync
+
+
+def _writer_connection(dbapi_connection: Any, record: Any) -> None:
+    """The writer's connection: our pragmas, and transactions begun by us, not by pysqlite
+    (so SAVEPOINTs work, and BEGIN IMMEDIATE takes the write lock at once)."""
+    _sqlite_pragmas(dbapi_connection, record)
+    dbapi_connection.isolation_level = None
 
 
 def upgrade(connection: Connection, revision: str = "head") -> None:

@@ -3,6 +3,7 @@ PostgreSQL (tsvector, pgvector), chosen by the URL's dialect."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,6 +16,7 @@ from memgpt.storage.sql_agents import SqlAgentStore, SqlBlockStore, SqlKeyStore
 from memgpt.storage.sql_archival import SqlArchivalStore
 from memgpt.storage.sql_recall import SqlRecallStore
 from memgpt.storage.tools import SqlToolStore
+from memgpt.storage.runner import AsyncRunner, Runner, ThreadRunner
 from memgpt.storage.unit import SqlUnitStore
 from memgpt.storage.vector_index import VectorIndexConfig
 
@@ -37,6 +39,8 @@ class Storage:
     tools: ToolStore
     unit: UnitStore
     """Steps committed whole, the tool journal, agent leases."""
+    runner: Runner
+    """Where the unit store's transactions run (a writer thread on SQLite)."""
 
     @property
     def stores(self) -> Stores:
@@ -48,7 +52,8 @@ class Storage:
         await db.migrate(self.engine)
 
     async def close(self) -> None:
-        """Release the database connections."""
+        """Release the database connections (and the SQLite writer thread)."""
+        await asyncio.to_thread(self.runner.close)
         await self.engine.dispose()
 
 
@@ -68,13 +73,15 @@ def storage_for(engine: AsyncEngine, *, vector_index: VectorIndexConfig | None =
     sessions = db.sessionmaker(engine)
     recall: SqlRecallStore
     archival: SqlArchivalStore
-    if dialect == POSTGRESQL:
-        recall, archival = PgRecallStore(sessions), PgArchivalStore(sessions)
-    elif dialect == SQLITE:
-        recall = SqlRecallStore(sessions, vector_index)
-        archival = SqlArchivalStore(sessions, vector_index)
-    else:
+    if dialect not in (POSTGRESQL, SQLITE):
         raise ValueError(f"unsupported database {dialect!r}: memgpt runs on SQLite or PostgreSQL")
+    writer = db.sqlite_writer_engine(engine)
+    runner: Runner = ThreadRunner(writer) if writer is not None else AsyncRunner(sessions)
+    if dialect == POSTGRESQL:
+        recall, archival = PgRecallStore(sessions, runner=runner), PgArchivalStore(sessions, runner=runner)
+    else:
+        recall = SqlRecallStore(sessions, vector_index, runner)
+        archival = SqlArchivalStore(sessions, vector_index, runner)
     return Storage(
         engine=engine,
         dialect=dialect,
@@ -84,5 +91,6 @@ def storage_for(engine: AsyncEngine, *, vector_index: VectorIndexConfig | None =
         archival=archival,
         keys=SqlKeyStore(sessions),
         tools=SqlToolStore(sessions),
-        unit=SqlUnitStore(sessions, recall, archival),
+        unit=SqlUnitStore(runner, recall, archival),
+        runner=runner,
     )

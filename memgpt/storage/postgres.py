@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from memgpt.core.schemas import Passage
 from memgpt.embeddings.base import Vectors
@@ -34,10 +35,10 @@ def vector_literal(vector: Vectors) -> str:
     return "[" + ",".join(map(repr, np.asarray(vector, dtype=np.float32).ravel().tolist())) + "]"
 
 
-async def write_vectors(s: AsyncSession, table: str, model: str, rows: list[PkVector]) -> None:
+def write_vectors(s: Session, table: str, model: str, rows: list[PkVector]) -> None:
     """Store embeddings in ``table.embedding_vec`` (pgvector), by primary key."""
     if rows:
-        await s.execute(
+        s.execute(
             text(
                 f"UPDATE {table} SET embedding_vec = CAST(:vec AS vector), embedding = NULL,"
                 " embedding_model = :model WHERE pk = :pk"
@@ -86,8 +87,8 @@ class PgRecallStore(SqlRecallStore):
         async with self.sessions() as s:
             return [(r[0], float(r[1])) for r in await s.execute(sql, params)]
 
-    async def _write_embeddings(self, s: AsyncSession, model: str, rows: list[PkVector]) -> None:
-        await write_vectors(s, "messages", model, rows)
+    def _write_embeddings(self, s: Session, model: str, rows: list[PkVector]) -> None:
+        write_vectors(s, "messages", model, rows)
 
 
 class PgArchivalStore(SqlArchivalStore):
@@ -95,8 +96,8 @@ class PgArchivalStore(SqlArchivalStore):
 
     _iterative_scan: bool | None = None
 
-    async def add(
-        self, s: AsyncSession, agent_id: str, passages: list[Passage], vectors: Vectors
+    def add(
+        self, s: Session, agent_id: str, passages: list[Passage], vectors: Vectors
     ) -> Callable[[], None]:
         """Stage passages with their vectors in ``embedding_vec`` (indexed by pgvector)."""
         if len(passages) != len(vectors):
@@ -114,15 +115,15 @@ class PgArchivalStore(SqlArchivalStore):
             for p, v in zip(passages, vectors, strict=True)
         ]
         if rows:
-            await s.execute(text(
+            s.execute(text(
                 "INSERT INTO passages (id, agent_id, text, tags, embedding_model, created_at,"
                 " embedding_vec) VALUES (:id, :agent, :text, :tags, :model, :created,"
                 " CAST(:vec AS vector))"
             ), rows)
         return lambda: None
 
-    async def _write_embeddings(self, s: AsyncSession, model: str, rows: list[PkVector]) -> None:
-        await write_vectors(s, "passages", model, rows)
+    def _write_embeddings(self, s: Session, model: str, rows: list[PkVector]) -> None:
+        write_vectors(s, "passages", model, rows)
 
     _words = WordMatch(
         any=tsquery_any,

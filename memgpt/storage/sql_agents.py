@@ -8,7 +8,7 @@ import secrets
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from memgpt.core.errors import AlreadyExistsError, NotFoundError
 from memgpt.core.schemas import CONFIG_FIELDS, AgentConfig, AgentState, Block, Step, new_id, utcnow
@@ -137,18 +137,18 @@ class SqlBlockStore:
     async def save(self, agent_id: str, block: Block) -> None:
         """Insert or update a block by label."""
         async with self.sessions() as s, s.begin():
-            await self.put(s, agent_id, block)
+            await s.run_sync(self.put, agent_id, block)
             await s.execute(update(AgentRow).where(AgentRow.id == agent_id)
                             .values(version=AgentRow.version + 1))
 
     @staticmethod
-    async def put(s: AsyncSession, agent_id: str, block: Block) -> None:
-        """Insert or update a block by label in an open session."""
-        row = await s.scalar(
+    def put(s: Session, agent_id: str, block: Block) -> None:
+        """Insert or update a block by label in an open (sync) session."""
+        row = s.scalar(
             select(BlockRow).where(BlockRow.agent_id == agent_id, BlockRow.label == block.label)
         )
         if row is None:
-            count = await s.scalar(
+            count = s.scalar(
                 select(func.count()).select_from(BlockRow).where(BlockRow.agent_id == agent_id)
             )
             s.add(BlockRow(agent_id=agent_id, position=count or 0, **block.model_dump()))

@@ -9,11 +9,13 @@ from collections.abc import Callable
 import numpy as np
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from memgpt.core.errors import NotFoundError
 from memgpt.core.schemas import Passage
 from memgpt.embeddings.base import Vectors
 from memgpt.storage.fts import fts5_any, fts5_phrase
+from memgpt.storage.runner import AsyncRunner, Runner
 from memgpt.storage.sql_common import PkVector, Sessions, WordMatch, write_blobs
 from memgpt.storage.stored_vectors import StoredVectors
 from memgpt.storage.tables import PassageRow
@@ -38,8 +40,13 @@ class SqlArchivalStore:
     HNSW above it, saved under `<sqlite dir>/vectors`); see memgpt.storage.vector_index.
     """
 
-    def __init__(self, sessions: Sessions, vector_index: VectorIndexConfig | None = None) -> None:
+    def __init__(
+        self, sessions: Sessions, vector_index: VectorIndexConfig | None = None,
+        runner: Runner | None = None,
+    ) -> None:
         self.sessions = sessions
+        self.runner = runner or AsyncRunner(sessions)
+        """Runs this store's re-embedding writes; the SQLite writer thread if given."""
         self.vectors = StoredVectors(sessions, PassageRow, vector_index)
 
     _words = WordMatch(
@@ -60,11 +67,11 @@ class SqlArchivalStore:
     async def insert(self, agent_id: str, passages: list[Passage], vectors: Vectors) -> None:
         """Store passages with their vectors."""
         async with self.sessions() as s, s.begin():
-            indexed = await self.add(s, agent_id, passages, vectors)
+            indexed = await s.run_sync(self.add, agent_id, passages, vectors)
         indexed()
 
-    async def add(
-        self, s: AsyncSession, agent_id: str, passages: list[Passage], vectors: Vectors
+    def add(
+        self, s: Session, agent_id: str, passages: list[Passage], vectors: Vectors
     ) -> Callable[[], None]:
         """Stage passages in an open session; returns what to run once it has committed
         (the in-memory vector indexes learn of the new rows)."""
@@ -77,7 +84,7 @@ class SqlArchivalStore:
             for p, v in zip(passages, matrix, strict=True)
         ]
         s.add_all(rows)
-        await s.flush()
+        s.flush()
         pks = [r.pk for r in rows]
 
         def indexed() -> None:
@@ -129,21 +136,25 @@ class SqlArchivalStore:
     async def set_embeddings(self, agent_id: str, model: str, ids: list[str], vectors: Vectors) -> int:
         """Replace the embeddings of passages (now under model); returns how many were found."""
         matrix = np.asarray(vectors, dtype=np.float32).reshape(len(ids), -1)
-        async with self.sessions() as s, s.begin():
-            old = {r[1]: (int(r[0]), str(r[2])) for r in await s.execute(
+
+        def job(s: Session) -> dict[str, tuple[int, str]]:
+            found = {r[1]: (int(r[0]), str(r[2])) for r in s.execute(
                 select(PassageRow.pk, PassageRow.id, PassageRow.embedding_model)
                 .where(PassageRow.agent_id == agent_id, PassageRow.id.in_(ids))
             )}
-            rows = [(old[i][0], v) for i, v in zip(ids, matrix) if i in old]
-            await self._write_embeddings(s, model, rows)
+            self._write_embeddings(s, model, [(found[i][0], v) for i, v in zip(ids, matrix) if i in found])
+            return found
+
+        old = await self.runner.run(job)
+        rows = [i for i in ids if i in old]
         for pk, previous in old.values():
             self.vectors.deleted(agent_id, previous, [pk])
         keep = [n for n, i in enumerate(ids) if i in old]
         self.vectors.inserted(agent_id, model, [old[ids[n]][0] for n in keep], matrix[keep])
         return len(rows)
 
-    async def _write_embeddings(self, s: AsyncSession, model: str, rows: list[PkVector]) -> None:
-        await write_blobs(s, "passages", model, rows)
+    def _write_embeddings(self, s: Session, model: str, rows: list[PkVector]) -> None:
+        write_blobs(s, "passages", model, rows)
 
     async def nearest(
         self, agent_id: str, model: str, vector: Vectors, k: int

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -48,10 +49,10 @@ class WordMatch:
             return [(r[0], float(r[1]), bool(r[2])) for r in await s.execute(sql, values)]
 
 
-async def write_blobs(s: AsyncSession, table: str, model: str, rows: list[PkVector]) -> None:
+def write_blobs(s: Session, table: str, model: str, rows: list[PkVector]) -> None:
     """Store embeddings as float32 bytes in ``table.embedding``, by primary key."""
     if rows:
-        await s.execute(
+        s.execute(
             text(f"UPDATE {table} SET embedding = :vec, embedding_model = :model WHERE pk = :pk"),
             [{"pk": pk, "vec": v.astype(np.float32).tobytes(), "model": model} for pk, v in rows],
         )

@@ -11,12 +11,14 @@ from pydantic import TypeAdapter
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from memgpt.core.errors import AlreadyExistsError, NotFoundError
 from memgpt.core.schemas import Message, Part, Role
 from memgpt.embeddings.base import Vectors
 from memgpt.memory.stores import Page
 from memgpt.storage.fts import fts5_any, fts5_phrase
+from memgpt.storage.runner import AsyncRunner, Runner
 from memgpt.storage.sql_common import PkVector, Sessions, WordMatch, naive_utc, write_blobs
 from memgpt.storage.stored_vectors import StoredVectors
 from memgpt.storage.tables import MESSAGES, AgentRow, MessageRow
@@ -45,8 +47,13 @@ class SqlRecallStore:
     no searchable text.
     """
 
-    def __init__(self, sessions: Sessions, vector_index: VectorIndexConfig | None = None) -> None:
+    def __init__(
+        self, sessions: Sessions, vector_index: VectorIndexConfig | None = None,
+        runner: Runner | None = None,
+    ) -> None:
         self.sessions = sessions
+        self.runner = runner or AsyncRunner(sessions)
+        """Runs this store's frequent writes (embeddings); the SQLite writer thread if given."""
         self.vectors = StoredVectors(sessions, MessageRow, vector_index, prefix="recall-")
 
     _words = WordMatch(
@@ -71,13 +78,14 @@ class SqlRecallStore:
             first = 0 if last is None else last + 1
             out = [m.model_copy(update={"agent_id": agent_id, "seq": first + i})
                    for i, m in enumerate(messages)]
-            await self.add(s, agent_id, out)
+            await s.run_sync(self.add, agent_id, out)
             await s.execute(update(AgentRow).where(AgentRow.id == agent_id)
                             .values(version=AgentRow.version + 1))
             return out
 
-    async def add(self, s: AsyncSession, agent_id: str, messages: list[Message]) -> None:
-        """Stage messages that already have their seq in an open session (a step's commit)."""
+    @staticmethod
+    def add(s: Session, agent_id: str, messages: list[Message]) -> None:
+        """Stage messages that already have their seq in an open (sync) session."""
         rows = []
         for m in messages:  # Core insert, one executemany: the ORM's unit of work costs more here
             search_text = m.search_text().replace("\x00", " ")
@@ -88,7 +96,7 @@ class SqlRecallStore:
                 "created_at": m.created_at,
             })
         try:
-            await s.execute(insert(MESSAGES), rows)
+            s.execute(insert(MESSAGES), rows)
         except IntegrityError as exc:
             raise AlreadyExistsError(f"message id or seq already stored: {exc.orig}") from exc
 
@@ -228,19 +236,21 @@ class SqlRecallStore:
     ) -> None:
         """Store the embeddings of messages (under model), replacing any they had."""
         matrix = np.asarray(vectors, dtype=np.float32).reshape(len(ids), -1)
-        async with self.sessions() as s, s.begin():
-            pks = dict(
-                (r[1], r[0]) for r in await s.execute(
-                    select(MessageRow.pk, MessageRow.id)
-                    .where(MessageRow.agent_id == agent_id, MessageRow.id.in_(ids))
-                )
-            )
-            await self._write_embeddings(s, model, [(pks[i], v) for i, v in zip(ids, matrix) if i in pks])
+
+        def job(s: Session) -> dict[str, int]:
+            found = {r[1]: r[0] for r in s.execute(
+                select(MessageRow.pk, MessageRow.id)
+                .where(MessageRow.agent_id == agent_id, MessageRow.id.in_(ids))
+            )}
+            self._write_embeddings(s, model, [(found[i], v) for i, v in zip(ids, matrix) if i in found])
+            return found
+
+        pks = await self.runner.run(job)
         keep = [n for n, i in enumerate(ids) if i in pks]
         self.vectors.inserted(agent_id, model, [pks[ids[n]] for n in keep], matrix[keep])
 
-    async def _write_embeddings(self, s: AsyncSession, model: str, rows: list[PkVector]) -> None:
-        await write_blobs(s, "messages", model, rows)
+    def _write_embeddings(self, s: Session, model: str, rows: list[PkVector]) -> None:
+        write_blobs(s, "messages", model, rows)
 
     async def forget_embeddings(self, agent_id: str, keep_model: str) -> int:
         """Mark the agent's messages embedded under another model as not embedded yet."""

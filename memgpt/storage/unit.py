@@ -1,120 +1,126 @@
 """The step's unit of work in SQL: one transaction per step, the tool journal, agent leases.
 
-``commit`` stages everything a step wrote through the stores' session-level writers (recall
-``add``, archival ``add``, block ``put``, the step row) and the agent's new loop position and
-version in one transaction, so a crash leaves the step wholly applied or not at all. In-memory
+``commit`` stages everything a step wrote through the stores' writers (recall ``add``,
+archival ``add``, block ``put``, the step row) and the agent's new loop position and version
+in one transaction, so a crash leaves the step wholly applied or not at all. In-memory
 vector indexes learn of new passages only after the commit succeeded.
+
+Each of these is one transaction written as a plain (sync) function over a Session, run by a
+``Runner`` (``memgpt.storage.runner``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import numpy as np
 from sqlalchemy import insert, or_, select, update
+from sqlalchemy.orm import Session
 
 from memgpt.core.errors import NotFoundError
 from memgpt.core.schemas import POSITION_FIELDS, utcnow
 from memgpt.memory.unit import JournalEntry, StepWrite
 from memgpt.storage.sql_agents import SqlBlockStore, step_values
 from memgpt.storage.sql_archival import SqlArchivalStore
-from memgpt.storage.sql_common import Sessions
+from memgpt.storage.runner import Runner
 from memgpt.storage.sql_recall import SqlRecallStore
-from memgpt.storage.tables import AGENTS, STEPS, AgentRow, ToolJournalRow
+from memgpt.storage.tables import AGENTS, STEPS, ToolJournalRow
 
 
 class SqlUnitStore:
     """Steps committed whole; external tool calls journalled; agents leased."""
 
-    def __init__(self, sessions: Sessions, recall: SqlRecallStore, archival: SqlArchivalStore) -> None:
-        self.sessions, self.recall, self.archival = sessions, recall, archival
+    def __init__(self, runner: Runner, recall: SqlRecallStore, archival: SqlArchivalStore) -> None:
+        self.runner, self.recall, self.archival = runner, recall, archival
 
     async def commit(self, write: StepWrite) -> int:
         """Apply a step's writes in one transaction; returns the agent's new version."""
-        agent_id = write.agent_id
-        after = None
-        async with self.sessions() as s, s.begin():
-            values: dict[str, Any] = {"version": AGENTS.c.version + 1}
-            if write.position is not None:
-                values |= {f: getattr(write.position, f) for f in POSITION_FIELDS}
-            if write.release is not None:
-                values |= {"lease_holder": None, "lease_until": None}
-            version = await s.scalar(  # Core, not ORM: no session state to synchronize
-                update(AGENTS).where(AGENTS.c.id == agent_id).values(**values)
-                .returning(AGENTS.c.version)
-            )
-            if version is None:
-                raise NotFoundError(f"no agent with id {agent_id!r}")
-            if write.messages:
-                await self.recall.add(s, agent_id, write.messages)
-            for block in write.blocks.values():
-                await SqlBlockStore.put(s, agent_id, block)
-            if write.passages:
-                vectors = np.asarray(write.vectors, dtype=np.float32)
-                after = await self.archival.add(s, agent_id, write.passages, vectors)
-            if write.step is not None:
-                step = write.step
-                await s.execute(insert(STEPS),
-                                step_values(agent_id, step.input_id, step.model, step.step))
-            if write.finished_calls:
-                await s.execute(
-                    update(ToolJournalRow)
-                    .where(ToolJournalRow.agent_id == agent_id,
-                           ToolJournalRow.call_id.in_(write.finished_calls))
-                    .values(finished_at=utcnow())
-                )
+        version, after = await self.runner.run(lambda s: self._commit(s, write))
         if after is not None:
             after()
-        return int(version)
+        return version
+
+    def _commit(self, s: Session, write: StepWrite) -> tuple[int, Callable[[], None] | None]:
+        agent_id, after = write.agent_id, None
+        values: dict[str, Any] = {"version": AGENTS.c.version + 1}
+        if write.position is not None:
+            values |= {f: getattr(write.position, f) for f in POSITION_FIELDS}
+        if write.release is not None:
+            values |= {"lease_holder": None, "lease_until": None}
+        version = s.scalar(  # Core, not ORM: no session state to synchronize
+            update(AGENTS).where(AGENTS.c.id == agent_id).values(**values).returning(AGENTS.c.version)
+        )
+        if version is None:
+            raise NotFoundError(f"no agent with id {agent_id!r}")
+        if write.messages:
+            self.recall.add(s, agent_id, write.messages)
+        for block in write.blocks.values():
+            SqlBlockStore.put(s, agent_id, block)
+        if write.passages:
+            vectors = np.asarray(write.vectors, dtype=np.float32)
+            after = self.archival.add(s, agent_id, write.passages, vectors)
+        if write.step is not None:
+            step = write.step
+            s.execute(insert(STEPS), step_values(agent_id, step.input_id, step.model, step.step))
+        if write.finished_calls:
+            s.execute(
+                update(ToolJournalRow)
+                .where(ToolJournalRow.agent_id == agent_id, ToolJournalRow.call_id.in_(write.finished_calls))
+                .values(finished_at=utcnow())
+            )
+        return int(version), after
 
     async def journal_start(self, agent_id: str, call_id: str, tool: str, arguments: str) -> None:
         """Record, durably and before it runs, that an external tool call is starting."""
-        async with self.sessions() as s, s.begin():
+        def job(s: Session) -> None:
             s.add(ToolJournalRow(agent_id=agent_id, call_id=call_id, tool=tool,
                                  arguments=arguments, started_at=utcnow()))
-            await s.execute(update(AGENTS).where(AGENTS.c.id == agent_id)
-                            .values(version=AGENTS.c.version + 1))
+            s.execute(update(AGENTS).where(AGENTS.c.id == agent_id).values(version=AGENTS.c.version + 1))
+
+        await self.runner.run(job)
 
     async def journal_open(self, agent_id: str) -> list[JournalEntry]:
         """Calls started but never finished, oldest first."""
-        async with self.sessions() as s:
-            rows = await s.scalars(
+        def job(s: Session) -> list[JournalEntry]:
+            rows = s.scalars(
                 select(ToolJournalRow)
                 .where(ToolJournalRow.agent_id == agent_id, ToolJournalRow.finished_at.is_(None))
                 .order_by(ToolJournalRow.pk)
             )
             return [JournalEntry(r.call_id, r.tool, r.arguments, r.started_at) for r in rows]
 
+        return await self.runner.run(job)
+
     async def acquire(self, agent_id: str, holder: str, ttl: float) -> int | None:
         """Take or renew the lease: the agent's version, or None while another holds it.
         A vanished agent raises NotFoundError."""
-        now = utcnow()
-        async with self.sessions() as s, s.begin():
-            c = AGENTS.c
-            version = await s.scalar(
+        def job(s: Session) -> int | None:
+            now, c = utcnow(), AGENTS.c
+            version = s.scalar(
                 update(AGENTS)
                 .where(c.id == agent_id,
                        or_(c.lease_holder.is_(None), c.lease_holder == holder, c.lease_until < now))
                 .values(lease_holder=holder, lease_until=now + timedelta(seconds=ttl))
                 .returning(c.version)
             )
-            if version is None and await s.scalar(select(AgentRow.id).where(AgentRow.id == agent_id)) is None:
+            if version is None and s.scalar(select(c.id).where(c.id == agent_id)) is None:
                 raise NotFoundError(f"no agent with id {agent_id!r}")
-        return None if version is None else int(version)
+            return None if version is None else int(version)
+
+        return await self.runner.run(job)
 
     async def renew(self, agent_id: str, holder: str, ttl: float) -> None:
         """Extend holder's live lease (never takes a lease that was given back)."""
-        async with self.sessions() as s, s.begin():
-            await s.execute(
-                update(AGENTS).where(AGENTS.c.id == agent_id, AGENTS.c.lease_holder == holder)
-                .values(lease_until=utcnow() + timedelta(seconds=ttl))
-            )
+        await self.runner.run(lambda s: s.execute(
+            update(AGENTS).where(AGENTS.c.id == agent_id, AGENTS.c.lease_holder == holder)
+            .values(lease_until=utcnow() + timedelta(seconds=ttl))
+        ))
 
     async def release(self, agent_id: str, holder: str) -> None:
         """Give the lease back (no-op if another holds it)."""
-        async with self.sessions() as s, s.begin():
-            await s.execute(
-                update(AGENTS).where(AGENTS.c.id == agent_id, AGENTS.c.lease_holder == holder)
-                .values(lease_holder=None, lease_until=None)
-            )
+        await self.runner.run(lambda s: s.execute(
+            update(AGENTS).where(AGENTS.c.id == agent_id, AGENTS.c.lease_holder == holder)
+            .values(lease_holder=None, lease_until=None)
+        ))
