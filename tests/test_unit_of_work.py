@@ -241,3 +241,25 @@ async def test_storage_works_again_after_close(settings: Settings, model: Script
         return asyncio.run(turn())
 
     assert await asyncio.to_thread(elsewhere) == ["still here"]
+
+
+async def test_lease_of_a_dead_process_on_this_host_is_taken_over(
+    service: AgentService, model: ScriptedModel
+) -> None:
+    """A process that died holding a lease (SIGKILL) does not stall the agent until the
+    lease expires: its host and pid show it is gone."""
+    import subprocess
+    import sys
+
+    from memgpt.services.kernel import LEASE_SECONDS, lease_holder_id
+
+    agent = await service.create_agent("a", model="scripted")
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)
+    host = lease_holder_id().split(":")[0]
+    dead = f"{host}:{child.stdout.strip()}:deadbeef0000"
+    assert await service.kernel.unit.acquire(agent.id, dead, LEASE_SECONDS) is not None
+    model.push(reply("taken over"))
+    result = await asyncio.wait_for(service.send_message(agent.id, "hi"), 10)
+    assert result.replies == ["taken over"]
+    assert await service.kernel.unit.holder(agent.id) is None  # released after the turn

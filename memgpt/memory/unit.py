@@ -72,6 +72,10 @@ class UnitStore(Protocol):
     async def acquire(self, agent_id: str, holder: str, ttl: float) -> int | None:
         """Take or renew the agent's lease for ttl seconds: its version, or None if another
         holder's lease is live."""
+    async def holder(self, agent_id: str) -> str | None:
+        """Who holds the agent's lease now (None: nobody)."""
+    async def take_over(self, agent_id: str, dead: str, holder: str, ttl: float) -> int | None:
+        """Take the lease from a holder known to be dead (only if it still holds it)."""
     async def renew(self, agent_id: str, holder: str, ttl: float) -> None:
         """Extend holder's live lease (never takes a lease that was given back)."""
     async def release(self, agent_id: str, holder: str) -> None:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+import uuid
 import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -16,7 +19,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from memgpt.core.errors import ModelNotFoundError
-from memgpt.core.schemas import AgentState, Block, Message, new_id
+from memgpt.core.schemas import AgentState, Block, Message
 from memgpt.core.settings import Settings
 from memgpt.embeddings import Embedder, embedder_from_spec
 from memgpt.llm.base import Model
@@ -60,7 +63,8 @@ class Kernel:
         self.keys = self.storage.keys
         self.tool_store = self.storage.tools
         self.windows = WindowCache(self.stores.recall)
-        self.holder = new_id("proc")
+        self.holder = lease_holder_id()
+        _OURS.add(self.holder)
         self._loaded: OrderedDict[str, Loaded] = OrderedDict()
         self._embedding: dict[str, asyncio.Task[None]] = {}
         self._embed_again: set[str] = set()
@@ -139,6 +143,11 @@ class Kernel:
         delay = 0.005
         while True:
             version = await self.unit.acquire(agent_id, self.holder, LEASE_SECONDS)
+            if version is None and delay >= 0.04:  # held a while: is its holder alive?
+                held_by = await self.unit.holder(agent_id)
+                if held_by is not None and holder_is_dead(held_by):
+                    log.warning("agent %s: taking over the lease of dead process %s", agent_id, held_by)
+                    version = await self.unit.take_over(agent_id, held_by, self.holder, LEASE_SECONDS)
             if version is not None:
                 return version
             await asyncio.sleep(delay)  # another process runs this agent's turn
@@ -204,6 +213,35 @@ class Kernel:
         """Wait for background embedding to finish."""
         while self._embedding:
             await asyncio.gather(*self._embedding.values(), return_exceptions=True)
+
+
+def lease_holder_id() -> str:
+    """This process as a lease holder: host and pid (so a process on the same host can tell
+    when the holder has died) and a random part (so a reused pid is another holder)."""
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+_OURS: set[str] = set()
+"""Holder ids of the kernels this process has made."""
+
+
+def holder_is_dead(holder: str) -> bool:
+    """Whether a lease holder is a process of this host that no longer runs (an earlier
+    process with this one's pid, as after a container restart, included). Holders on other
+    hosts (several servers on one PostgreSQL) are never judged: their leases expire."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname()[:30] or not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return holder not in _OURS
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 @dataclass(frozen=True)

@@ -111,6 +111,24 @@ class SqlUnitStore:
 
         return await self.runner.run(job)
 
+    async def holder(self, agent_id: str) -> str | None:
+        """Who holds the agent's lease now (None: nobody)."""
+        return await self.runner.run(
+            lambda s: s.scalar(select(AGENTS.c.lease_holder).where(AGENTS.c.id == agent_id))
+        )
+
+    async def take_over(self, agent_id: str, dead: str, holder: str, ttl: float) -> int | None:
+        """Take the lease from a holder known to be dead (only if it still holds it)."""
+        def job(s: Session) -> int | None:
+            version = s.scalar(
+                update(AGENTS).where(AGENTS.c.id == agent_id, AGENTS.c.lease_holder == dead)
+                .values(lease_holder=holder, lease_until=utcnow() + timedelta(seconds=ttl))
+                .returning(AGENTS.c.version)
+            )
+            return None if version is None else int(version)
+
+        return await self.runner.run(job)
+
     async def renew(self, agent_id: str, holder: str, ttl: float) -> None:
         """Extend holder's live lease (never takes a lease that was given back)."""
         await self.runner.run(lambda s: s.execute(
