@@ -20,7 +20,7 @@ from memgpt.core.schemas import (
 from memgpt.core.settings import Settings
 from memgpt.embeddings.base import Embedder
 from memgpt.llm.base import Model, ModelRequest
-from memgpt.llm.tokens import count_messages, count_tools
+from memgpt.llm.tokens import count_message, count_messages, count_tools
 from memgpt.memory import archival, recall
 from memgpt.memory.blocks import find
 from memgpt.memory.stores import Page, Stores
@@ -61,6 +61,8 @@ class AgentRuntime:
         self.lease_holder = lease_holder
         self.released = False
         """Whether the last commit gave the lease back."""
+        self._window_tokens: int | None = None
+        self._system: Message | None = None
 
     # --- memory access for tools (ToolContext) -------------------------------------------
     async def get_block(self, label: str) -> Block:
@@ -115,6 +117,8 @@ class AgentRuntime:
             out.append(m)
         self.context.extend(out)
         self.pending.messages.extend(out)
+        if self._window_tokens is not None:
+            self._window_tokens += count_messages(out)
         return out
 
     async def commit(self, record: StepRecord | None = None, *, last: bool = False) -> None:
@@ -147,7 +151,9 @@ class AgentRuntime:
             )
             state.system_compiled = render_system(state.instructions, self.blocks, state.summary, stats)
             state.memory_dirty = False
-        return Message(role=Role.SYSTEM, parts=[TextPart(text=state.system_compiled)])
+        if self._system is None or self._system.text != state.system_compiled:
+            self._system = Message(role=Role.SYSTEM, parts=[TextPart(text=state.system_compiled)])
+        return self._system  # one object per compile, so its token count is counted once
 
     def output_tokens(self) -> int:
         """Tokens reserved for the reply: the agent's setting, else min(4096, window / 8)."""
@@ -160,8 +166,11 @@ class AgentRuntime:
         )
 
     def tokens(self, request: ModelRequest) -> int:
-        """Tokens of a request (prompt side)."""
-        return count_messages(request.messages) + count_tools(request.tools)
+        """Tokens of a request (prompt side) built from the current context: the window's
+        count is kept as messages come and go instead of summed on every step."""
+        if self._window_tokens is None:
+            self._window_tokens = count_messages(self.context)
+        return count_message(request.messages[0]) + self._window_tokens + count_tools(request.tools)
 
     async def prepare(self) -> ModelRequest:
         """A request that fits the window: warn past the threshold, evict past the limit."""
@@ -189,6 +198,7 @@ class AgentRuntime:
                 "window; it is saved in recall memory"
             )
         evicted, self.context = self.context[:cut], self.context[cut:]
+        self._window_tokens = None
         self.state.summary = await summarize(
             self.summarizer, self.state.summary, evicted,
             window=self.state.context_window, summary_tokens=self.summary_budget(),
