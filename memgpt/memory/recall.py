@@ -10,6 +10,7 @@ query with no words finds nothing.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from datetime import datetime
 
 from memgpt.embeddings.base import Embedder
@@ -41,6 +42,22 @@ async def embed_pending(
         if len(pending) < batch:
             return done  # that was the last of them
     return done
+
+
+async def embed_pending_many(store: RecallStore, embedder: Embedder, agent_ids: list[str]) -> int:
+    """Embed the pending messages of several agents, in batches shared between them."""
+    todo: list[tuple[str, str, str]] = []  # (agent, message id, text)
+    for agent_id in agent_ids:
+        todo += [(agent_id, i, text) for i, text in await store.unembedded(agent_id, CATCH_UP)]
+    for start in range(0, len(todo), EMBED_BATCH):
+        batch = todo[start:start + EMBED_BATCH]
+        vectors = await asyncio.to_thread(embedder.embed, [text for _, _, text in batch])
+        for agent_id in dict.fromkeys(a for a, _, _ in batch):
+            rows = [n for n, (a, _, _) in enumerate(batch) if a == agent_id]
+            await store.set_embeddings(agent_id, embedder.name, [batch[n][1] for n in rows], vectors[rows])
+    per_agent = Counter(a for a, _, _ in todo)
+    left = [a for a in agent_ids if per_agent[a] >= CATCH_UP]  # a backlog: go on with those
+    return len(todo) + (await embed_pending_many(store, embedder, left) if left else 0)
 
 
 async def search(

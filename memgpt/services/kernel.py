@@ -66,8 +66,8 @@ class Kernel:
         self.holder = lease_holder_id()
         _OURS.add(self.holder)
         self._loaded: OrderedDict[str, Loaded] = OrderedDict()
-        self._embedding: dict[str, asyncio.Task[None]] = {}
-        self._embed_again: set[str] = set()
+        self._to_embed: set[str] = set()
+        self._embedder_task: asyncio.Task[None] | None = None
         self._opened = False
 
     async def open(self) -> None:
@@ -189,31 +189,26 @@ class Kernel:
 
     # --- messages are embedded after the turn, off its critical path ---------------------------
     def embed_later(self, agent_id: str) -> None:
-        """Embed the agent's new messages in the background (searches catch up themselves)."""
-        if agent_id in self._embedding:
-            self._embed_again.add(agent_id)
-            return
-        task = asyncio.create_task(self._embed(agent_id))
-        self._embedding[agent_id] = task
-        task.add_done_callback(lambda _: self._embedding.pop(agent_id, None))
+        """Embed the agent's new messages in the background (searches catch up themselves).
+        One worker serves every agent, so the messages of many agents' turns are embedded
+        in shared batches."""
+        self._to_embed.add(agent_id)
+        if self._embedder_task is None or self._embedder_task.done():
+            self._embedder_task = asyncio.create_task(self._embed_all())
 
-    async def _embed(self, agent_id: str) -> None:
-        await asyncio.sleep(EMBED_DELAY)  # let a burst of turns become one batch
-        while True:
-            self._embed_again.discard(agent_id)
+    async def _embed_all(self) -> None:
+        while self._to_embed:
+            await asyncio.sleep(EMBED_DELAY)  # let a burst of turns become one batch
+            agents, self._to_embed = self._to_embed, set()
             try:
-                await recall.embed_pending(self.stores.recall, self.embedder, agent_id)
+                await recall.embed_pending_many(self.stores.recall, self.embedder, sorted(agents))
             except Exception:  # the next search or turn catches up
-                log.exception("agent %s: embedding new messages failed", agent_id)
-                return
-            if agent_id not in self._embed_again:
-                return
+                log.exception("embedding new messages of %d agents failed", len(agents))
 
     async def drain(self) -> None:
         """Wait for background embedding to finish."""
-        while self._embedding:
-            await asyncio.gather(*self._embedding.values(), return_exceptions=True)
-
+        while self._embedder_task is not None and not self._embedder_task.done():
+            await asyncio.gather(self._embedder_task, return_exceptions=True)
 
 def lease_holder_id() -> str:
     """This process as a lease holder: host and pid (so a process on the same host can tell
