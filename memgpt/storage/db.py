@@ -43,9 +43,9 @@ def create_engine(url: str) -> AsyncEngine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         # A fixed pool: past it, a read waits its turn rather than opening a connection (and
         # aiosqlite's thread) only to close it again, which under load cost more than the reads.
-        engine = create_async_engine(
-            url, connect_args={"timeout": 30}, pool_size=SQLITE_POOL, max_overflow=0, pool_timeout=120
-        )
+        pool = {"pool_size": SQLITE_POOL, "max_overflow": 0, "pool_timeout": 120}
+        in_memory = not path or path == ":memory:"  # (a single connection, no pool to size)
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **({} if in_memory else pool))
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_pre_ping=True)
