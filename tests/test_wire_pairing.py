@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from memgpt import AgentService, Settings
-from memgpt.core.schemas import Message, Role, TextPart, ToolCallPart
+from memgpt.core.schemas import Message, Role, ToolCallPart
 from memgpt.llm.anthropic_messages import AnthropicModel
 from memgpt.llm.base import Model
 from memgpt.llm.openai_chat import OpenAIChatModel

@@ -13,7 +13,7 @@ from rich.panel import Panel
 from memgpt.core.events import Event, Listener, MessageSaved
 from memgpt.core.errors import MemGPTError
 from memgpt.cli.render import print_blocks, print_context, print_messages
-from memgpt.core.schemas import Message, Role
+from memgpt.core.schemas import Role
 from memgpt.services.service import AgentService
 
 SETUP_HELP = """\

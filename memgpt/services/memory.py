@@ -8,7 +8,7 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from memgpt.core.errors import InvalidRequestError
-from memgpt.core.schemas import AgentState, Block, Passage, utcnow
+from memgpt.core.schemas import Block, Passage, utcnow
 from memgpt.memory import archival
 from memgpt.services.base import ServiceBase, aware, find_block
 

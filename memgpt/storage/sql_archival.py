@@ -8,7 +8,6 @@ from collections.abc import Callable
 
 import numpy as np
 from sqlalchemy import delete, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from memgpt.core.errors import NotFoundError

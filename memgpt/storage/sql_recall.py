@@ -10,7 +10,6 @@ import numpy as np
 from pydantic import TypeAdapter
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from memgpt.core.errors import AlreadyExistsError, NotFoundError

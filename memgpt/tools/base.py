@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 from memgpt.core.errors import ToolError
 from memgpt.memory import blocks as block_ops
 from memgpt.memory.stores import Page
-from memgpt.core.schemas import Block, Message, Passage, Role
+from memgpt.core.schemas import Message, Passage, Role
 from memgpt.tools.registry import Tool, ToolContext, make_tool
 
 MAX_RESULT_CHARS = 2000
