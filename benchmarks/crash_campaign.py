@@ -798,6 +798,8 @@ async def campaign(args: argparse.Namespace, url: str, home: Path, workdir: Path
                 factory, extra = TARGETS[mode]
                 waiter = asyncio.create_task(launcher.wait_event(factory(), mark))
                 done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                if mode == "embed" and waiter not in done:  # embedding may run after the response
+                    done, _ = await asyncio.wait({waiter}, timeout=1.0)
                 if waiter in done and waiter.result() is not None:
                     await asyncio.sleep(rng.uniform(0, extra))
                     fire = True

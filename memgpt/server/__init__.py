@@ -9,10 +9,14 @@ from memgpt.server.app import MAX_BODY_BYTES, create_app
 from memgpt.server.background import BackgroundServer
 from memgpt.core.settings import Settings
 
-__all__ = ["BackgroundServer", "DEFAULT_HOST", "DEFAULT_PORT", "MAX_BODY_BYTES", "create_app", "is_loopback", "run"]
+__all__ = ["BackgroundServer", "DEFAULT_HOST", "DEFAULT_PORT", "KEEP_ALIVE", "MAX_BODY_BYTES", "create_app", "is_loopback", "run"]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8283  # Letta's port, so letta-client users change nothing but the host
+KEEP_ALIVE = 75
+"""Seconds an idle keep-alive connection stays open: longer than clients keep theirs (httpx
+5 s, requests/urllib3 none), so a client never reuses one the server is just closing (at
+uvicorn's default of 5 s, under load about one request in 450 failed that way)."""
 
 
 def is_loopback(host: str) -> bool:
@@ -56,4 +60,4 @@ def run(
     app = create_app(
         service, own_service=True, max_body_bytes=max_body_bytes, require_key=require_key
     )
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_keep_alive=KEEP_ALIVE)

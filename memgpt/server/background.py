@@ -26,7 +26,7 @@ class BackgroundServer:
         import uvicorn
 
         app = create_app(service, own_service=own_service, **app_options)
-        self._server = uvicorn.Server(uvicorn.Config(app, log_level=log_level))
+        self._server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, timeout_keep_alive=75))
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))

@@ -24,6 +24,7 @@ from memgpt.core.settings import Settings
 from memgpt.embeddings import Embedder, embedder_from_spec
 from memgpt.llm.base import Model
 from memgpt.llm.providers import known_context_window, resolve_model
+from memgpt.llm.tokens import estimate_tokens
 from memgpt.memory import recall
 from memgpt.memory.window import WindowCache
 from memgpt.storage.factory import open_storage
@@ -74,6 +75,7 @@ class Kernel:
         """Create or migrate the database (once)."""
         if not self._opened:
             await self.storage.migrate()
+            await asyncio.to_thread(estimate_tokens, "")  # load the tokenizer now, not in a turn
             self._opened = True
 
     async def close(self) -> None:

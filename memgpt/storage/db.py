@@ -48,7 +48,9 @@ def create_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30}, **({} if in_memory else pool))
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    # A request waits for a connection rather than failing while the pool is busy (150 agents
+    # at once exhausted the default 5 + 10 within its 30 s).
+    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, pool_timeout=120)
 
 
 def sqlite_writer_engine(engine: AsyncEngine) -> Engine | None:
