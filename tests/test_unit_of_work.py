@@ -263,3 +263,13 @@ async def test_lease_of_a_dead_process_on_this_host_is_taken_over(
     result = await asyncio.wait_for(service.send_message(agent.id, "hi"), 10)
     assert result.replies == ["taken over"]
     assert await service.kernel.unit.holder(agent.id) is None  # released after the turn
+
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])  # exited, not yet reaped
+    try:
+        await asyncio.sleep(0.5)
+        assert await service.kernel.unit.acquire(agent.id, f"{host}:{zombie.pid}:deadbeef0001", LEASE_SECONDS) is not None
+        model.push(reply("again"))
+        result = await asyncio.wait_for(service.send_message(agent.id, "hi"), 10)
+        assert result.replies == ["again"]
+    finally:
+        zombie.wait()

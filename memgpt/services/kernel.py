@@ -238,7 +238,17 @@ def holder_is_dead(holder: str) -> bool:
         return True
     except PermissionError:  # alive, another user's
         return False
-    return False
+    return _zombie(int(pid))
+
+
+def _zombie(pid: int) -> bool:
+    """Whether pid has exited and waits to be reaped (Linux; elsewhere: not known, False)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 @dataclass(frozen=True)
