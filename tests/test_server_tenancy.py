@@ -625,4 +625,5 @@ def test_run_requires_keys_off_loopback_by_default(
 
     monkeypatch.setattr(uvicorn, "run", capture)
     memgpt.server.run(host=host, port=1, require_key=require_key, settings=Settings(home=tmp_path))
-    assert seen == {"host": host, "port": 1, "log_level": "info", "require_key": expected}
+    assert seen == {"host": host, "port": 1, "log_level": "info", "require_key": expected,
+                    "timeout_keep_alive": memgpt.server.KEEP_ALIVE}
