@@ -1,14 +1,6 @@
-"""The Letta REST shapes (as the ``letta-client`` v1 SDK reads them), mapped from our schemas.
-
-Each of our messages becomes zero or more Letta messages, all sharing its id (as Letta does):
-
-- user text -> ``user_message``; system text and events (heartbeats, alerts) -> ``system_message``
-- ``ReasoningPart`` -> ``reasoning_message``; a plain-text reply -> ``assistant_message``
-- ``ToolCallPart`` -> ``tool_call_message``, except ``send_message`` calls, which become
-  ``assistant_message`` (with ``use_assistant_message``, Letta's default)
-- ``ToolResultPart`` -> ``tool_return_message``; the successful return of a ``send_message``
-  call is left out, as Letta leaves it out.
-"""
+"""The Letta REST shapes (as the ``letta-client`` v1 SDK reads them) of agents, blocks, tools,
+passages, models and requests, mapped from our schemas; the message shapes are in
+``letta_messages`` and re-exported here, so routes use one namespace."""
 
 from __future__ import annotations
 
