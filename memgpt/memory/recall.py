@@ -30,34 +30,29 @@ async def embed_pending(
     store: RecallStore, embedder: Embedder, agent_id: str, limit: int | None = None
 ) -> int:
     """Embed the agent's oldest messages that have no embedding yet (up to limit); returns how many."""
-    done = 0
-    while limit is None or done < limit:
-        batch = EMBED_BATCH if limit is None else min(EMBED_BATCH, limit - done)
-        pending = await store.unembedded(agent_id, batch)
-        if not pending:
-            return done
-        vectors = await asyncio.to_thread(embedder.embed, [text for _, text in pending])
-        await store.set_embeddings(agent_id, embedder.name, [i for i, _ in pending], vectors)
-        done += len(pending)
-        if len(pending) < batch:
-            return done  # that was the last of them
-    return done
+    return await embed_pending_many(store, embedder, [agent_id], limit)
 
 
-async def embed_pending_many(store: RecallStore, embedder: Embedder, agent_ids: list[str]) -> int:
-    """Embed the pending messages of several agents, in batches shared between them."""
-    todo: list[tuple[str, str, str]] = []  # (agent, message id, text)
-    for agent_id in agent_ids:
-        todo += [(agent_id, i, text) for i, text in await store.unembedded(agent_id, CATCH_UP)]
-    for start in range(0, len(todo), EMBED_BATCH):
-        batch = todo[start:start + EMBED_BATCH]
-        vectors = await asyncio.to_thread(embedder.embed, [text for _, _, text in batch])
-        for agent_id in dict.fromkeys(a for a, _, _ in batch):
-            rows = [n for n, (a, _, _) in enumerate(batch) if a == agent_id]
-            await store.set_embeddings(agent_id, embedder.name, [batch[n][1] for n in rows], vectors[rows])
-    per_agent = Counter(a for a, _, _ in todo)
-    left = [a for a in agent_ids if per_agent[a] >= CATCH_UP]  # a backlog: go on with those
-    return len(todo) + (await embed_pending_many(store, embedder, left) if left else 0)
+async def embed_pending_many(
+    store: RecallStore, embedder: Embedder, agent_ids: list[str], limit: int | None = None
+) -> int:
+    """Embed the pending messages of several agents (up to limit each, oldest first), in
+    batches shared between them; returns how many."""
+    done: Counter[str] = Counter()
+    agents = list(agent_ids)
+    while agents:
+        room = {a: CATCH_UP if limit is None else min(CATCH_UP, limit - done[a]) for a in agents}
+        todo = [(a, i, text) for a in agents if room[a] > 0 for i, text in await store.unembedded(a, room[a])]
+        for start in range(0, len(todo), EMBED_BATCH):
+            batch = todo[start:start + EMBED_BATCH]
+            vectors = await asyncio.to_thread(embedder.embed, [text for _, _, text in batch])
+            for agent_id in dict.fromkeys(a for a, _, _ in batch):
+                rows = [n for n, (a, _, _) in enumerate(batch) if a == agent_id]
+                await store.set_embeddings(agent_id, embedder.name, [batch[n][1] for n in rows], vectors[rows])
+        fetched = Counter(a for a, _, _ in todo)
+        done.update(fetched)
+        agents = [a for a in agents if room[a] > 0 and fetched[a] == room[a]]  # maybe more waiting
+    return sum(done.values())
 
 
 async def search(

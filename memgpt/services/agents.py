@@ -60,7 +60,7 @@ class AgentsApi(ToolsApi):
         for tool in extra:
             await self.kernel.tool_store.attach(state.id, tool.id)
         if not extra:  # what its first turn would read back: keep it (version 0, no history)
-            self.kernel.remember(Loaded(state, list(chosen), []))
+            self.kernel.remember(Loaded(state.model_copy(), list(chosen), []))
         return state
 
     def model_names(self) -> list[str]:

@@ -16,7 +16,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from memgpt.core.errors import ModelNotFoundError
 from memgpt.core.schemas import AgentState, Block, Message
@@ -176,10 +176,9 @@ class Kernel:
         return hit.state if hit is not None and hit.state.owner == owner else None
 
     def remember(self, kept: Loaded) -> None:
-        """Keep an agent's state, blocks, window and tools after a committed turn."""
-        self._loaded[kept.state.id] = Loaded(
-            kept.state.model_copy(), list(kept.blocks), list(kept.context), kept.tools, True
-        )
+        """Keep an agent's state, blocks, window and tools after a committed turn (the caller
+        hands them over; ``cached`` gives out copies)."""
+        self._loaded[kept.state.id] = replace(kept, journal_clean=True)
         self._loaded.move_to_end(kept.state.id)
         while len(self._loaded) > CACHED_AGENTS:
             self._loaded.popitem(last=False)
