@@ -4,11 +4,8 @@ passages, models and requests, mapped from our schemas; the message shapes are i
 
 from __future__ import annotations
 
-import json
-import uuid
-from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -50,16 +47,8 @@ from memgpt.llm.providers import PROVIDERS, known_context_window
 from memgpt.core.schemas import (
     AgentState as MemAgentState,
     Block as MemBlock,
-    Message as MemMessage,
     Passage as MemPassage,
-    ReasoningPart,
-    Role,
-    SendResult,
-    TextPart,
-    ToolCallPart,
-    ToolResultPart,
     ToolDef,
-    Usage,
     stable_id,
 )
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from memgpt.core.errors import AlreadyExistsError, NotFoundError
 from memgpt.core.schemas import CONFIG_FIELDS, AgentConfig, AgentState, Block, Step, new_id, utcnow
 from memgpt.storage.sql_common import Sessions
-from memgpt.storage.tables import STEPS, AgentRow, ApiKeyRow, BlockRow
+from memgpt.storage.tables import STEPS, AgentRow, ApiKeyRow, BlockRow, bump_versions
 
 _AGENT_FIELDS = [f for f in AgentState.model_fields if f not in ("id", "created_at", "version")]
 
@@ -138,8 +138,7 @@ class SqlBlockStore:
         """Insert or update a block by label."""
         async with self.sessions() as s, s.begin():
             await s.run_sync(self.put, agent_id, block)
-            await s.execute(update(AgentRow).where(AgentRow.id == agent_id)
-                            .values(version=AgentRow.version + 1))
+            await s.execute(bump_versions(agent_id))
 
     @staticmethod
     def put(s: Session, agent_id: str, block: Block) -> None:
@@ -164,8 +163,7 @@ class SqlBlockStore:
             )
             if result.rowcount == 0:
                 raise NotFoundError(f"agent {agent_id!r} has no block {label!r}")
-            await s.execute(update(AgentRow).where(AgentRow.id == agent_id)
-                            .values(version=AgentRow.version + 1))
+            await s.execute(bump_versions(agent_id))
 
 
 class SqlKeyStore:

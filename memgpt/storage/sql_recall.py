@@ -20,7 +20,7 @@ from memgpt.storage.fts import fts5_any, fts5_phrase
 from memgpt.storage.runner import AsyncRunner, Runner
 from memgpt.storage.sql_common import PkVector, Sessions, WordMatch, naive_utc, write_blobs
 from memgpt.storage.stored_vectors import StoredVectors
-from memgpt.storage.tables import MESSAGES, AgentRow, MessageRow
+from memgpt.storage.tables import MESSAGES, MessageRow, bump_versions
 from memgpt.storage.vector_index import VectorIndexConfig
 
 _PARTS = TypeAdapter(list[Part])
@@ -78,8 +78,7 @@ class SqlRecallStore:
             out = [m.model_copy(update={"agent_id": agent_id, "seq": first + i})
                    for i, m in enumerate(messages)]
             await s.run_sync(self.add, agent_id, out)
-            await s.execute(update(AgentRow).where(AgentRow.id == agent_id)
-                            .values(version=AgentRow.version + 1))
+            await s.execute(bump_versions(agent_id))
             return out
 
     @staticmethod

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import Update, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -204,3 +205,10 @@ MESSAGES = cast(Table, MessageRow.__table__)
 """The messages table, for Core inserts."""
 STEPS = cast(Table, StepRow.__table__)
 """The steps table, for Core inserts."""
+
+
+def bump_versions(agents: Any) -> Update:
+    """The statement that bumps the version of the agents (an id, or a select of ids) after a
+    write to anything of theirs, so every process's cache of them knows it is stale."""
+    where = AGENTS.c.id.in_(agents) if not isinstance(agents, str) else AGENTS.c.id == agents
+    return update(AGENTS).where(where).values(version=AGENTS.c.version + 1)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from memgpt.core.errors import AlreadyExistsError, NotFoundError
 from memgpt.core.schemas import ToolDef, ToolSchema, utcnow
 from memgpt.storage.sql_common import Sessions
-from memgpt.storage.tables import AgentRow, AgentToolRow, ToolRow
+from memgpt.storage.tables import AgentToolRow, ToolRow, bump_versions
 
 
 def _tool(row: ToolRow) -> ToolDef:
@@ -74,7 +73,7 @@ class SqlToolStore:
                     raise NotFoundError(f"no tool {tool.id!r}")
                 for column, value in _columns(tool).items():
                     setattr(row, column, value)
-                await _touch_agents(s, tool.id)
+                await s.execute(bump_versions(_attached(tool.id)))
         except IntegrityError as exc:
             raise AlreadyExistsError(f"a tool named {tool.name!r} already exists") from exc
 
@@ -84,7 +83,7 @@ class SqlToolStore:
             row = await s.get(ToolRow, tool_id)
             if row is None or row.owner != owner:
                 raise NotFoundError(f"no tool {tool_id!r}")
-            await _touch_agents(s, tool_id)
+            await s.execute(bump_versions(_attached(tool_id)))
             await s.execute(delete(AgentToolRow).where(AgentToolRow.tool_id == tool_id))
             await s.delete(row)
 
@@ -97,7 +96,7 @@ class SqlToolStore:
                     await s.flush()
                 except IntegrityError as exc:  # the agent or tool is gone, or a concurrent attach
                     raise NotFoundError(f"cannot attach tool {tool_id!r} to agent {agent_id!r}") from exc
-                await _bump(s, [agent_id])
+                await s.execute(bump_versions(agent_id))
 
     async def detach(self, agent_id: str, tool_id: str) -> None:
         """Take a tool from an agent (detaching one it does not have changes nothing)."""
@@ -105,7 +104,7 @@ class SqlToolStore:
             await s.execute(delete(AgentToolRow).where(
                 AgentToolRow.agent_id == agent_id, AgentToolRow.tool_id == tool_id
             ))
-            await _bump(s, [agent_id])
+            await s.execute(bump_versions(agent_id))
 
     async def for_agent(self, agent_id: str) -> list[ToolDef]:
         """The custom tools attached to an agent, in the order they were attached."""
@@ -118,11 +117,6 @@ class SqlToolStore:
             return [_tool(r) for r in rows]
 
 
-async def _touch_agents(s: AsyncSession, tool_id: str) -> None:
-    """Bump the version of every agent the tool is attached to (their tool lists changed)."""
-    agents = select(AgentToolRow.agent_id).where(AgentToolRow.tool_id == tool_id)
-    await s.execute(update(AgentRow).where(AgentRow.id.in_(agents)).values(version=AgentRow.version + 1))
-
-
-async def _bump(s: AsyncSession, agent_ids: list[str]) -> None:
-    await s.execute(update(AgentRow).where(AgentRow.id.in_(agent_ids)).values(version=AgentRow.version + 1))
+def _attached(tool_id: str) -> Any:
+    """The ids of the agents a tool is attached to (their tool lists change with it)."""
+    return select(AgentToolRow.agent_id).where(AgentToolRow.tool_id == tool_id)

@@ -26,7 +26,7 @@ from memgpt.storage.sql_agents import SqlBlockStore, step_values
 from memgpt.storage.sql_archival import SqlArchivalStore
 from memgpt.storage.runner import Runner
 from memgpt.storage.sql_recall import SqlRecallStore
-from memgpt.storage.tables import AGENTS, STEPS, ToolJournalRow
+from memgpt.storage.tables import AGENTS, STEPS, ToolJournalRow, bump_versions
 
 
 class SqlUnitStore:
@@ -77,7 +77,7 @@ class SqlUnitStore:
         def job(s: Session) -> None:
             s.add(ToolJournalRow(agent_id=agent_id, call_id=call_id, tool=tool,
                                  arguments=arguments, started_at=utcnow()))
-            s.execute(update(AGENTS).where(AGENTS.c.id == agent_id).values(version=AGENTS.c.version + 1))
+            s.execute(bump_versions(agent_id))
 
         await self.runner.run(job)
 
