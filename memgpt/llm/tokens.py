@@ -18,6 +18,7 @@ import json
 import math
 import os
 import re
+import threading
 from collections import OrderedDict
 from functools import lru_cache
 from importlib import resources
@@ -59,8 +60,16 @@ def _seed_tiktoken_cache(name: str) -> None:
     tmp.replace(target)
 
 
-@lru_cache(maxsize=1)
+_LOADING = threading.Lock()
+
+
 def _encoding() -> Any:
+    with _LOADING:  # one load, even when a warm-up thread and a turn ask at once
+        return _load_encoding()
+
+
+@lru_cache(maxsize=1)
+def _load_encoding() -> Any:
     try:
         import tiktoken
 

@@ -69,18 +69,24 @@ class Kernel:
         self._loaded: OrderedDict[str, Loaded] = OrderedDict()
         self._to_embed: set[str] = set()
         self._embedder_task: asyncio.Task[None] | None = None
+        self._warm_up: asyncio.Task[int] | None = None
         self._opened = False
 
     async def open(self) -> None:
         """Create or migrate the database (once)."""
         if not self._opened:
             await self.storage.migrate()
-            await asyncio.to_thread(estimate_tokens, "")  # load the tokenizer now, not in a turn
+            # the tokenizer loads in the background, so a first turn need not wait for it
+            # and commands that never count tokens do not pay for it
+            self._warm_up = asyncio.create_task(asyncio.to_thread(estimate_tokens, ""))
             self._opened = True
 
     async def close(self) -> None:
         """Finish background embedding, then release database connections."""
         await self.drain()
+        warm_up, self._warm_up = self._warm_up, None
+        if warm_up is not None and warm_up.get_loop() is asyncio.get_running_loop():
+            await asyncio.gather(warm_up, return_exceptions=True)
         await self.storage.close()
 
     # --- models --------------------------------------------------------------------------------
@@ -208,8 +214,10 @@ class Kernel:
 
     async def drain(self) -> None:
         """Wait for background embedding to finish."""
-        while self._embedder_task is not None and not self._embedder_task.done():
-            await asyncio.gather(self._embedder_task, return_exceptions=True)
+        while (task := self._embedder_task) is not None and not task.done():
+            if task.get_loop() is not asyncio.get_running_loop():
+                return  # another loop's worker: pending messages are caught up on use
+            await asyncio.gather(task, return_exceptions=True)
 
 def lease_holder_id() -> str:
     """This process as a lease holder: host and pid (so a process on the same host can tell
