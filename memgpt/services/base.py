@@ -19,7 +19,7 @@ from memgpt.runtime.agent import AgentRuntime
 from memgpt.services.kernel import Kernel, Lease, Loaded
 from memgpt.tools.custom import runnable
 from memgpt.tools.registry import ToolRegistry
-from memgpt.tools.sandbox import SandboxLimits
+from memgpt.tools.sandbox import custom_tools_refusal, limits_for
 
 log = logging.getLogger("memgpt.services")
 
@@ -79,20 +79,20 @@ class ServiceBase:
         ))
 
     def check_custom_tools_allowed(self) -> None:
-        """FeatureDisabledError unless this server allows custom tools."""
-        if not self.settings.allow_custom_tools:
-            raise FeatureDisabledError(
-                "custom tools are turned off on this server (MEMGPT_ALLOW_CUSTOM_TOOLS=false)"
-            )
+        """FeatureDisabledError unless this server allows custom tools and can sandbox them
+        (or the operator opted in to running them unsandboxed)."""
+        refusal = custom_tools_refusal(self.settings)
+        if refusal is not None:
+            raise FeatureDisabledError(refusal)
 
     async def _custom_tools_of(self, agent_id: str) -> list[ToolDef]:
-        if not self.settings.allow_custom_tools:
+        if custom_tools_refusal(self.settings) is not None:
             return []
         return await self.kernel.tool_store.for_agent(agent_id)
 
     async def agent_tools(self, state: AgentState) -> ToolRegistry:
         """The registry an agent's loop runs with: base tools and its custom tools, sandboxed."""
-        limits = SandboxLimits(timeout=self.settings.tool_timeout, memory_mb=self.settings.tool_memory_mb)
+        limits = limits_for(self.settings)
         extra = []
         for tool in await self._custom_tools_of(state.id):
             try:

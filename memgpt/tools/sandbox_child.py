@@ -1,11 +1,12 @@
 """The sandbox's child process: run one custom tool call and report it on stdout.
 
-Started by ``memgpt.tools.sandbox`` as ``python -I sandbox_child.py`` in an empty temporary
-directory, with a minimal environment. It reads one JSON request from stdin (source code,
-function name, arguments, limits and a nonce), lowers its own resource limits, executes the
-source, calls the function and writes one line ``<nonce>:<json envelope>`` to stdout. What
-the tool prints goes to a buffer, not to stdout; anything it writes to the file descriptor
-directly is ignored by the parent, which reads only the line carrying the nonce.
+Started by ``memgpt.tools.sandbox`` as ``python -I sandbox_child.py`` inside the sandbox (its
+launcher has already set the resource limits), in an empty private /tmp, with a minimal
+environment. It reads one JSON request from stdin (source code, function name, arguments,
+a nonce and the result's size cap), executes the source, calls the function and writes one
+line ``<nonce>:<json envelope>`` to stdout. What the tool prints goes to a buffer, not to
+stdout; anything it writes to the file descriptor directly is ignored by the parent, which
+reads only the line carrying the nonce.
 
 Standard library only: it must start fast and import nothing of memgpt.
 """
@@ -13,7 +14,6 @@ Standard library only: it must start fast and import nothing of memgpt.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import io
 import json
@@ -23,28 +23,6 @@ from typing import Any
 
 SOURCE_NAME = "<tool>"
 MAX_CAPTURED = 4000
-
-
-def _limit(memory_mb: int, cpu_seconds: int) -> None:
-    """Lower this process's limits: address space, CPU time, file size, no core dumps."""
-    try:
-        import resource
-    except ImportError:  # not a POSIX system: only the parent's wall-clock timeout applies
-        return
-    wanted = [
-        (resource.RLIMIT_CPU, cpu_seconds),
-        (resource.RLIMIT_FSIZE, 64 * 1024 * 1024),
-        (resource.RLIMIT_CORE, 0),
-    ]
-    if memory_mb > 0:
-        wanted.append((resource.RLIMIT_AS, memory_mb * 1024 * 1024))
-    for kind, value in wanted:
-        _, hard = resource.getrlimit(kind)
-        if hard != resource.RLIM_INFINITY:
-            value = min(value, hard)
-        hard_value = value + 1 if kind == resource.RLIMIT_CPU and hard == resource.RLIM_INFINITY else value
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(kind, (value, hard_value))
 
 
 def _as_text(value: Any) -> str:
@@ -88,7 +66,6 @@ async def _await(awaitable: Any) -> Any:
 def main() -> None:
     """Read the request, run the call, write the envelope."""
     request = json.loads(sys.stdin.read())
-    _limit(int(request["memory_mb"]), int(request["cpu_seconds"]))
     out = sys.stdout
     captured = io.StringIO()
     sys.stdout = sys.stderr = captured
