@@ -162,11 +162,12 @@ async def test_unrecoverable_error_keeps_input(svc: AgentService, fake_openai: F
 
 async def test_spec_resolution_uses_base_url(settings: Settings, fake_openai: FakeOpenAI,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    """A provider/model@base_url name resolves to the SDK client on that server."""
+    """A provider/model@base_url name resolves to the SDK client on that server (where callers
+    may name URLs: the CLI and library; a server allows only configured endpoints)."""
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     fake_openai.push(completion(None, [call("send_message", message="via spec")]))
     spec = f"openai/gpt-4o-mini@{fake_openai.url}"
-    async with AgentService(settings) as service:
+    async with AgentService(settings.model_copy(update={"trust_model_urls": True})) as service:
         agent = await service.create_agent("s", model=spec)
         result = await service.send_message("s", "hi")
     assert result.replies == ["via spec"]

@@ -579,7 +579,8 @@ async def test_keys_missing_invalid_or_revoked_get_401_on_every_route(tmp_path: 
 
 
 async def test_local_mode_requests_are_the_local_user(tmp_path: Path) -> None:
-    """require_key=False: no key means the local user, who does not see Alice's agents; keys still scope."""
+    """require_key=False: no key (or an unknown one) means the local user, who does not see
+    Alice's agents; valid keys still scope. (With keys required an unknown key is 401: above.)"""
     async with world(tmp_path, "local") as w:
         r = await w.http.post("/v1/agents/", json={"name": "local-bot", "model": "scripted"})
         assert r.status_code == 200, r.text
@@ -589,9 +590,13 @@ async def test_local_mode_requests_are_the_local_user(tmp_path: Path) -> None:
         assert (await w.http.get(f"/v1/agents/{w.alice.agent_id}")).status_code == 404
         assert [x["id"] for x in (await w.http.get("/v1/agents/", headers=w.alice.headers)).json()] == [w.alice.agent_id]
         assert (await w.http.get(f"/v1/agents/{local_id}", headers=w.alice.headers)).status_code == 404
-        # a bad key is refused even though no key would have been accepted
-        r = await w.http.get("/v1/agents/", headers={"Authorization": "Bearer mgpt-not-a-key"})
-        assert r.status_code == 401
+        # an unknown or revoked key is the local user too (as Letta's self-hosted server does:
+        # letta-client sends LETTA_API_KEY); a valid key still selects its user
+        key_id, revoked = await w.service.create_api_key("alice")
+        await w.service.revoke_api_key(key_id)
+        for key in ("mgpt-not-a-key", revoked, "sk-let-1234"):
+            r = await w.http.get("/v1/agents/", headers={"Authorization": f"Bearer {key}"})
+            assert r.status_code == 200 and [x["id"] for x in r.json()] == [local_id], r.text
 
 
 # --- memgpt.server.run -----------------------------------------------------------------------------

@@ -225,7 +225,9 @@ class _Agent(_In):
     memory_blocks: list[_Block] | None = None
     tool_ids: list[str] = Field(default_factory=list)
     in_context_message_ids: list[str] = Field(default_factory=list)
-    messages: list[_Message] = Field(default_factory=list)
+    messages: list[Any] = Field(default_factory=list)
+    """Validated one by one (``_messages``): one validation of a long history holds the GIL
+    for its whole run, stalling the server's event loop even from a worker thread."""
 
 
 class _File(_In):
@@ -392,7 +394,11 @@ def _messages(agent: _Agent, ours: bool) -> tuple[list[Message], int]:
     names: dict[str, str] = {}
     out: list[Message] = []
     start: int | None = None
-    for m in agent.messages:
+    for i, raw in enumerate(agent.messages):
+        try:
+            m = _Message.model_validate(raw)
+        except ValidationError as exc:
+            raise InvalidRequestError(f"not a valid agent file: agents.0.messages.{i}.{_describe(exc)}") from exc
         when = {"created_at": m.created_at} if m.created_at else {}
         if m.role == "system":
             if m.id == first_context or (not out and m.id not in in_context):
@@ -437,8 +443,9 @@ class _StoredPassage(_In):
     created_at: datetime | None = None
 
 
-def read(data: Any, *, base_tools: set[str], strip_messages: bool = False) -> Plan:
-    """Check an agent file and plan its import; InvalidRequestError naming what is wrong."""
+def read(data: Any, *, base_tools: set[str], strip_messages: bool = False, max_messages: int | None = None) -> Plan:
+    """Check an agent file and plan its import; InvalidRequestError naming what is wrong
+    (``max_messages``: refuse a longer history before reading any of it)."""
     if not isinstance(data, dict):
         raise InvalidRequestError("an agent file is a JSON object with an 'agents' list")
     try:
@@ -448,6 +455,9 @@ def read(data: Any, *, base_tools: set[str], strip_messages: bool = False) -> Pl
     if len(parsed.agents) != 1:
         raise InvalidRequestError(f"the file has {len(parsed.agents)} agents; memgpt imports files of exactly one")
     agent = parsed.agents[0]
+    if max_messages is not None and not strip_messages and len(agent.messages) > max_messages:
+        raise InvalidRequestError(f"the file has {len(agent.messages)} messages; this server imports at "
+                                  f"most {max_messages} (or import with strip_messages)")
     ext, stored = _extension(parsed, agent)
     try:
         extras = _Extras.model_validate(ext)

@@ -396,6 +396,7 @@ class UpdateAgentRequest(_Request):
     max_tokens: int | None = Field(default=None, ge=1)
     tool_ids: list[str] | None = None
     block_ids: list[str] | None = None
+    llm_config: LlmConfigIn | None = None
 
 
 class UpdateBlockRequest(_Request):

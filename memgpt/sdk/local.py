@@ -20,6 +20,17 @@ if TYPE_CHECKING:  # only annotations here; the service loads with the first Mem
 T = TypeVar("T")
 
 
+def _operator(settings: Settings | None) -> Settings:
+    """The library's caller is the operator: a model may name any base URL (provider/model@URL)
+    unless the settings say otherwise (trust_model_urls=False)."""
+    from memgpt.core.settings import Settings
+
+    settings = settings or Settings()
+    if settings.trust_model_urls is None:
+        return settings.model_copy(update={"trust_model_urls": True})
+    return settings
+
+
 class MemGPT:
     """Blocking access to agents; safe to call from several threads at once."""
 
@@ -35,7 +46,7 @@ class MemGPT:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="memgpt-loop", daemon=True)
         self._thread.start()
-        self.service = AgentService(settings, models=models, embedder=embedder)
+        self.service = AgentService(_operator(settings), models=models, embedder=embedder)
         self._run(self.service.open())
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:

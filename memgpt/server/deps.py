@@ -1,9 +1,11 @@
 """The one dependency every route gets its AgentService from: authentication and tenancy.
 
 A request with ``Authorization: Bearer <key>`` is served by the service scoped to the key's
-user; an unknown or revoked key is refused. Without a key the request is the single local
-user's, which the app allows only when it was created with ``require_key=False`` (the CLI
-allows that only on a loopback address).
+user. Without a key the request is the single local user's, which the app allows only when it
+was created with ``require_key=False`` (the CLI allows that only on a loopback address). An
+unknown or revoked key is refused when keys are required; in keyless mode it acts as the local
+user, as Letta's self-hosted server ignores the key letta-client sends when LETTA_API_KEY is
+set (anyone who can reach a keyless server is the local user anyway).
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ async def get_service(request: Request) -> AgentService:
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         user = await service.authenticate(token.strip())
-        if user is None:
+        if user is not None:
+            return service.scoped(user)
+        if request.app.state.require_key:
             raise HTTPException(401, "invalid or revoked API key")
-        return service.scoped(user)
+        return service
     if request.app.state.require_key:
         raise HTTPException(
             401, "missing API key: send 'Authorization: Bearer <key>' (create one with "

@@ -6,12 +6,22 @@ import asyncio
 from typing import Any
 
 from memgpt.core.errors import AlreadyExistsError, InvalidRequestError, ModelNotFoundError, ToolDefinitionError
-from memgpt.core.schemas import AgentState, Passage, ToolDef
+from memgpt.core.prompts import SYSTEM_INSTRUCTIONS
+from memgpt.core.schemas import (
+    AgentState, Message, Passage, ToolCallPart, ToolDef, ToolResultPart, utcnow,
+)
 from memgpt.formats import agentfile
 from memgpt.formats import letta as ls
+from memgpt.llm.tokens import count_tools, estimate_tokens
 from memgpt.memory import recall
+from memgpt.runtime.context import MemoryStats, render_system
 from memgpt.services.agents import AgentsApi
 from memgpt.tools.custom import custom_tool
+
+BATCH = 500
+"""Messages written per transaction on import: the event loop serves others in between."""
+CHARS_PER_TOKEN = 4
+"""Characters per token when a block's limit (characters) is weighed against the window."""
 
 
 class AgentFilesApi(AgentsApi):
@@ -43,11 +53,21 @@ class AgentFilesApi(AgentsApi):
         ``name``/``model`` override the file's; custom tools are created, or reused by name
         (``replace_tools`` updates a same-named tool whose source differs); passages are
         embedded again with this service's embedder. ``copy_suffix`` appends ``__copy`` to the
-        name. A malformed file raises InvalidRequestError and leaves nothing behind.
+        name. A malformed file, or one past this server's limits (``check_limits``), or whose
+        model names a base URL the operator did not allow, raises InvalidRequestError or
+        ModelNotFoundError and leaves nothing behind.
         """
-        plan = agentfile.read(data, base_tools=set(self.kernel.base_tools.tools), strip_messages=strip_messages)
+        base = set(self.kernel.base_tools.tools)
+        # parsing a long history is CPU work: off the event loop, so other requests go on
+        plan = await asyncio.to_thread(agentfile.read, data, base_tools=base, strip_messages=strip_messages,
+                                       max_messages=self.settings.max_import_messages)
         plan.name = (name or plan.name) + ("__copy" if copy_suffix else "")
-        plan.model = model or plan.model
+        if model:  # the caller's choice, checked as any caller's model is
+            self.kernel.check_model(model)
+            plan.model = model
+        elif plan.model:  # the file's: no operator typed it, so only allowed endpoints
+            self.kernel.check_model(plan.model, trusted=False)
+        await asyncio.to_thread(check_limits, self, plan)
         state = await import_plan(self, plan, replace_tools=replace_tools)
         await recall.embed_pending(self.stores.recall, self.embedder, state.id)
         return state
@@ -126,14 +146,16 @@ async def import_plan(service: AgentFilesApi, plan: agentfile.Plan, *, replace_t
 
 
 async def _fill(service: AgentFilesApi, state: AgentState, plan: agentfile.Plan) -> None:
-    stored = await service.stores.recall.append(state.id, plan.messages) if plan.messages else []
+    stored: list[Message] = []
+    for start in range(0, len(plan.messages), BATCH):  # one transaction per batch, in order
+        stored += await service.stores.recall.append(state.id, plan.messages[start:start + BATCH])
     fresh = await service.stores.agents.get(state.id)
     fresh.context_start = stored[plan.context_start].seq if plan.context_start < len(stored) else len(stored)
     fresh.summary, fresh.warned = plan.summary, plan.warned
     fresh.last_memory_edit, fresh.heartbeats_paused_until = plan.last_memory_edit, plan.heartbeats_paused_until
     if plan.summarizer_model:
         try:
-            service.kernel.model(plan.summarizer_model)
+            service.kernel.check_model(plan.summarizer_model, trusted=False)
             fresh.summarizer_model = plan.summarizer_model
         except ModelNotFoundError:
             pass  # not available here: the agent's own model summarizes
@@ -144,3 +166,47 @@ async def _fill(service: AgentFilesApi, state: AgentState, plan: agentfile.Plan)
                  for p in plan.passages[start:start + 64]]
         vectors = await asyncio.to_thread(service.embedder.embed, [p.text for p in batch])
         await service.stores.archival.insert(state.id, batch, vectors)
+
+
+def _chars(m: Message) -> int:
+    return sum(len(p.arguments) if isinstance(p, ToolCallPart) else
+               len(p.content) if isinstance(p, ToolResultPart) else len(getattr(p, "text", ""))
+               for p in m.parts)
+
+
+def check_limits(service: AgentFilesApi, plan: agentfile.Plan) -> None:
+    """Refuse (InvalidRequestError) a file past this server's limits before anything is written:
+    too many messages, too much text, a block limit over ``max_block_chars``, blocks whose
+    limits exceed the window, or memory that leaves no room in the window to ever answer."""
+    limits = service.settings
+    if len(plan.messages) > limits.max_import_messages:
+        raise InvalidRequestError(f"the file has {len(plan.messages)} messages; this server imports at "
+                                  f"most {limits.max_import_messages} (or import with strip_messages)")
+    total = (sum(map(_chars, plan.messages)) + sum(len(p.text) for p in plan.passages)
+             + sum(len(b.value) for b in plan.blocks) + sum(len(t.source_code) for t in plan.tools)
+             + len(plan.instructions or "") + len(plan.summary))
+    if total > limits.max_import_chars:
+        raise InvalidRequestError(f"the file holds {total} characters of text; this server imports "
+                                  f"at most {limits.max_import_chars}")
+    for b in plan.blocks:
+        if b.limit > limits.max_block_chars:
+            raise InvalidRequestError(f"block {b.label!r} has a limit of {b.limit} characters; this "
+                                      f"server allows at most {limits.max_block_chars}")
+    window = plan.context_window or service.kernel.default_window(plan.model or "")
+    if window < 512:
+        return  # import_plan says so in its own words
+    at_limits = sum(b.limit for b in plan.blocks) // CHARS_PER_TOKEN
+    if at_limits > window:
+        raise InvalidRequestError(
+            f"the blocks' limits ({sum(b.limit for b in plan.blocks)} characters, about {at_limits} "
+            f"tokens) exceed the agent's {window}-token window: it could never hold them"
+        )
+    stats = MemoryStats(0, len(plan.messages), len(plan.passages), None, utcnow())
+    system = render_system(plan.instructions or SYSTEM_INSTRUCTIONS, plan.blocks, plan.summary, stats)
+    output = plan.max_output_tokens or min(4096, window // 8)
+    need = estimate_tokens(system) + count_tools(service.kernel.base_tools.schemas()) + output
+    if need >= window:
+        raise InvalidRequestError(
+            f"the agent could never answer in its {window}-token window: its memory, tools and "
+            f"reply need about {need} tokens; shorten the blocks or raise the context window"
+        )

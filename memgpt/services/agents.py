@@ -35,10 +35,10 @@ class AgentsApi(ToolsApi):
 
         ``tools`` names custom tools (by id or name) to attach; base tools every agent has.
         """
-        self.kernel.model(model)
+        self.kernel.check_model(model)
         extra = await self._resolve_tools(tools or [])
         if summarizer_model:
-            self.kernel.model(summarizer_model)
+            self.kernel.check_model(summarizer_model)
         chosen = blocks if blocks is not None else default_blocks(persona, human)
         labels = [b.label for b in chosen]
         if len(set(labels)) != len(labels):
@@ -80,7 +80,7 @@ class AgentsApi(ToolsApi):
         """Change an agent's name, instructions, model or window; memory is kept."""
         state = await self.get_agent(agent)
         if model is not None:
-            self.kernel.model(model)
+            self.kernel.check_model(model)
         async with self.kernel.lock(state.id):
             fresh = await self.stores.agents.get(state.id)
             if name is not None and name != fresh.name:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import socket
 import uuid
@@ -18,12 +19,12 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 
-from memgpt.core.errors import ModelNotFoundError
+from memgpt.core.errors import AgentBusyError, ModelNotFoundError
 from memgpt.core.schemas import AgentState, Block, Message
-from memgpt.core.settings import Settings
+from memgpt.core.settings import ModelEndpoint, Settings
 from memgpt.embeddings import Embedder, embedder_from_spec
 from memgpt.llm.base import Model
-from memgpt.llm.providers import known_context_window, resolve_model
+from memgpt.llm.providers import PROVIDERS, known_context_window, parse_spec, resolve_model, route
 from memgpt.llm.tokens import estimate_tokens
 from memgpt.memory import recall
 from memgpt.memory.window import WindowCache
@@ -104,9 +105,34 @@ class Kernel:
                     "e.g. openai/gpt-4o-mini)"
                 )
             self._resolved[name] = resolve_model(
-                name, timeout=self.settings.llm_timeout, max_retries=self.settings.llm_max_retries
+                name, endpoints=self.endpoints(), trusted=bool(self.settings.trust_model_urls),
+                timeout=self.settings.llm_timeout, max_retries=self.settings.llm_max_retries,
             )
         return self._resolved[name]
+
+    def endpoints(self) -> dict[str, ModelEndpoint]:
+        """The base URLs the operator allows: MEMGPT_ENDPOINTS, and MEMGPT_MODEL's own URL
+        (with its provider's key: the operator named both)."""
+        out = dict(self.settings.endpoints)
+        default = self.settings.model
+        if default and "@" in default and default.split("/")[0] in PROVIDERS:
+            spec = parse_spec(default)
+            if spec.base_url and spec.base_url not in out:
+                out["MEMGPT_MODEL"] = ModelEndpoint(
+                    provider=spec.provider, base_url=spec.base_url,
+                    api_key_env=PROVIDERS[spec.provider].key_env,
+                )
+        return out
+
+    def check_model(self, name: str, *, trusted: bool | None = None) -> None:
+        """Refuse (ModelNotFoundError) a model that cannot be used here, before anything is
+        written: unknown, or naming a base URL the operator did not allow. ``trusted=False``
+        checks input no operator typed (an agent file) even where callers are trusted."""
+        if callable(self._models) or name not in self._models:
+            if "@" in name and "/" in name:  # checked even when a resolver would accept it
+                allow = bool(self.settings.trust_model_urls) if trusted is None else trusted
+                route(name, self.endpoints(), trusted=allow)
+        self.model(name)
 
     def model_names(self) -> list[str]:
         """Names of the configured models (and the default model, if set)."""
@@ -135,9 +161,19 @@ class Kernel:
         """One turn at a time per agent: an asyncio lock in this process and a lease in the
         database across processes (renewed while held; no connection is held meanwhile).
         The lease says which version of the agent it found; a turn's last commit may give it
-        back itself (``released``), saving a round trip."""
-        async with self._local_lock(agent_id):
-            lease = Lease(agent_id, self.holder, await self._acquire(agent_id))
+        back itself (``released``), saving a round trip.
+
+        A turn in progress (here or in another process) is waited for at most
+        ``settings.busy_wait`` seconds in all; then AgentBusyError, with nothing done."""
+        deadline = asyncio.get_running_loop().time() + self.settings.busy_wait
+        local = self._local_lock(agent_id)
+        try:
+            async with asyncio.timeout_at(deadline):
+                await local.acquire()
+        except TimeoutError:
+            raise self._busy(agent_id) from None
+        try:
+            lease = Lease(agent_id, self.holder, await self._acquire(agent_id, deadline))
             renew = asyncio.create_task(self._renew(agent_id))
             try:
                 yield lease
@@ -146,19 +182,34 @@ class Kernel:
                 await asyncio.gather(renew, return_exceptions=True)
                 if not lease.released:
                     await asyncio.shield(self.unit.release(agent_id, self.holder))
+        finally:
+            local.release()
 
-    async def _acquire(self, agent_id: str) -> int:
+    def _busy(self, agent_id: str) -> AgentBusyError:
+        """The refusal after waiting busy_wait: try again after as long (at most 20 s)."""
+        wait = self.settings.busy_wait
+        retry = max(1, math.ceil(min(wait, LEASE_SECONDS / 3)))
+        return AgentBusyError(
+            f"agent {agent_id} is busy with another turn (waited {wait:g} s, MEMGPT_BUSY_WAIT); "
+            f"try again in {retry} s", retry_after=retry,
+        )
+
+    async def _acquire(self, agent_id: str, deadline: float) -> int:
+        loop = asyncio.get_running_loop()
         delay = 0.005
         while True:
             version = await self.unit.acquire(agent_id, self.holder, LEASE_SECONDS)
-            if version is None and delay >= 0.04:  # held a while: is its holder alive?
+            give_up = loop.time() >= deadline
+            if version is None and (delay >= 0.04 or give_up):  # held a while: holder alive?
                 held_by = await self.unit.holder(agent_id)
                 if held_by is not None and holder_is_dead(held_by):
                     log.warning("agent %s: taking over the lease of dead process %s", agent_id, held_by)
                     version = await self.unit.take_over(agent_id, held_by, self.holder, LEASE_SECONDS)
             if version is not None:
                 return version
-            await asyncio.sleep(delay)  # another process runs this agent's turn
+            if give_up:
+                raise self._busy(agent_id)
+            await asyncio.sleep(min(delay, deadline - loop.time()))  # another process's turn
             delay = min(delay * 2, 0.25)
 
     async def _renew(self, agent_id: str) -> None:

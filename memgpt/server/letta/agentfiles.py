@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -98,11 +99,12 @@ async def export_agent(
 async def import_agent(request: Request, service: Service) -> ImportedAgents:
     """Create an agent (new ids, owned by the caller) from an uploaded agent file.
 
-    A malformed file answers 400 naming the problem, and nothing is created.
+    A malformed file, or one past the server's limits, answers 400 naming the problem, and
+    nothing is created.
     """
     raw, options = await _upload(request)
-    try:
-        data = json.loads(raw)
+    try:  # a large file parses in a thread: the event loop keeps serving
+        data = await asyncio.to_thread(json.loads, raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidRequestError(f"the agent file is not valid JSON: {exc}") from exc
     name = options.get("name") or options.get("override_name") or None

@@ -24,15 +24,19 @@ async def agent_out(service: AgentService, state: MemAgentState) -> ls.AgentStat
     return ls.agent_out(state, blocks, await service.list_agent_tools(state.id), service.embedder)
 
 
+def _spec(cfg: ls.LlmConfigIn) -> str:
+    """The model an llm_config names; its model_endpoint (a base URL) is checked like any."""
+    if cfg.handle:
+        return cfg.handle
+    spec = f"{cfg.model_endpoint_type}/{cfg.model}" if cfg.model_endpoint_type else cfg.model
+    return f"{spec}@{cfg.model_endpoint}" if cfg.model_endpoint else spec
+
+
 def _model(body: ls.CreateAgentRequest, service: AgentService) -> str:
     if body.model:
         return body.model
-    cfg = body.llm_config
-    if cfg is not None:
-        if cfg.handle:
-            return cfg.handle
-        spec = f"{cfg.model_endpoint_type}/{cfg.model}" if cfg.model_endpoint_type else cfg.model
-        return f"{spec}@{cfg.model_endpoint}" if cfg.model_endpoint else spec
+    if body.llm_config is not None:
+        return _spec(body.llm_config)
     if service.settings.model:
         return service.settings.model
     raise InvalidRequestError("model is required, e.g. \"openai/gpt-4o-mini\" (or set MEMGPT_MODEL)")
@@ -99,14 +103,20 @@ async def retrieve_agent(agent_id: str, service: Service) -> ls.AgentState:
 @router.patch("/v1/agents/{agent_id}", response_model=ls.AgentState)
 async def update_agent(agent_id: str, body: ls.UpdateAgentRequest, service: Service) -> ls.AgentState:
     """Rename an agent or change its system prompt, model, context window, output limit or
-    custom tools (``tool_ids``: exactly these, besides the base tools)."""
+    custom tools (``tool_ids``: exactly these, besides the base tools). ``llm_config`` is
+    read as on create; a model naming a base URL the server does not allow answers 400."""
     if body.block_ids is not None:
         raise NotImplementedByServer("changing an agent's blocks by id is not supported")
+    cfg = body.llm_config
     changes: dict[str, Any] = {
-        "name": body.name, "instructions": body.system, "model": body.model,
-        "context_window": body.context_window_limit, "max_output_tokens": body.max_tokens,
+        "name": body.name, "instructions": body.system,
+        "model": body.model or (_spec(cfg) if cfg else None),
+        "context_window": body.context_window_limit or (cfg.context_window if cfg else None),
+        "max_output_tokens": body.max_tokens or (cfg.max_tokens if cfg else None),
     }
     current = await service.get_agent(agent_id)
+    if changes["model"] is not None:  # before tool_ids change anything
+        service.kernel.check_model(changes["model"])
     if body.tool_ids is not None:
         await service.set_agent_tools(current.id, body.tool_ids)
     state = await service.update_agent(current.id, **changes)
