@@ -23,6 +23,12 @@ class InvalidRequestError(MemGPTError):
     """The caller passed arguments that cannot be honoured."""
 
 
+class InvalidTextError(InvalidRequestError):
+    """Text that cannot be stored or sent to a model: a lone UTF-16 surrogate or a NUL.
+
+    Raised (not a ValueError) from pydantic validators too, so it passes through them as is."""
+
+
 class FeatureDisabledError(MemGPTError):
     """The server's settings turn the requested feature off (e.g. custom tools)."""
 
@@ -43,6 +49,23 @@ class ModelError(MemGPTError):
     """The language model could not produce a response."""
 
 
+class MalformedReplyError(ModelError):
+    """The model's reply could not be read: not JSON, the wrong shape, or empty."""
+
+
+class ModelTimeoutError(ModelError):
+    """The model did not answer in time (after the provider SDK's retries)."""
+
+
+class AgentBusyError(MemGPTError):
+    """The agent was busy with another turn for longer than the caller may wait."""
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        """Seconds after which trying again is worthwhile (sent as Retry-After)."""
+
+
 class ModelNotFoundError(ModelError):
     """No model is configured under the requested name."""
 
@@ -57,3 +80,7 @@ class ContextOverflowError(ModelError):
 
 class EmbeddingMismatchError(MemGPTError):
     """Passages were embedded with a different model than the one searching them."""
+
+
+class OverloadedError(MemGPTError):
+    """The server cannot take this request now (too busy); the client may try again later."""

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Collection
 from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from memgpt.core.errors import InvalidTextError
 
 
 def utcnow() -> datetime:
@@ -30,6 +33,40 @@ def stable_id(prefix: str, *parts: str) -> str:
     return f"{prefix}-{uuid.uuid5(_STABLE_NS, '/'.join(parts))}"
 
 
+_SURROGATE = re.compile("[\\ud800-\\udfff]")
+_UNSTORABLE = re.compile("[\\x00\\ud800-\\udfff]")
+
+
+def text_problem(value: str) -> str | None:
+    """Why text cannot be stored, or None: a NUL or a lone UTF-16 surrogate (JSON parsers join
+    valid pairs into one character, so any surrogate left in a ``str`` is alone)."""
+    found = _UNSTORABLE.search(value)
+    if found is None:
+        return None
+    char = found.group()
+    what = "a NUL character (U+0000)" if char == "\x00" else (
+        f"a lone surrogate (U+{ord(char):04X}; UTF-16 surrogates must come in pairs)")
+    return f"text contains {what} at character {found.start()}"
+
+
+def scrub_text(value: str) -> str:
+    """Text from a model or a tool made storable: lone surrogates become U+FFFD, NULs go."""
+    return _SURROGATE.sub("\ufffd", value).replace("\x00", "") if _UNSTORABLE.search(value) else value
+
+
+def _no_lone_surrogates(value: object) -> object:
+    """Refuse text UTF-8 cannot encode before anything stores or sends it. Raised as
+    InvalidTextError (a 400), which pydantic lets through unwrapped. NULs are left to the
+    server's request check: rows stored before it may hold them and must still load."""
+    if isinstance(value, str) and _SURROGATE.search(value):
+        raise InvalidTextError(text_problem(value))
+    return value
+
+
+Text = Annotated[str, BeforeValidator(_no_lone_surrogates)]
+"""A ``str`` field that holds user-visible text (messages, blocks, passages, instructions)."""
+
+
 class Role(StrEnum):
     """Who a message comes from. EVENT is a system notice to the model (heartbeat, alert)."""
 
@@ -44,14 +81,14 @@ class TextPart(BaseModel):
     """Plain text: what the user said, or a reply not sent through a tool."""
 
     type: Literal["text"] = "text"
-    text: str
+    text: Text
 
 
 class ReasoningPart(BaseModel):
     """The model's private inner monologue; never shown to the user as a reply."""
 
     type: Literal["reasoning"] = "reasoning"
-    text: str
+    text: Text
 
 
 class ToolCallPart(BaseModel):
@@ -167,9 +204,9 @@ class Block(BaseModel):
     model_config = ConfigDict(validate_assignment=True)
 
     label: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
-    value: str = ""
+    value: Text = ""
     limit: int = Field(default=2000, ge=1)
-    description: str = ""
+    description: Text = ""
     read_only: bool = False
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -179,7 +216,7 @@ class Passage(BaseModel):
 
     id: str = Field(default_factory=lambda: new_id("passage"))
     agent_id: str = ""
-    text: str
+    text: Text
     tags: list[str] = Field(default_factory=list)
     embedding_model: str = ""
     created_at: datetime = Field(default_factory=utcnow)
@@ -195,7 +232,7 @@ class AgentConfig(BaseModel):
     model: str
     summarizer_model: str | None = None
     embedding_model: str = ""
-    instructions: str
+    instructions: Text
     context_window: int = Field(ge=512)
     max_output_tokens: int | None = None
     created_at: datetime = Field(default_factory=utcnow)

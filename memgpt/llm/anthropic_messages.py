@@ -6,11 +6,14 @@ import json
 from typing import Any
 
 import anthropic
+from anthropic.types import Message as AnthropicMessage
 
-from memgpt.core.errors import ModelError
-from memgpt.llm.base import Delta, DeltaHandler, ModelRequest, ModelResponse
+from memgpt.core.errors import MalformedReplyError, ModelError, ModelTimeoutError
+from memgpt.llm.base import (
+    UNREADABLE, Delta, DeltaHandler, ModelRequest, ModelResponse, retry_empty, unreadable,
+)
 from memgpt.llm.wire import assemble, event_text, overflow_or_error, paired, wire_arguments
-from memgpt.core.schemas import Message, Role, ToolCallPart, Usage
+from memgpt.core.schemas import Message, Role, ToolCallPart, Usage, scrub_text
 
 CACHE = {"type": "ephemeral"}
 DEFAULT_MAX_TOKENS = 4096
@@ -110,7 +113,10 @@ class AnthropicModel:
     async def complete(
         self, request: ModelRequest, *, on_delta: DeltaHandler | None = None
     ) -> ModelResponse:
-        """Send one request; stream it if on_delta is given."""
+        """Send one request; stream it if on_delta is given. An empty reply is asked again once."""
+        return await retry_empty(self.name, lambda: self._complete(request, on_delta))
+
+    async def _complete(self, request: ModelRequest, on_delta: DeltaHandler | None) -> ModelResponse:
         params = self._params(request)
         try:
             if on_delta is None:
@@ -122,11 +128,17 @@ class AnthropicModel:
             message = str((error or {}).get("message") or exc.message)
             raise overflow_or_error(self.name, exc.status_code, message, None) from exc
         except anthropic.APITimeoutError as exc:
-            raise ModelError(f"{self.name} timed out (after retries)") from exc
+            raise ModelTimeoutError(f"{self.name} timed out (after retries)") from exc
         except anthropic.APIConnectionError as exc:
             raise ModelError(f"{self.name}: cannot connect to {self.client.base_url}") from exc
+        except anthropic.APIError as exc:
+            raise ModelError(f"{self.name} failed: {exc.message}") from exc
+        except UNREADABLE as exc:  # not JSON, or JSON of the wrong shape
+            raise unreadable(self.name, None, exc) from exc
 
     def _parse(self, request: ModelRequest, response: Any) -> ModelResponse:
+        if not isinstance(response, AnthropicMessage):  # the SDK returns other bodies as they are
+            raise unreadable(self.name, response)
         content, reasoning, calls = [], [], []
         for block in response.content:
             if block.type == "text":
@@ -135,9 +147,9 @@ class AnthropicModel:
                 reasoning.append(block.thinking)
             elif block.type == "tool_use":
                 calls.append(ToolCallPart(id=block.id, name=block.name,
-                                          arguments=json.dumps(block.input)))
-        return assemble(request, content="\n".join(content), reasoning="\n".join(reasoning),
-                        calls=calls, usage=_usage(response.usage))
+                                          arguments=scrub_text(json.dumps(block.input, ensure_ascii=False))))
+        return assemble(request, content=scrub_text("\n".join(content)),
+                        reasoning=scrub_text("\n".join(reasoning)), calls=calls, usage=_usage(response.usage))
 
     async def _stream(
         self, request: ModelRequest, params: dict[str, Any], on_delta: DeltaHandler
@@ -145,7 +157,9 @@ class AnthropicModel:
         content, reasoning, usage = [], [], Usage()
         calls: dict[int, dict[str, str]] = {}
         stream = await self.client.messages.create(**params, stream=True)
+        events = 0
         async for event in stream:
+            events += 1
             if event.type == "message_start":
                 usage = _usage(event.message.usage)
             elif event.type == "content_block_start" and event.content_block.type == "tool_use":
@@ -157,16 +171,20 @@ class AnthropicModel:
                 d = event.delta
                 if d.type == "text_delta":
                     content.append(d.text)
-                    await on_delta(Delta(kind="content", text=d.text))
+                    await on_delta(Delta(kind="content", text=scrub_text(d.text)))
                 elif d.type == "thinking_delta":
                     reasoning.append(d.thinking)
-                    await on_delta(Delta(kind="reasoning", text=d.thinking))
+                    await on_delta(Delta(kind="reasoning", text=scrub_text(d.thinking)))
                 elif d.type == "input_json_delta" and event.index in calls:
                     calls[event.index]["arguments"] += d.partial_json
-                    await on_delta(Delta(kind="tool_call", index=event.index, text=d.partial_json))
+                    await on_delta(Delta(kind="tool_call", index=event.index, text=scrub_text(d.partial_json)))
             elif event.type == "message_delta":
                 usage = usage.model_copy(update={"completion_tokens": event.usage.output_tokens or 0})
-        parts = [ToolCallPart(id=c["id"], name=c["name"], arguments=c["arguments"] or "{}")
+        kind = stream.response.headers.get("content-type", "")
+        if not events and "event-stream" not in kind:
+            raise MalformedReplyError(f"{self.name} answered a streamed request with {kind or 'a body'}"
+                                      " instead of an event stream")
+        parts = [ToolCallPart(id=c["id"], name=c["name"], arguments=scrub_text(c["arguments"] or "{}"))
                  for _, c in sorted(calls.items())]
-        return assemble(request, content="".join(content), reasoning="".join(reasoning),
-                        calls=parts, usage=usage)
+        return assemble(request, content=scrub_text("".join(content)),
+                        reasoning=scrub_text("".join(reasoning)), calls=parts, usage=usage)

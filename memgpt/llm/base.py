@@ -7,10 +7,18 @@ from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
+from memgpt.core.errors import MalformedReplyError
 from memgpt.core.events import Delta
 from memgpt.core.schemas import Message, Role, ToolSchema, Usage
 
-__all__ = ["Delta", "DeltaHandler", "Model", "ModelRequest", "ModelResponse"]
+__all__ = [
+    "UNREADABLE", "Delta", "DeltaHandler", "Model", "ModelRequest", "ModelResponse",
+    "retry_empty", "unreadable",
+]
+
+UNREADABLE = (ValueError, TypeError, AttributeError, LookupError)
+"""What reading a reply of the wrong shape raises (JSONDecodeError and pydantic's
+ValidationError are ValueErrors): providers turn these into MalformedReplyError."""
 
 
 class ModelRequest(BaseModel):
@@ -54,3 +62,22 @@ class Model(Protocol):
     ) -> ModelResponse:
         """Answer one request."""
         ...
+
+
+def unreadable(model: str, reply: object, exc: BaseException | None = None) -> MalformedReplyError:
+    """The error for a reply that is not what the API promises (an HTML page, bad JSON)."""
+    if exc is not None:
+        return MalformedReplyError(f"{model} sent a reply that cannot be read ({type(exc).__name__}: {exc})")
+    shown = repr(reply)
+    shown = shown if len(shown) <= 200 else shown[:200] + "..."
+    return MalformedReplyError(f"{model} sent a reply that is not the JSON its API promises: {shown}")
+
+
+async def retry_empty(model: str, call: Callable[[], Awaitable[ModelResponse]]) -> ModelResponse:
+    """A reply with neither text nor a tool call says nothing and does nothing: ask once more,
+    then fail (502), so the turn ends with an error the user sees instead of silence."""
+    for _ in range(2):
+        response = await call()
+        if response.message.text or response.message.tool_calls:
+            return response
+    raise MalformedReplyError(f"{model} returned an empty reply (no text and no tool call), twice")

@@ -6,11 +6,14 @@ import json
 from typing import Any
 
 import openai
+from openai.types.chat import ChatCompletion
 
-from memgpt.core.errors import ModelError
-from memgpt.llm.base import Delta, DeltaHandler, ModelRequest, ModelResponse
+from memgpt.core.errors import MalformedReplyError, ModelError, ModelTimeoutError
+from memgpt.llm.base import (
+    UNREADABLE, Delta, DeltaHandler, ModelRequest, ModelResponse, retry_empty, unreadable,
+)
 from memgpt.llm.wire import assemble, event_text, overflow_or_error, paired, wire_arguments
-from memgpt.core.schemas import Message, Role, ToolCallPart, Usage
+from memgpt.core.schemas import Message, Role, ToolCallPart, Usage, scrub_text
 
 
 def to_wire(messages: list[Message]) -> list[dict[str, Any]]:
@@ -103,7 +106,10 @@ class OpenAIChatModel:
     async def complete(
         self, request: ModelRequest, *, on_delta: DeltaHandler | None = None
     ) -> ModelResponse:
-        """Send one request; stream it if on_delta is given."""
+        """Send one request; stream it if on_delta is given. An empty reply is asked again once."""
+        return await retry_empty(self.name, lambda: self._complete(request, on_delta))
+
+    async def _complete(self, request: ModelRequest, on_delta: DeltaHandler | None) -> ModelResponse:
         params = self._params(request)
         try:
             if on_delta is None:
@@ -113,21 +119,27 @@ class OpenAIChatModel:
             body = exc.body if isinstance(exc.body, dict) else {}
             raise overflow_or_error(self.name, exc.status_code, exc.message, body.get("code")) from exc
         except openai.APITimeoutError as exc:
-            raise ModelError(f"{self.name} timed out (after retries)") from exc
+            raise ModelTimeoutError(f"{self.name} timed out (after retries)") from exc
         except openai.APIConnectionError as exc:
             raise ModelError(f"{self.name}: cannot connect to {self.client.base_url}") from exc
+        except openai.APIError as exc:
+            raise ModelError(f"{self.name} failed: {exc.message}") from exc
+        except UNREADABLE as exc:  # not JSON, or JSON of the wrong shape
+            raise unreadable(self.name, None, exc) from exc
 
     def _parse(self, request: ModelRequest, completion: Any) -> ModelResponse:
+        if not isinstance(completion, ChatCompletion):  # the SDK returns other bodies as they are
+            raise unreadable(self.name, completion)
         if not completion.choices:
             raise ModelError(f"{self.name} returned no choices")
         msg = completion.choices[0].message
         calls = [
-            ToolCallPart(id=c.id, name=c.function.name, arguments=c.function.arguments or "")
+            ToolCallPart(id=c.id, name=fn.name, arguments=scrub_text(fn.arguments or ""))
             for c in (msg.tool_calls or [])
-            if getattr(c, "function", None) is not None
+            if (fn := getattr(c, "function", None)) is not None
         ]
         return assemble(
-            request, content=msg.content or "", reasoning=_reasoning_of(msg),
+            request, content=scrub_text(msg.content or ""), reasoning=scrub_text(_reasoning_of(msg)),
             calls=calls, usage=_usage(completion.usage),
         )
 
@@ -139,17 +151,19 @@ class OpenAIChatModel:
         )
         content, reasoning, usage = [], [], Usage()
         calls: dict[int, dict[str, str]] = {}
+        chunks = 0
         async for chunk in stream:
+            chunks += 1
             if chunk.usage is not None:
                 usage = _usage(chunk.usage)
             for choice in chunk.choices:
                 delta = choice.delta
                 if think := _reasoning_of(delta):
                     reasoning.append(think)
-                    await on_delta(Delta(kind="reasoning", text=think))
+                    await on_delta(Delta(kind="reasoning", text=scrub_text(think)))
                 if delta.content:
                     content.append(delta.content)
-                    await on_delta(Delta(kind="content", text=delta.content))
+                    await on_delta(Delta(kind="content", text=scrub_text(delta.content)))
                 for tc in delta.tool_calls or []:
                     slot = calls.setdefault(tc.index, {"id": "", "name": "", "arguments": ""})
                     fn = tc.function
@@ -157,11 +171,15 @@ class OpenAIChatModel:
                     slot["name"] += (fn.name or "") if fn else ""
                     piece = (fn.arguments or "") if fn else ""
                     slot["arguments"] += piece
-                    await on_delta(Delta(kind="tool_call", text=piece, index=tc.index,
+                    await on_delta(Delta(kind="tool_call", text=scrub_text(piece), index=tc.index,
                                          call_id=tc.id, name=fn.name if fn else None))
+        kind = stream.response.headers.get("content-type", "")
+        if not chunks and "event-stream" not in kind:
+            raise MalformedReplyError(f"{self.name} answered a streamed request with {kind or 'a body'}"
+                                      " instead of an event stream")
         parts = [
-            ToolCallPart(id=c["id"] or f"call_{i}", name=c["name"], arguments=c["arguments"])
+            ToolCallPart(id=c["id"] or f"call_{i}", name=c["name"], arguments=scrub_text(c["arguments"]))
             for i, c in sorted(calls.items())
         ]
-        return assemble(request, content="".join(content), reasoning="".join(reasoning),
-                        calls=parts, usage=usage)
+        return assemble(request, content=scrub_text("".join(content)),
+                        reasoning=scrub_text("".join(reasoning)), calls=parts, usage=usage)

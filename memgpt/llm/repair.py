@@ -12,7 +12,9 @@ import re
 import uuid
 from typing import Any
 
-from memgpt.core.schemas import Message, ReasoningPart, TextPart, ToolCallPart, ToolSchema
+from memgpt.core.schemas import (
+    Message, ReasoningPart, TextPart, ToolCallPart, ToolSchema, scrub_text,
+)
 
 _FENCE = re.compile(r"^\s*```[\w-]*\s*\n?(.*?)\n?\s*```\s*$", re.S)
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")
@@ -68,6 +70,31 @@ def repair_arguments(raw: str) -> tuple[str, list[str]]:
         except ValueError:
             pass
     return (json.dumps(value) if notes else raw), notes
+
+
+def _scrubbed(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub_text(value)
+    if isinstance(value, dict):
+        return {scrub_text(k): _scrubbed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(v) for v in value]
+    return value
+
+
+def scrub_arguments(arguments: str) -> tuple[str, list[str]]:
+    """Arguments whose JSON escapes decode to a lone surrogate or a NUL, with those replaced
+    (U+FFFD) or dropped: a tool would otherwise store, or send back, text no store can keep."""
+    if "\\u" not in arguments:
+        return arguments, []
+    try:
+        value = json.loads(arguments)
+    except json.JSONDecodeError:
+        return arguments, []
+    clean = _scrubbed(value)
+    if clean == value:
+        return arguments, []
+    return json.dumps(clean, ensure_ascii=False), ["replaced unstorable characters (lone surrogate or NUL)"]
 
 
 def _coerce(value: Any, schema: dict[str, Any]) -> Any:
@@ -165,7 +192,8 @@ def normalize(message: Message, tools: list[ToolSchema]) -> tuple[Message, list[
         if isinstance(part, ToolCallPart):
             args, n1 = repair_arguments(part.arguments)
             args, n2 = coerce_arguments(args, schemas.get(part.name))
-            notes += [f"{part.name}: {n}" for n in n1 + n2]
+            args, n3 = scrub_arguments(args)
+            notes += [f"{part.name}: {n}" for n in n1 + n2 + n3]
             part = part.model_copy(update={"arguments": args})
         fixed.append(part)
     return message.model_copy(update={"parts": fixed}), notes

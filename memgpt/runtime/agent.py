@@ -9,7 +9,9 @@ commit leaves the step wholly unapplied; the loop then re-asks the model next ti
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from datetime import datetime
+from typing import Any
 
 from memgpt.core.errors import ContextOverflowError
 from memgpt.core.events import Listener, MemoryChanged, MessageSaved
@@ -127,6 +129,9 @@ class AgentRuntime:
         work, self.pending = self.pending, StepWrite(self.state.id)
         work.position, work.step = self.state.position(), record
         work.release = self.lease_holder if last else None
+        await uninterrupted(self._apply(work, last))
+
+    async def _apply(self, work: StepWrite, last: bool) -> None:
         self.state.version = await self.unit.commit(work)
         self.released = last and self.lease_holder is not None
         if self.listener is None:
@@ -229,6 +234,24 @@ class AgentRuntime:
                 f"{entry.started_at:%Y-%m-%d %H:%M:%S} UTC but was interrupted before its result "
                 "was saved: it may or may not have taken effect."
             )])
+
+
+async def uninterrupted(work: Coroutine[Any, Any, None]) -> None:
+    """Run work to its end even if the caller is cancelled meanwhile (a deadline, a client
+    gone), then pass the cancellation on: a commit is never abandoned with its outcome
+    unknown, so the runtime knows what was written and the lease's state is certain."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while True:
+        try:
+            await asyncio.shield(task)
+            break
+        except asyncio.CancelledError:
+            if task.done():
+                raise
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 def tool_result(call_id: str, name: str, content: str, is_error: bool) -> Message:

@@ -3,9 +3,10 @@ while the model asks for heartbeats, up to a budget, with a breaker for repeated
 
 from __future__ import annotations
 
+import asyncio
 import json
 
-from memgpt.core.errors import ContextOverflowError
+from memgpt.core.errors import ContextOverflowError, ModelTimeoutError
 from memgpt.core.events import RunFinished, StepFinished, StopReason
 from memgpt.core.prompts import BREAKER_EVENT, FAILED_EVENT, HEARTBEAT_EVENT
 from memgpt.core.schemas import Message, SendResult, Step, Usage, utcnow
@@ -13,6 +14,11 @@ from memgpt.memory.unit import StepRecord
 from memgpt.runtime.agent import AgentRuntime, tool_result
 
 __all__ = ["AgentRuntime", "run", "step"]
+
+TOO_MANY_CALLS = (
+    "Not run: at most {cap} tool calls run per response (MEMGPT_MAX_TOOL_CALLS_PER_STEP). "
+    "Make the calls that still matter in your next response."
+)
 
 
 async def step(agent: AgentRuntime, index: int) -> Step:
@@ -27,7 +33,13 @@ async def step(agent: AgentRuntime, index: int) -> Step:
     result.repairs, result.usage = response.repairs, response.usage
     reply = response.message.model_copy(update={"step_id": result.id, "created_at": utcnow()})
     result.messages += agent.append([reply])
-    for call in reply.tool_calls:
+    cap = agent.settings.max_tool_calls_per_step
+    for n, call in enumerate(reply.tool_calls):
+        if n >= cap:  # not run, but answered: every call keeps its result (the wire needs it)
+            result.heartbeat = True  # the model hears of it and may make the rest next step
+            answer = tool_result(call.id, call.name, TOO_MANY_CALLS.format(cap=cap), True)
+            result.messages += agent.append([answer.model_copy(update={"step_id": result.id})])
+            continue
         if agent.tools.is_external(call.name):
             await agent.unit.journal_start(agent.state.id, call.id, call.name, call.arguments)
             agent.pending.finished_calls.append(call.id)
@@ -68,29 +80,55 @@ def _stop(agent: AgentRuntime, done: Step, index: int, repeats: int) -> StopReas
 
 
 async def run(agent: AgentRuntime, user_input: Message) -> SendResult:
-    """Handle one input: commit it, then step until no heartbeat, the budget, or the breaker."""
+    """Handle one input: commit it, then step until no heartbeat, the budget, or the breaker.
+
+    The steps share one deadline (``settings.turn_timeout``, every model call and retry in
+    it): when it passes, or the caller cancels, the step under way is dropped whole (a
+    commit under way lands first) and the input and finished steps stay. A timeout raises
+    ModelTimeoutError."""
     await agent.close_interrupted()
     [stored] = agent.append([user_input])
     await agent.commit()  # the input is durable before any model is called
     steps: list[Step] = []
-    last, repeats = "", 0
+    limit = agent.settings.turn_timeout
+    deadline = asyncio.timeout(limit)
     try:
-        for index in range(agent.settings.max_chain_steps):
-            done = await step(agent, index)
-            steps.append(done)
-            signature = _signature(done)
-            repeats = repeats + 1 if signature and signature == last else 1
-            last = signature
-            done.stop_reason = _stop(agent, done, index, repeats)
-            await agent.commit(StepRecord(stored.id, agent.model.name, done), last=bool(done.stop_reason))
-            await _emit_step(agent, done)
-            if done.stop_reason:
-                break
+        async with deadline:
+            await _chain(agent, stored, steps)
+    except TimeoutError as exc:
+        if not deadline.expired():
+            await _emit_run(agent, stored, steps, StopReason.ERROR, f"{type(exc).__name__}: {exc}")
+            raise
+        error = ModelTimeoutError(
+            f"the turn did not finish within {limit:g} s (MEMGPT_TURN_TIMEOUT) and was stopped; "
+            "its input and every step finished before it are saved"
+        )
+        await _emit_run(agent, stored, steps, StopReason.ERROR, f"ModelTimeoutError: {error}")
+        raise error from None
+    except asyncio.CancelledError:
+        await _emit_run(agent, stored, steps, StopReason.ERROR, "cancelled")
+        raise
     except Exception as exc:
         await _emit_run(agent, stored, steps, StopReason.ERROR, f"{type(exc).__name__}: {exc}")
         raise
     await _emit_run(agent, stored, steps, StopReason(steps[-1].stop_reason or StopReason.END_TURN), None)
     return SendResult(agent_id=agent.state.id, input=stored, steps=steps)
+
+
+async def _chain(agent: AgentRuntime, stored: Message, steps: list[Step]) -> None:
+    """Step, committing each, until one says stop; finished steps are added to steps."""
+    last, repeats = "", 0
+    for index in range(agent.settings.max_chain_steps):
+        done = await step(agent, index)
+        signature = _signature(done)
+        repeats = repeats + 1 if signature and signature == last else 1
+        last = signature
+        done.stop_reason = _stop(agent, done, index, repeats)
+        await agent.commit(StepRecord(stored.id, agent.model.name, done), last=bool(done.stop_reason))
+        steps.append(done)
+        await _emit_step(agent, done)
+        if done.stop_reason:
+            break
 
 
 async def _emit_step(agent: AgentRuntime, done: Step) -> None:

@@ -6,14 +6,16 @@ Each chunk is ``data: {json}``; the stream ends with the stop reason, the usage 
 and ``data: [DONE]``, as letta-client expects. An error after the stream began is sent as
 ``event: error`` (letta-client raises it) followed by ``data: [DONE]``.
 
-A client hanging up does not cancel the send: the input is already stored, so the agent
-finishes its turn and the whole exchange is in recall memory.
+A client hanging up cancels the send (``response(..., task=)``): the turn stops as at its
+deadline, its input and finished steps stay in recall memory, and the agent is free at once
+for the next request instead of spending model calls nobody will read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
@@ -21,6 +23,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel
 from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send as ASGISend
 
 from memgpt.core.errors import MemGPTError
 from memgpt.core.events import Delta, Event as LoopEvent, MessageSaved
@@ -39,6 +42,7 @@ DONE: Final = _Done()
 Event = LoopEvent | _Done
 _RUNNING: set[asyncio.Task[SendResult]] = set()
 _KEY = re.compile(r'"message"\s*:\s*"')
+log = logging.getLogger("memgpt.server")
 
 
 def sse(chunk: BaseModel) -> str:
@@ -221,10 +225,13 @@ async def letta_body(
                 yield sse(chunk)
     try:
         result = task.result()
-    except MemGPTError as exc:
+    except Exception as exc:  # a bug too ends in an error event: never a silent, cut stream
+        status = status_of(exc) if isinstance(exc, MemGPTError) else 500
+        if status == 500:
+            log.error("stream failed: %s: %s", type(exc).__name__, exc, exc_info=exc)
+        message = str(exc) if isinstance(exc, MemGPTError) else f"internal server error: {type(exc).__name__}"
         yield sse_error(ls.LettaErrorMessage(
-            run_id="", error_type=type(exc).__name__, message=str(exc),
-            detail=f"HTTP {status_of(exc)}",
+            run_id="", error_type=type(exc).__name__, message=message, detail=f"HTTP {status}",
         ))
         yield "data: [DONE]\n\n"
         return
@@ -260,9 +267,26 @@ async def _ticks(
                 yield None
 
 
-def response(body: AsyncIterator[str]) -> StreamingResponse:
-    """A text/event-stream response."""
-    return StreamingResponse(
-        body, media_type="text/event-stream",
-        headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
-    )
+class _TurnStream(StreamingResponse):
+    """A stream that cancels its send when it ends first (Starlette stops the body when
+    the client disconnects and then returns from ``__call__``)."""
+
+    def __init__(self, body: AsyncIterator[str], task: asyncio.Task[SendResult] | None) -> None:
+        super().__init__(
+            body, media_type="text/event-stream",
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+        )
+        self.task = task
+
+    async def __call__(self, scope: Scope, receive: Receive, send: ASGISend) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if self.task is not None and not self.task.done():
+                self.task.cancel()  # the client went away before the turn ended
+
+
+def response(body: AsyncIterator[str], *, task: asyncio.Task[SendResult] | None = None) -> StreamingResponse:
+    """A text/event-stream response; with ``task`` (the send feeding it), a client that
+    disconnects cancels the send."""
+    return _TurnStream(body, task)

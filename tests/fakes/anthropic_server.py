@@ -9,11 +9,14 @@ from typing import Any
 
 import pytest
 
-from .openai_server import DelayReply, ErrorReply, FakeServer, Reply, _Handler, delay, format_seconds, new_id, pieces
+from .openai_server import (
+    DelayReply, ErrorReply, FakeServer, RawReply, Reply, _Handler, delay, format_seconds, new_id, pieces, raw,
+)
 
 __all__ = [
-    "DelayReply", "ErrorReply", "FakeAnthropic", "MessageReply", "Reply", "context_overflow", "conversation_error",
-    "delay", "error", "fake_anthropic", "message", "overloaded", "rate_limited", "server_error",
+    "DelayReply", "ErrorReply", "FakeAnthropic", "MessageReply", "RawReply", "Reply", "context_overflow",
+    "conversation_error", "delay", "error", "fake_anthropic", "message", "overloaded", "rate_limited", "raw",
+    "server_error",
 ]
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
@@ -182,10 +185,10 @@ class FakeAnthropic(FakeServer):
                 yield {"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": piece}}
             yield {"type": "content_block_stop", "index": index}
             index += 1
-        for tool_id, name, raw in tools:
+        for tool_id, name, args in tools:
             block = {"type": "tool_use", "id": tool_id, "name": name, "input": {}}
             yield {"type": "content_block_start", "index": index, "content_block": block}
-            for piece in [""] + pieces(raw if isinstance(raw, str) else json.dumps(raw)):
+            for piece in [""] + pieces(args if isinstance(args, str) else json.dumps(args)):
                 delta = {"type": "input_json_delta", "partial_json": piece}
                 yield {"type": "content_block_delta", "index": index, "delta": delta}
             yield {"type": "content_block_stop", "index": index}

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from starlette.responses import Response, StreamingResponse
 
 from memgpt.core.errors import InvalidRequestError
 from memgpt.formats import letta as ls
 from memgpt.server import streaming
 from memgpt.server.deps import Service
+from memgpt.server.disconnect import unless_disconnected
 from memgpt.server.errors import NotImplementedByServer
 from memgpt.server.paging import history
 from memgpt.services.service import AgentService
@@ -54,7 +55,7 @@ def _input(body: ls.SendMessageRequest) -> tuple[Literal["user", "system"], str]
 
 
 async def _send(
-    service: AgentService, agent_id: str, body: ls.SendMessageRequest, stream: bool
+    request: Request, service: AgentService, agent_id: str, body: ls.SendMessageRequest, stream: bool
 ) -> ls.LettaResponse | Response:
     role, text = _input(body)
     send = service.send_message if role == "user" else service.send_event
@@ -65,22 +66,27 @@ async def _send(
             types=body.include_return_message_types,
         )
         ping = PING_SECONDS if body.include_pings else None
-        return streaming.response(streaming.letta_body(task, queue, first, chunks, ping_every=ping))
-    result = await send(agent_id, text)
+        return streaming.response(streaming.letta_body(task, queue, first, chunks, ping_every=ping), task=task)
+    result = await unless_disconnected(request, send(agent_id, text))
+    if isinstance(result, Response):
+        return result
     return ls.letta_response(
         result, use_assistant_message=body.use_assistant_message, types=body.include_return_message_types,
     )
 
 
 @router.post("/v1/agents/{agent_id}/messages", response_model=ls.LettaResponse)
-async def send_message(agent_id: str, body: ls.SendMessageRequest, service: Service) -> ls.LettaResponse | Response:
+async def send_message(
+    agent_id: str, body: ls.SendMessageRequest, service: Service, request: Request
+) -> ls.LettaResponse | Response:
     """Send one message; the steps come back as Letta messages with usage.
 
     With ``streaming: true`` the answer is an SSE stream, as from ``/messages/stream``.
     A system-role message reaches the agent as a system event. ``max_steps`` is ignored
-    (the server's MEMGPT_MAX_CHAIN_STEPS applies).
+    (the server's MEMGPT_MAX_CHAIN_STEPS applies). A client that disconnects cancels the
+    turn (its input and finished steps stay).
     """
-    return await _send(service, agent_id, body, body.streaming)
+    return await _send(request, service, agent_id, body, body.streaming)
 
 
 @router.post(
@@ -88,13 +94,15 @@ async def send_message(agent_id: str, body: ls.SendMessageRequest, service: Serv
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "Letta SSE stream"}},
 )
-async def stream_message(agent_id: str, body: ls.SendMessageRequest, service: Service) -> Response:
+async def stream_message(
+    agent_id: str, body: ls.SendMessageRequest, service: Service, request: Request
+) -> Response:
     """Send one message and stream the steps as Server-Sent Events (``data: {json}``).
 
     Ends with a ``stop_reason`` chunk, a ``usage_statistics`` chunk and ``data: [DONE]``.
     ``stream_tokens: true`` streams model output as it is generated.
     """
-    out = await _send(service, agent_id, body, True)
+    out = await _send(request, service, agent_id, body, True)
     assert isinstance(out, Response)
     return out
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from memgpt.core.schemas import AgentState, Block, ContextReport, Message, Passage, SendResult
 from memgpt.server import streaming
 from memgpt.server.deps import Service
+from memgpt.server.disconnect import unless_disconnected
 
 router = APIRouter(prefix="/memgpt/v1", tags=["memgpt"])
 
@@ -120,9 +121,10 @@ async def delete_agent(agent: str, service: Service) -> Response:
 
 
 @router.post("/agents/{agent}/messages", response_model=SendResult)
-async def send_message(agent: str, body: SendText, service: Service) -> SendResult:
-    """Send a user message; every step comes back."""
-    return await service.send_message(agent, body.text)
+async def send_message(agent: str, body: SendText, service: Service, request: Request) -> SendResult | Response:
+    """Send a user message; every step comes back. A client that disconnects cancels the
+    turn (its input and finished steps stay)."""
+    return await unless_disconnected(request, service.send_message(agent, body.text))
 
 
 @router.post("/agents/{agent}/messages/stream", response_class=StreamingResponse)
@@ -130,13 +132,13 @@ async def stream_message(agent: str, body: SendText, service: Service) -> Stream
     """Send a user message and stream the loop's events as Server-Sent Events: each is
     ``event: <type>`` (delta, message, memory, step, run) with the event's JSON as data."""
     task, queue, first = await streaming.start(service.send_message, agent, body.text)
-    return streaming.response(streaming.native_body(task, queue, first))
+    return streaming.response(streaming.native_body(task, queue, first), task=task)
 
 
 @router.post("/agents/{agent}/events", response_model=SendResult)
-async def send_event(agent: str, body: SendText, service: Service) -> SendResult:
-    """Wake the agent with a system event."""
-    return await service.send_event(agent, body.text)
+async def send_event(agent: str, body: SendText, service: Service, request: Request) -> SendResult | Response:
+    """Wake the agent with a system event (a client that disconnects cancels the turn)."""
+    return await unless_disconnected(request, service.send_event(agent, body.text))
 
 
 @router.get("/agents/{agent}/messages", response_model=list[Message])
