@@ -231,7 +231,10 @@ ROUTES: dict[str, tuple[str, str]] = {
 ROUTE_CALLS = {"insert_passage": "insert_passages"}
 ROUTE_EXTRA_INPUTS = {"insert_passage": {"texts"}, "insert_passages": {"text"}}
 ROUTE_RENAMES = {"import_agent": {"data": "file"}}  # the agent file rides in the body as "file"
-OTHER_ROUTES = {("POST", "/agents/{agent}/messages/stream")}  # send_message, streamed as SSE
+OTHER_ROUTES = {
+    ("POST", "/agents/{agent}/messages/stream"),  # send_message, streamed as SSE
+    ("GET", "/agents/{agent}/window"),  # context_window with thresholds, drawn by the workbench
+}
 
 
 @dataclass

@@ -14,7 +14,7 @@ from memgpt.server import errors
 from memgpt.server.deps import get_service
 from memgpt.server.errors import error_response
 from memgpt.server.letta import agentfiles, agents, catalog, fallback, memory, messages, tools
-from memgpt.server.native import agents as native, tools as native_tools
+from memgpt.server.native import agents as native, tools as native_tools, workbench
 from memgpt.services.service import AgentService
 
 MAX_BODY_BYTES = 1 << 20
@@ -104,5 +104,6 @@ def create_app(
     errors.install(app)
     for module in (agents, agentfiles, messages, memory, tools, catalog, native, native_tools):
         app.include_router(module.router)
+    workbench.install(app, require_key=require_key)  # the page (no key needed) and its route
     app.include_router(fallback.router)  # last: answers whatever nothing else did
     return app
