@@ -25,11 +25,19 @@ console = Console()
 Home = Annotated[Path | None, typer.Option(help="Data directory (default: MEMGPT_HOME).")]
 
 
-def _settings(home: Path | None) -> Settings:
-    """Settings from the environment, with --home in place of MEMGPT_HOME if given."""
+def _settings(home: Path | None, *, operator: bool = True) -> Settings:
+    """Settings from the environment, with --home in place of MEMGPT_HOME if given.
+
+    ``operator``: whoever types the command is the operator, so a model may name any base
+    URL (``--model vllm/X@http://host/v1``) unless MEMGPT_TRUST_MODEL_URLS says otherwise;
+    the server passes False (its callers name only configured endpoints).
+    """
     from memgpt.core.settings import Settings
 
-    return Settings(home=home) if home else Settings()
+    settings = Settings(home=home) if home else Settings()
+    if operator and settings.trust_model_urls is None:
+        settings = settings.model_copy(update={"trust_model_urls": True})
+    return settings
 
 
 def _run(home: Path | None, job: Callable[[AgentService], Awaitable[T]]) -> T:
@@ -255,6 +263,72 @@ def import_agent(
     console.print(f"Imported {state.name}  [dim]{state.id}[/]", highlight=False)
 
 
+PriceIn = Annotated[float | None, typer.Option(help="USD per million input tokens (overrides the price table).")]
+PriceOut = Annotated[float | None, typer.Option(help="USD per million output tokens.")]
+
+
+@app.command("eval")
+def eval_(
+    task: Annotated[str, typer.Argument(help="locomo, dmr or nested-kv.")],
+    model: Annotated[str | None, typer.Option(help="Model under test: provider/model[@base_url] "
+                                              "(default: MEMGPT_MODEL).")] = None,
+    judge_model: Annotated[str | None, typer.Option(help="Judge for locomo/dmr (default: --model).")] = None,
+    data: Annotated[Path | None, typer.Option(help="locomo/dmr: a LoCoMo JSON file (required); nested-kv: "
+                                              "a folder of the paper's files (default: generated).")] = None,
+    limit: Annotated[int | None, typer.Option(help="At most N questions (nested-kv: N per level).")] = None,
+    out: Annotated[Path, typer.Option(help="Where to write the JSON report.")] = Path("eval-results.json"),
+    categories: Annotated[str, typer.Option(help="LoCoMo question categories (5: adversarial).")] = "1,2,3,4",
+    levels: Annotated[str, typer.Option(help="nested-kv nesting levels (0: a plain lookup).")] = "0,1,2,3,4",
+    turns_per_message: Annotated[int, typer.Option(help="locomo: turns per message (0: one message per "
+                                                   "session).")] = 0,
+    context_window: Annotated[int | None, typer.Option(help="Agents' window in tokens (default: "
+                                                       "the model's).")] = None,
+    price_in: PriceIn = None, price_out: PriceOut = None, judge_price_in: PriceIn = None,
+    judge_price_out: PriceOut = None,
+    home: Annotated[Path | None, typer.Option(help="Keep the agents in this data directory (default: a "
+                                              "temporary one, deleted afterwards).")] = None,
+) -> None:
+    """Evaluate a model on memory tasks; writes a JSON report (config, items, aggregates).
+
+    locomo: LoCoMo QA, the agent reads each conversation session by session, then answers.
+
+    dmr: deep memory retrieval, the LoCoMo sessions are only in recall memory.
+
+    nested-kv: the MemGPT paper's nested key-value retrieval, levels 0-4 (exact match).
+
+    Scores per category or level with 95% intervals (judge J, F1, BLEU-1).
+
+    Tokens, latency and cost are reported.
+    """
+    from rich.markup import escape
+
+    from memgpt.core.settings import Settings
+    from memgpt.evals import EvalConfig, summary
+    from memgpt.evals.command import parse_ints, run_to_file
+    from memgpt.evals.pricing import price_of
+
+    chosen = model or Settings().model
+    try:
+        if not chosen:
+            raise MemGPTError("name the model to evaluate with --model (or set MEMGPT_MODEL)")
+        config = EvalConfig(
+            task=task, model=chosen, judge_model=judge_model, data=data, limit=limit,
+            categories=parse_ints(categories, "--categories", range(1, 6)),
+            levels=parse_ints(levels, "--levels", range(0, 7)), turns_per_message=turns_per_message,
+            context_window=context_window, price=price_of(chosen, price_in, price_out),
+            judge_price=price_of(judge_model or chosen,  # the judge is the model: its prices too
+                                 price_in if judge_price_in is None and not judge_model else judge_price_in,
+                                 price_out if judge_price_out is None and not judge_model else judge_price_out),
+        )
+        report = run_to_file(home, config, out, lambda line: console.print(f"[dim]{escape(line)}[/]"))
+    except MemGPTError as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(1) from exc
+    for line in summary(report):
+        console.print(line, highlight=False, markup=False)
+    console.print(f"Report written to {out}", highlight=False, markup=False)
+
+
 @app.command()
 def server(
     home: Home = None,
@@ -269,7 +343,7 @@ def server(
     from memgpt.server import run
 
     try:
-        run(host, port, settings=_settings(home), require_key=require_key)
+        run(host, port, settings=_settings(home, operator=False), require_key=require_key)
     except MemGPTError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from exc

@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -18,8 +18,10 @@ from urllib.parse import urlsplit
 import pytest
 
 __all__ = [
-    "CompletionReply", "DelayReply", "ErrorReply", "FakeOpenAI", "FakeServer", "Reply", "completion",
-    "context_overflow", "conversation_error", "delay", "error", "fake_openai", "rate_limited", "server_error",
+    "CompletionReply", "DelayReply", "ErrorReply", "FakeOpenAI", "FakeServer", "RawReply", "Reply", "Responder",
+    "completion",
+    "context_overflow", "conversation_error", "delay", "error", "fake_openai", "rate_limited", "raw",
+    "server_error",
 ]
 
 
@@ -34,6 +36,20 @@ class ErrorReply(Reply):
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RawReply(Reply):
+    """Any body, sent as it is to a request streamed or not (a broken proxy, an HTML page)."""
+
+    status: int
+    body: str
+    content_type: str
+
+
+def raw(body: str, content_type: str = "application/json", status: int = 200) -> RawReply:
+    """Answer with exactly this body (e.g. "not json", or an HTML error page with 200)."""
+    return RawReply(status, body, content_type)
 
 
 @dataclass(frozen=True)
@@ -54,6 +70,10 @@ class CompletionReply(Reply):
     completion_tokens: int
     cached_tokens: int
     finish_reason: str | None
+
+
+Responder = Callable[[dict[str, Any]], Reply]
+"""Computes the reply to a request body (a scripted model that reads what it was sent)."""
 
 
 def delay(seconds: float, then: Reply) -> DelayReply:
@@ -149,7 +169,8 @@ class FakeServer:
     name = "FakeServer"
     request_id_header = "x-request-id"
 
-    def __init__(self, *replies: Reply) -> None:
+    def __init__(self, *replies: Reply, responder: Responder | None = None) -> None:
+        self.responder = responder  # answers requests once the scripted queue is empty
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.unscripted = 0
@@ -240,6 +261,8 @@ class FakeServer:
                 reply, number = rejection, len(self.requests)
             else:
                 reply, number = (self._queue.popleft() if self._queue else None), len(self.requests)
+                if reply is None and self.responder is not None:
+                    reply = self.responder(body)
                 self.unscripted += reply is None
         if reply is None:  # x-should-retry: false stops the SDKs from retrying into the same hole
             msg = f"{self.name}: no reply was scripted for request #{number}"
@@ -251,6 +274,10 @@ class FakeServer:
             reply = reply.then
         if isinstance(reply, ErrorReply):
             h.send_json(reply.status, reply.body, reply.headers)
+        elif isinstance(reply, RawReply):
+            data = reply.body.encode()
+            h.head(reply.status, {"content-type": reply.content_type, "content-length": str(len(data))})
+            h.wfile.write(data)
         else:
             self._answer(h, body, reply)
 
