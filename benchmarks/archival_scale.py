@@ -16,6 +16,7 @@ clustered like text embeddings: topics, sub-topics, low-rank variation and noise
 
     python benchmarks/archival_scale.py --sizes 10000,100000
     python benchmarks/archival_scale.py --sizes 1000000 --baseline-max 0
+    python benchmarks/archival_scale.py --sizes "" --search-sizes 10000   # recall search, e5 vs MiniLM
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
+from memgpt.embeddings.base import embed_query
 from memgpt.storage.vector_index import VectorIndexConfig, load_faiss
 from memgpt.core.schemas import AgentState, Passage
 from memgpt.storage.db import create_engine, migrate, sessionmaker
@@ -280,6 +282,88 @@ async def run_size(n: int, args: argparse.Namespace, workdir: Path) -> list[Row]
     return rows
 
 
+# --- end-to-end recall search: the agent's conversation_search at N messages -------------------
+SEARCH_WORDS = (
+    "sister moved berlin spring nurse hospital river project deadline june budget laptops spicy "
+    "ramen green tea walks mornings science fiction novels dentist tuesday meeting notes invoice "
+    "revenue pottery class kayak lake marathon greyhound vet lisbon job portuguese lessons garden "
+    "tomatoes concert tickets birthday cake painting camping trip guitar adoption shelter"
+).split()
+SEARCH_QUERIES = [
+    "When did her sister move to Berlin?", "What is the project deadline?", "Which food does he prefer?",
+    "Who adopted a greyhound from the shelter?", "What did we say about the budget for laptops?",
+    "When is the dentist appointment?", "Where did they go camping?", "What instrument is she learning?",
+    "How did the marathon go?", "What colour is the kayak?",
+]
+
+
+def chat_texts(n: int, seed: int = 5) -> list[str]:
+    """n chat turns of 8-30 words (common words and topic words mixed, like a conversation)."""
+    rng = np.random.default_rng(seed)
+    glue = "i you we the a and to of it that was is so my with for on really just".split()
+    out = []
+    for _ in range(n):
+        k = int(rng.integers(8, 31))
+        picks = [str(rng.choice(SEARCH_WORDS)) if rng.random() < 0.4 else str(rng.choice(glue)) for _ in range(k)]
+        out.append(" ".join(picks).capitalize() + ".")
+    return out
+
+
+async def search_latency(n: int, args: argparse.Namespace, workdir: Path) -> list[Row]:
+    """p50/p95 of memgpt.memory.recall.search (the whole path: catch-up check, full text, query
+    embedding, vector index, features, messages) at n messages of one agent, per embedder.
+
+    Message vectors are synthetic (clustered, stored under each embedder's name: embedding
+    10k turns would take minutes and does not change the search's cost); each query is
+    embedded for real by the embedder, as in a search.
+    """
+    from datetime import datetime, timedelta, timezone
+
+    from memgpt.core.schemas import Message
+    from memgpt.embeddings import embedder_from_spec
+    from memgpt.memory import recall
+    from memgpt.storage.sql_recall import SqlRecallStore
+
+    db_dir = workdir / f"search-n{n}"
+    shutil.rmtree(db_dir, ignore_errors=True)
+    db_dir.mkdir(parents=True)
+    engine = create_engine(f"sqlite+aiosqlite:///{db_dir / 'memgpt.db'}")
+    await migrate(engine)
+    agent = AgentState(name=f"search-{n}", model="m", instructions="", context_window=4096)
+    await SqlAgentStore(sessionmaker(engine)).create(agent, [])
+    store = SqlRecallStore(sessionmaker(engine), VectorIndexConfig(directory=db_dir / "vectors"))
+    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    texts = chat_texts(n)
+    messages = [Message.user(t).model_copy(update={"created_at": start + timedelta(hours=i // 3)})
+                for i, t in enumerate(texts)]
+    stored: list[Message] = []
+    for i in range(0, n, 2_000):
+        stored += await store.append(agent.id, messages[i : i + 2_000])
+    rows: list[Row] = []
+    for spec in args.search_embedders.split(","):
+        embedder = embedder_from_spec(spec)
+        vectors = clustered(n, embedder.dim, 1, n)
+        for i in range(0, n, 2_000):
+            await store.set_embeddings(agent.id, embedder.name, [m.id for m in stored[i : i + 2_000]],
+                                       vectors[i : i + 2_000])
+        await recall.search(store, embedder, agent.id, SEARCH_QUERIES[0], limit=10)  # load the index
+        lat, embed_lat = [], []
+        for round_ in range(args.search_rounds):
+            for q in SEARCH_QUERIES:
+                t = time.perf_counter()
+                await recall.search(store, embedder, agent.id, f"{q} {round_}" if round_ else q, limit=10)
+                lat.append((time.perf_counter() - t) * 1000)
+                t = time.perf_counter()
+                embed_query(embedder, [q])
+                embed_lat.append((time.perf_counter() - t) * 1000)
+        rows.append(Row(n, "sqlite", f"recall.search ({embedder.name})"[:28], None,
+                        statistics.median(lat), float(np.percentile(lat, 95)),
+                        note=f"{len(lat)} searches; query embedding alone p50 {statistics.median(embed_lat):.1f} ms"))
+        await store.forget_embeddings(agent.id, "")  # the next embedder starts from no vectors
+    await engine.dispose()
+    return rows
+
+
 def fmt(v: float | None, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
@@ -304,6 +388,11 @@ def main() -> None:
     ap.add_argument("--hnsw-m", type=int, default=VectorIndexConfig.hnsw_m)
     ap.add_argument("--ef-construction", type=int, default=VectorIndexConfig.ef_construction)
     ap.add_argument("--dir", type=Path, default=None, help="work directory (default: a temporary one, removed)")
+    ap.add_argument("--search-sizes", default="",
+                    help="comma-separated message counts to time end-to-end recall search at (e.g. 10000)")
+    ap.add_argument("--search-embedders", default="e5,minilm",
+                    help="embedders whose query embedding the search timing uses (default e5,minilm)")
+    ap.add_argument("--search-rounds", type=int, default=5, help="rounds over the 10 queries (default 5)")
     args = ap.parse_args()
     server: Any = None
     if args.backend == "postgres":
@@ -323,6 +412,8 @@ def main() -> None:
     try:
         for n in [int(s) for s in args.sizes.split(",") if s]:
             rows += asyncio.run(run_size(n, args, workdir))
+        for n in [int(s) for s in args.search_sizes.split(",") if s]:
+            rows += asyncio.run(search_latency(n, args, workdir))
     finally:
         if args.dir is None:
             shutil.rmtree(workdir, ignore_errors=True)

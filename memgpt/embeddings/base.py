@@ -21,5 +21,18 @@ class Embedder(Protocol):
     surface features (feature hashing); hybrid search weighs the vectors only if so."""
 
     def embed(self, texts: list[str]) -> Vectors:
-        """Embed a batch of texts; returns an array of shape (len(texts), dim)."""
+        """Embed a batch of texts to be found later (messages, passages); returns an array of
+        shape (len(texts), dim)."""
         ...
+
+
+def embed_query(embedder: Embedder, texts: list[str]) -> Vectors:
+    """Embed search queries: through the embedder's ``embed_query`` if it has one (models
+    trained with a query/passage prefix, such as e5), else like any other text.
+
+    An optional method rather than part of the protocol, so every embedder that only knows
+    ``embed`` (MiniLM, hashing, OpenAI, Ollama, a user's own) keeps working unchanged.
+    """
+    method = getattr(embedder, "embed_query", None)
+    vectors: Vectors = method(texts) if callable(method) else embedder.embed(texts)
+    return vectors

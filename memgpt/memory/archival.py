@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from memgpt.embeddings.base import Embedder
+from memgpt.embeddings.base import Embedder, embed_query
 from memgpt.core.errors import EmbeddingMismatchError
 from memgpt.memory import hybrid
 from memgpt.memory.stores import ArchivalStore, Page
@@ -21,10 +21,20 @@ async def ranked_ids(store: ArchivalStore, embedder: Embedder, agent_id: str, qu
             f"searches with {embedder.name}. Re-embed them first: "
             f"memgpt reembed {agent_id} --embedder {embedder.name}"
         )
-    lexical = await store.lexical(agent_id, query, hybrid.LEXICAL_CANDIDATES)
-    query_vector = (await asyncio.to_thread(embedder.embed, [query]))[0]
+    return hybrid.rank(await candidates(store, embedder, agent_id, query), hybrid.weights_for(embedder))
+
+
+async def candidates(store: ArchivalStore, embedder: Embedder, agent_id: str, query: str) -> hybrid.Candidates:
+    """The candidates of a search with their features (full text drops the query's common
+    words; the exact phrase is the whole query). Passages have no conversational order or
+    session: their window and session features are their own scores."""
+    lexical, vectors = await asyncio.gather(  # the query is embedded while full text runs
+        store.lexical(agent_id, query, hybrid.LEXICAL_CANDIDATES),
+        asyncio.to_thread(embed_query, embedder, [query]),
+    )
+    query_vector = vectors[0]
     dense = await store.nearest(agent_id, embedder.name, query_vector, hybrid.VECTOR_CANDIDATES)
-    return hybrid.fuse(lexical, dense, hybrid.lexical_weight(embedder))
+    return hybrid.candidates(lexical, dense, lexical_share=hybrid.lexical_weight(embedder))
 
 
 async def search(

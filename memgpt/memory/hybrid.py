@@ -1,14 +1,26 @@
-"""Fusing a word ranking with a meaning ranking into one (recall and archival search).
+"""Ranking search candidates by a weighted sum of word, meaning and neighbourhood scores.
 
-Each channel's scores are min-max normalised over its own candidates and the two are
-averaged (a convex combination, equal weights: a fixed prior, not fitted to any data set);
-a candidate one channel did not return scores 0 there. Unlike reciprocal-rank fusion this
-keeps how far apart the scores are: a turn that matches the query's rare words strongly, or
-one that is much closer in meaning than the rest, is not flattened to "rank 3". On LoCoMo
-(benchmarks/locomo_retrieval.py) it beat both reciprocal-rank fusion and either channel alone.
+Every candidate (the best full-text matches and the nearest embeddings) gets six features,
+each in [0, 1]:
 
-With an embedder whose vectors carry no meaning (feature hashing) the word scores alone rank
-and vector neighbours follow them: there, equal weights lost to words alone on LoCoMo.
+- ``lexical``: its full-text score (common words left out of the query), min-max normalised;
+- ``dense``: its cosine similarity to the query, min-max normalised;
+- ``lexical_window`` / ``dense_window``: the mean of those over its 3-turn window (the turn
+  and the ones before and after it): a turn that answers only together with its neighbours
+  ("Where?" - "Lisbon, for a new job") is found through them;
+- ``neighbour``: the base score (an equal mix of the first two) of its best neighbouring turn;
+- ``session``: the base score of the best turn of its session (for recall the day it was
+  said): evidence tends to come in the same conversation as the best match.
+
+The final score is a weighted sum (`Weights`). Weighted *score* fusion keeps how decisive a
+match is, where reciprocal-rank fusion flattens it to "rank 3". The default weights are the
+ones five of six leave-one-out folds chose on LoCoMo (each on five conversations, scored on
+the sixth; benchmarks/README.md says how and what each feature gave): after the turn's own
+words and meaning, its session's best turn counts most. The same weights serve archival
+search, where passages have no order or session: there only words and meaning count.
+
+With an embedder whose vectors carry no meaning (feature hashing) only the word features
+count; vector neighbours only follow them.
 
 Exact-phrase matches always rank first, so names, ids and UUIDs are found whatever the
 embedding thinks of them.
@@ -16,30 +28,144 @@ embedding thinks of them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import astuple, dataclass, fields
+
+import numpy as np
+import numpy.typing as npt
 
 from memgpt.embeddings.base import Embedder
 
 LEXICAL_WEIGHT = 0.5
 LEXICAL_CANDIDATES = 200
-VECTOR_CANDIDATES = 50
+VECTOR_CANDIDATES = 200
 MIN_SIMILARITY = 0.05
 """Cosine below this is noise for every embedder we ship; such neighbours are dropped."""
+FEATURES = ("lexical", "dense", "lexical_window", "dense_window", "neighbour", "session")
+
+Matrix = npt.NDArray[np.float64]
 
 
-def _normalised(scores: dict[str, float]) -> dict[str, float]:
-    if not scores:
-        return {}
-    low, high = min(scores.values()), max(scores.values())
+@dataclass(frozen=True)
+class Weights:
+    """How much each feature counts in the final score (see the module docstring)."""
+
+    lexical: float = 1.0
+    dense: float = 1.0
+    lexical_window: float = 0.5
+    dense_window: float = 0.25
+    neighbour: float = 0.5
+    session: float = 1.5
+
+    def vector(self) -> Matrix:
+        """The weights in FEATURES order."""
+        return np.asarray(astuple(self), dtype=np.float64)
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Weights:
+        """Weights from values in FEATURES order."""
+        return cls(**{f.name: float(v) for f, v in zip(fields(cls), values, strict=True)})
+
+
+DEFAULT = Weights()
+WORDS_ONLY = Weights(dense=0.0, dense_window=0.0)
+"""For embedders without meaning: their neighbours in vector space only echo the words."""
+
+
+def weights_for(embedder: Embedder) -> Weights:
+    """The default weights, or the words-only ones when the vectors carry no meaning."""
+    return DEFAULT if embedder.semantic else WORDS_ONLY
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a candidate sits: its place in the conversation (None if it has no order, as
+    passages) and its session (any value; candidates with equal values share a session)."""
+
+    seq: int | None
+    session: Hashable
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Candidate keys, their feature rows (FEATURES order) and which match the exact phrase."""
+
+    keys: list[str]
+    features: Matrix
+    exact: npt.NDArray[np.bool_]
+
+
+def _normalised(values: Matrix) -> Matrix:
+    if values.size == 0:
+        return values
+    low, high = float(values.min()), float(values.max())
     if high <= low:
-        return dict.fromkeys(scores, 1.0)
-    return {key: (value - low) / (high - low) for key, value in scores.items()}
+        return np.ones_like(values)
+    result: Matrix = (values - low) / (high - low)
+    return result
 
 
-def lexical_weight(embedder: Embedder) -> float:
-    """How much the word match counts: half, or all of it when the vectors carry no meaning
-    (then neighbours in vector space only follow the word matches)."""
-    return LEXICAL_WEIGHT if embedder.semantic else 1.0
+def _channel(keys: list[str], scores: Mapping[str, float]) -> Matrix:
+    """Scores of the keys, min-max normalised over those that have one; 0 for the others."""
+    out = np.zeros(len(keys))
+    have = [i for i, k in enumerate(keys) if k in scores]
+    if have:
+        out[have] = _normalised(np.asarray([scores[keys[i]] for i in have], dtype=np.float64))
+    return out
+
+
+def _neighbours(keys: list[str], positions: Mapping[str, Position]) -> list[list[int]]:
+    """For each key, the indexes of the candidates just before and after it (seq +- 1)."""
+    at = {p.seq: i for i, k in enumerate(keys) if (p := positions.get(k)) is not None and p.seq is not None}
+    out: list[list[int]] = []
+    for key in keys:
+        seq = positions[key].seq if key in positions else None
+        out.append([] if seq is None else [at[s] for s in (seq - 1, seq + 1) if s in at])
+    return out
+
+
+def candidates(
+    lexical: Sequence[tuple[str, float, bool]],
+    dense: Sequence[tuple[str, float]],
+    positions: Mapping[str, Position] | None = None,
+    exact: set[str] | None = None,
+    lexical_share: float = LEXICAL_WEIGHT,
+) -> Candidates:
+    """The candidates of one search with their features.
+
+    ``lexical`` holds (key, score, exact phrase), higher scores better; ``dense`` (key, cosine).
+    ``exact`` overrides the exact-phrase flags of ``lexical`` when given. ``lexical_share`` is
+    the words' part of the base score the neighbour and session features use (`lexical_weight`).
+    Order: lexical, then dense (ties in the final score keep it).
+    """
+    words = {key: score for key, score, _ in lexical}
+    meaning = {key: sim for key, sim in dense if sim >= MIN_SIMILARITY}
+    keys = [k for k in dict.fromkeys([k for k, _, _ in lexical] + [k for k, _ in dense]) if k in words or k in meaning]
+    pinned = exact if exact is not None else {k for k, _, is_exact in lexical if is_exact}
+    lex, den = _channel(keys, words), _channel(keys, meaning)
+    base = lexical_share * lex + (1 - lexical_share) * den
+    positions = positions or {}
+    near = _neighbours(keys, positions)
+    lex_w = np.asarray([(lex[i] + sum(lex[j] for j in nb)) / 3 for i, nb in enumerate(near)])
+    den_w = np.asarray([(den[i] + sum(den[j] for j in nb)) / 3 for i, nb in enumerate(near)])
+    best_nb = np.asarray([max((base[j] for j in nb), default=0.0) for nb in near])
+    session_best: dict[Hashable, float] = {}
+    for i, key in enumerate(keys):
+        if key in positions:
+            s = positions[key].session
+            session_best[s] = max(session_best.get(s, 0.0), float(base[i]))
+    sess = np.asarray([session_best[positions[k].session] if k in positions else base[i] for i, k in enumerate(keys)])
+    matrix = np.column_stack([lex, den, lex_w, den_w, best_nb, sess]) if keys else np.zeros((0, len(FEATURES)))
+    return Candidates(keys, matrix, np.asarray([k in pinned for k in keys], dtype=bool))
+
+
+def rank(found: Candidates, weights: Weights = DEFAULT) -> list[str]:
+    """Keys best first: exact-phrase matches, then by weighted score (ties keep their order)."""
+    if not found.keys:
+        return []
+    score = found.features @ weights.vector() + found.exact * (1.0 + weights.vector().sum())
+    order = np.argsort(-score, kind="stable")
+    return [found.keys[i] for i in order]
 
 
 def fuse(
@@ -47,13 +173,10 @@ def fuse(
     dense: Sequence[tuple[str, float]],
     weight: float = LEXICAL_WEIGHT,
 ) -> list[str]:
-    """Keys ranked by fused score.
-
-    ``lexical`` holds (key, score, exact phrase) with higher scores better; ``dense`` holds
-    (key, cosine similarity). Ties keep the lexical order, then the dense order.
-    """
-    words = _normalised({key: score for key, score, _ in lexical})
-    meaning = _normalised({key: sim for key, sim in dense if sim >= MIN_SIMILARITY})
+    """The first fusion (kept as the benchmark's baseline): the two channels min-max
+    normalised and averaged with ``weight`` on the words, exact phrases first."""
+    words = _normalised_dict({key: score for key, score, _ in lexical})
+    meaning = _normalised_dict({key: sim for key, sim in dense if sim >= MIN_SIMILARITY})
     exact = {key for key, _, is_exact in lexical if is_exact}
     order = list(dict.fromkeys([key for key, _, _ in lexical] + [key for key, _ in dense]))
     order = [key for key in order if key in words or key in meaning]
@@ -63,3 +186,17 @@ def fuse(
         for key in order
     }
     return sorted(order, key=lambda key: -fused[key])
+
+
+def _normalised_dict(scores: dict[str, float]) -> dict[str, float]:
+    if not scores:
+        return {}
+    low, high = min(scores.values()), max(scores.values())
+    if high <= low:
+        return dict.fromkeys(scores, 1.0)
+    return {key: (value - low) / (high - low) for key, value in scores.items()}
+
+
+def lexical_weight(embedder: Embedder) -> float:
+    """The words' share of a base score: half, or all when the vectors carry no meaning."""
+    return LEXICAL_WEIGHT if embedder.semantic else 1.0

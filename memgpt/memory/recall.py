@@ -13,7 +13,7 @@ import asyncio
 from collections import Counter
 from datetime import datetime
 
-from memgpt.embeddings.base import Embedder
+from memgpt.embeddings.base import Embedder, embed_query
 from memgpt.memory import hybrid
 from memgpt.memory.lexical import words
 from memgpt.memory.stores import Page, RecallStore
@@ -55,6 +55,35 @@ async def embed_pending_many(
     return sum(done.values())
 
 
+async def candidates(
+    store: RecallStore,
+    embedder: Embedder,
+    agent_id: str,
+    query: str,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = hybrid.LEXICAL_CANDIDATES,
+) -> hybrid.Candidates:
+    """The candidates of a search with their features (full text drops the query's common
+    words; the exact phrase is the whole query). A message's session is the UTC day it was
+    said; its neighbours are the messages just before and after it."""
+    lexical, vectors = await asyncio.gather(  # the query is embedded while full text runs
+        store.lexical(agent_id, query, start=start, end=end, limit=limit),
+        asyncio.to_thread(embed_query, embedder, [query]),
+    )
+    vector = vectors[0]
+    dense = await store.nearest(
+        agent_id, embedder.name, vector, hybrid.VECTOR_CANDIDATES, start=start, end=end
+    )
+    ids = list(dict.fromkeys([i for i, _, _ in lexical] + [i for i, _ in dense]))
+    positions = {
+        i: hybrid.Position(seq, (at.year, at.month, at.day))
+        for i, (seq, at) in (await store.positions(agent_id, ids)).items()
+    }
+    return hybrid.candidates(lexical, dense, positions, lexical_share=hybrid.lexical_weight(embedder))
+
+
 async def search(
     store: RecallStore,
     embedder: Embedder,
@@ -72,13 +101,9 @@ async def search(
     if not words(query):
         return Page([], 0)
     await embed_pending(store, embedder, agent_id, CATCH_UP)
-    lexical = await store.lexical(
-        agent_id, query, start=start, end=end,
+    found = await candidates(
+        store, embedder, agent_id, query, start=start, end=end,
         limit=max(hybrid.LEXICAL_CANDIDATES, offset + limit),
     )
-    vector = (await asyncio.to_thread(embedder.embed, [query]))[0]
-    dense = await store.nearest(
-        agent_id, embedder.name, vector, hybrid.VECTOR_CANDIDATES, start=start, end=end
-    )
-    ranked = hybrid.fuse(lexical, dense, hybrid.lexical_weight(embedder))
+    ranked = hybrid.rank(found, hybrid.weights_for(embedder))
     return Page(await store.get_many(agent_id, ranked[offset : offset + limit]), len(ranked))

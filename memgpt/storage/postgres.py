@@ -24,6 +24,7 @@ from memgpt.core.schemas import Passage
 from memgpt.embeddings.base import Vectors
 from memgpt.storage.fts import tsquery_any, tsquery_phrase
 from memgpt.storage.sql_archival import SqlArchivalStore
+from memgpt.memory.lexical import content_query
 from memgpt.storage.sql_common import PkVector, WordMatch, naive_utc
 from memgpt.storage.sql_recall import SqlRecallStore
 
@@ -51,7 +52,7 @@ class PgRecallStore(SqlRecallStore):
     """Recall memory on PostgreSQL: ``messages.search_tsv`` for words, ``embedding_vec`` for meaning."""
 
     _words = WordMatch(
-        any=tsquery_any,
+        any=lambda query: tsquery_any(content_query(query)),
         phrase=tsquery_phrase,
         alias="m",
         source="messages m",
@@ -126,7 +127,7 @@ class PgArchivalStore(SqlArchivalStore):
         write_vectors(s, "passages", model, rows)
 
     _words = WordMatch(
-        any=tsquery_any,
+        any=lambda query: tsquery_any(content_query(query)),
         phrase=tsquery_phrase,
         alias="p",
         source="passages p",

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from memgpt.core.errors import NotFoundError
 from memgpt.core.schemas import Passage
+from memgpt.memory.lexical import content_query
 from memgpt.embeddings.base import Vectors
 from memgpt.storage.fts import fts5_any, fts5_phrase
 from memgpt.storage.runner import AsyncRunner, Runner
@@ -49,7 +50,7 @@ class SqlArchivalStore:
         self.vectors = StoredVectors(sessions, PassageRow, vector_index)
 
     _words = WordMatch(
-        any=fts5_any,
+        any=lambda query: fts5_any(content_query(query)),
         phrase=fts5_phrase,
         alias="p",
         source="passages_fts f JOIN passages p ON p.pk = f.rowid",

