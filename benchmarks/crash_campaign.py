@@ -603,7 +603,7 @@ async def check(db: Db, agent_id: str, ledger: Ledger, launcher: Launcher, when:
     ledger.checks += 1
     [(context_start, summary)] = await db.rows("SELECT context_start, summary FROM agents WHERE id = :agent", agent_id)
     raw = await db.rows("SELECT seq, role, parts FROM messages WHERE agent_id = :agent ORDER BY seq", agent_id)
-    blocks = await db.rows("SELECT label, value FROM blocks WHERE agent_id = :agent", agent_id)
+    blocks = await db.rows("SELECT b.label, b.value FROM blocks b JOIN agent_blocks ab ON ab.block_id = b.id WHERE ab.agent_id = :agent", agent_id)
     passages = await db.rows("SELECT text FROM passages WHERE agent_id = :agent", agent_id)
     messages = [(int(seq), str(role), _parts(parts)) for seq, role, parts in raw]
 

@@ -113,11 +113,12 @@ async def test_delete_agent_removes_blocks_messages_passages(
     assert await service.stores.recall.count(doomed.id) == 0
     assert await service.stores.archival.count(doomed.id) == 0
     async with service.stores.recall.sessions() as s:  # type: ignore[attr-defined]
-        for table in ("messages", "passages", "blocks", "steps"):
+        for table in ("messages", "passages", "agent_blocks", "steps"):
             left = (await s.execute(
                 text(f"SELECT count(*) FROM {table} WHERE agent_id = :a"), {"a": doomed.id}
             )).scalar_one()
             assert left == 0, table
+        assert (await s.execute(text("SELECT count(*) FROM blocks"))).scalar_one() == 2  # the survivor's
         fts_hits = (await s.execute(
             text("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'marmalade'")
         )).scalar_one()

@@ -107,7 +107,7 @@ async def test_errors_keep_the_connection(
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(AgentService, "list_agents", boom)
+    monkeypatch.setattr(AgentService, "find_agents", boom)  # what GET /v1/agents/ runs
     crashed = await http.get("/v1/agents/")
     assert error_of(crashed, 500, "internal_error")["detail"] == "internal server error: RuntimeError"
     monkeypatch.undo()

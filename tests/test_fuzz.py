@@ -217,10 +217,14 @@ def _target_agent(served: Served, auth: str) -> dict[str, str]:
     message = call("GET", f"/memgpt/v1/agents/{agent['id']}/messages")[-1]
     tool = call("POST", "/memgpt/v1/tools", json={"source_code": TOOL_SOURCE.format(name=f"t_{uuid.uuid4().hex[:12]}")})
     call("PUT", f"/memgpt/v1/agents/{agent['id']}/tools/{tool['id']}")
+    block = call("POST", "/memgpt/v1/blocks", json={"label": f"notes_{uuid.uuid4().hex[:8]}", "value": "shared"})
+    call("PUT", f"/memgpt/v1/agents/{agent['id']}/blocks/{block['id']}")
+    identity = call("POST", "/memgpt/v1/identities",
+                    json={"identifier_key": f"user-{uuid.uuid4().hex[:12]}", "name": "Ada"})
     return {
         "agent_id": agent["id"], "agent": agent["id"], "block_label": "human", "label": "human",
         "memory_id": passage["id"], "passage_id": passage["id"], "message_id": message["id"],
-        "tool_id": tool["id"], "tool": tool["id"],
+        "tool_id": tool["id"], "tool": tool["id"], "block_id": block["id"], "identity_id": identity["id"],
     }
 
 

@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import text
+
 from memgpt import AgentService, ScriptedModel, Settings
+from memgpt.core.schemas import stable_id
 from memgpt.llm.scripted import reply, tool_call
 from memgpt.storage.db import create_engine, upgrade
+from memgpt.storage.factory import storage_for
+from pg import PostgresServer
+from test_stores import _alembic
 
 
 async def test_upgrade_from_first_schema_keeps_data(settings: Settings) -> None:
@@ -36,3 +46,46 @@ async def test_upgrade_from_first_schema_keeps_data(settings: Settings) -> None:
         found = [r.content for m in result.messages for r in m.tool_results][0]
         assert "Quill" in found
         assert (await svc.get_agent("old")).owner == "local"
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_shared_blocks_migration_keeps_each_agents_blocks(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """0008 turns each agent's blocks into blocks of their own attached to it: same order, the
+    id the Letta API showed for them, the agent's owner; and back again on downgrade."""
+    server: PostgresServer | None = request.getfixturevalue("postgres") if kind == "postgres" else None
+    url = await server.empty_database() if server else f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(upgrade, "0007")
+            for agent, owner in (("agent-1", "ada"), ("agent-2", "local")):
+                await conn.execute(text(
+                    "INSERT INTO agents (id, owner, name, model, embedding_model, instructions, context_window, "
+                    "summary, context_start, warned, system_compiled, memory_dirty, created_at, version) VALUES "
+                    "(:id, :owner, :id, 'scripted', 'hashing-384-v1', 'be kind', 8192, '', 0, false, '', false, "
+                    "'2025-01-01 00:00:00', 0)"), {"id": agent, "owner": owner})
+                for pos, label in enumerate(("persona", "human")):
+                    await conn.execute(text(
+                        "INSERT INTO blocks (agent_id, label, value, char_limit, description, read_only, "
+                        "position, updated_at) VALUES (:a, :l, :v, 2000, '', false, :p, '2025-01-01 00:00:00')"),
+                        {"a": agent, "l": label, "v": f"{label} of {agent}", "p": pos})
+            await conn.run_sync(upgrade)
+        storage = storage_for(engine)
+        for agent, owner in (("agent-1", "ada"), ("agent-2", "local")):
+            blocks = await storage.stores.blocks.all(agent)
+            assert [(b.label, b.value) for b in blocks] == [("persona", f"persona of {agent}"),
+                                                           ("human", f"human of {agent}")]
+            human = await storage.stores.blocks.get(owner, stable_id("block", agent, "human"))
+            assert human.value == f"human of {agent}"
+            assert await storage.stores.blocks.agents_of(owner, human.id) == [agent]
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda c: command.downgrade(_alembic(c), "0007"))
+            rows = (await conn.execute(text("SELECT agent_id, label, position FROM blocks ORDER BY agent_id, position"))).all()
+        assert [tuple(r) for r in rows] == [("agent-1", "persona", 0), ("agent-1", "human", 1),
+                                            ("agent-2", "persona", 0), ("agent-2", "human", 1)]
+    finally:
+        await engine.dispose()
+        if server:
+            await server.drop_database(url)

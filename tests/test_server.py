@@ -473,7 +473,7 @@ async def test_blocks(http: httpx.AsyncClient) -> None:
     assert_error(await http.get(f"{base}/nosuch"), 404, "nosuch")
     assert_error(await http.patch(f"{base}/nosuch", json={"value": "v"}), 404)
     assert_error(await http.get("/v1/agents/agent-nobody/core-memory/blocks"), 404)
-    assert_error(await http.patch(f"{base}/attach/block-1"), 501, "letta api")
+    assert_error(await http.patch(f"{base}/attach/block-1"), 404, "block-1")  # another's or none
 
 
 async def test_passages(http: httpx.AsyncClient) -> None:
@@ -533,7 +533,8 @@ async def test_context_and_recall_search(http: httpx.AsyncClient, model: Scripte
     past = (await http.post("/v1/messages/search", json={"agent_id": a["id"], "query": "telescope",
                                                          "end_date": start})).json()
     assert past == []
-    assert_error(await http.post("/v1/messages/search", json={"query": "x"}), 400, "agent_id")
+    everywhere = (await http.post("/v1/messages/search", json={"query": "telescope", "limit": 1000})).json()
+    assert {f["message_id"] for f in found} <= {f["message_id"] for f in everywhere}  # all the user's agents
     assert_error(await http.post("/v1/messages/search", json={"agent_id": a["id"], "start_date": "soon"}), 422)
 
 

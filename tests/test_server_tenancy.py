@@ -59,7 +59,7 @@ from serve import serving_app
 AGENT = "<agent>"
 """Stands for the agent under test inside a request body."""
 
-BODIES: dict[tuple[str, str], dict[str, Any]] = {
+BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/agents/"): {"name": "<name>", "model": "scripted"},
     ("POST", "/v1/agents"): {"name": "<name>", "model": "scripted"},
     ("PATCH", "/v1/agents/{agent_id}"): {"name": "<name>", "system": "pwned by the intruder"},
@@ -85,6 +85,19 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/memgpt/v1/tools"): {"source_code": "<source>"},
     ("PATCH", "/memgpt/v1/tools/{tool}"): {"description": "pwned by the intruder", "tags": ["pwned"]},
     ("POST", "/memgpt/v1/agents/import"): {"file": {"agents": []}},
+    ("POST", "/v1/blocks/"): {"label": "shared", "value": "mine"},
+    ("POST", "/v1/blocks"): {"label": "shared", "value": "mine"},
+    ("PATCH", "/v1/blocks/{block_id}"): {"value": "pwned by the intruder"},
+    ("POST", "/memgpt/v1/blocks"): {"label": "shared", "value": "mine"},
+    ("PATCH", "/memgpt/v1/blocks/{block_id}"): {"value": "pwned by the intruder"},
+    **{(m, p): {"identifier_key": "<name>", "name": "<name>"}
+       for m in ("POST", "PUT") for p in ("/v1/identities/", "/v1/identities")},
+    ("PATCH", "/v1/identities/{identity_id}"): {"name": "pwned by the intruder"},
+    ("PUT", "/v1/identities/{identity_id}/properties"): [{"key": "pwned", "value": "yes", "type": "string"}],
+    ("POST", "/memgpt/v1/identities"): {"identifier_key": "<name>", "name": "<name>"},
+    ("PUT", "/memgpt/v1/identities"): {"identifier_key": "<name>", "name": "<name>"},
+    ("PATCH", "/memgpt/v1/identities/{identity_id}"): {"name": "pwned by the intruder"},
+    ("PUT", "/memgpt/v1/agents/{agent}/tags"): {"tags": ["pwned"]},
 }
 """A valid request body for every (method, path) whose route reads one."""
 
@@ -93,7 +106,8 @@ QUERIES: dict[str, str] = {"query": "secret"}
 
 AGENT_PARAMS = ("agent_id", "agent")
 SUB_PARAMS = {"block_label": "label", "label": "label", "memory_id": "passage", "passage_id": "passage",
-              "message_id": "message", "tool_id": "tool", "tool": "tool"}
+              "message_id": "message", "tool_id": "tool", "tool": "tool", "block_id": "block",
+              "identity_id": "identity"}
 """Path parameters naming something inside an agent or owned by a user, by the kind of thing
 they name (a custom tool is its owner's, and is attached to the owner's agents)."""
 PUBLIC = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/v1/health/", "/v1/health",
@@ -107,6 +121,7 @@ SECRETS = {
     "passage": "alice-passage-secret-7b0f",
     "message": "alice-message-secret-e3a8",
     "tool": "alice-tool-secret-0c5d",
+    "identity": "alice-identity-secret-4f1b",
 }
 TOOL_SOURCE = '''
 def {name}(code: str) -> str:
@@ -188,6 +203,10 @@ class Alice:
     tool_id: str
     tool_name: str
     headers: dict[str, str]
+    block: str = ""
+    """A standalone block of Alice's (holding a secret), attached to her agent."""
+    identity: str = ""
+    """An identity of Alice's (its key a secret), linked to her agent, which has a secret tag."""
 
 
 @dataclass
@@ -227,7 +246,31 @@ async def _alice(http: httpx.AsyncClient, headers: dict[str, str]) -> Alice:
     tool = r.json()
     r = await http.patch(f"/v1/agents/{agent_id}/tools/attach/{tool['id']}", headers=headers)
     assert r.status_code == 200 and "vault_check" in r.text, r.text
-    return Alice(agent_id, name, passage_id, said["id"], said["seq"], tool["id"], tool["name"], headers)
+    block = await _new_block(http, headers, f"Shared: {SECRETS['block']}")
+    r = await http.patch(f"/v1/agents/{agent_id}/core-memory/blocks/attach/{block}", headers=headers)
+    assert r.status_code == 200, r.text
+    identity = await _new_identity(http, headers, SECRETS["identity"], agent_id)
+    r = await http.patch(f"/v1/agents/{agent_id}", headers=headers, json={"tags": [SECRETS["identity"]]})
+    assert r.status_code == 200, r.text
+    return Alice(agent_id, name, passage_id, said["id"], said["seq"], tool["id"], tool["name"], headers, block,
+                 identity)
+
+
+async def _new_identity(http: httpx.AsyncClient, headers: dict[str, str], key: str, agent_id: str) -> str:
+    """A fresh identity of the caller's, linked to the agent: its id."""
+    r = await http.post("/v1/identities/", headers=headers,
+                        json={"identifier_key": key, "name": key, "agent_ids": [agent_id]})
+    assert r.status_code == 200, r.text
+    identity_id: str = r.json()["id"]
+    return identity_id
+
+
+async def _new_block(http: httpx.AsyncClient, headers: dict[str, str], value: str = "my own block") -> str:
+    """A fresh standalone block of the caller's, labelled ``shared``: its id."""
+    r = await http.post("/v1/blocks/", headers=headers, json={"label": "shared", "value": value})
+    assert r.status_code == 200, r.text
+    block_id: str = r.json()["id"]
+    return block_id
 
 
 @contextlib.asynccontextmanager
@@ -289,8 +332,21 @@ async def _own_agent(w: World) -> dict[str, Any]:
     r = await w.http.post(f"/memgpt/v1/agents/{agent['id']}/messages", headers=h, json={"text": "my own words"})
     assert r.status_code == 200, r.text
     message = (await w.http.get(f"/memgpt/v1/agents/{agent['id']}/messages", headers=h)).json()[-1]["id"]
+    block = await _new_block(w.http, h)
+    r = await w.http.patch(f"/v1/agents/{agent['id']}/core-memory/blocks/attach/{block}", headers=h)
+    assert r.status_code == 200, r.text
+    identity = await _new_identity(w.http, h, f"me-{uuid.uuid4().hex[:8]}", agent["id"])
     return {"agent": agent["id"], "name": agent["name"], "label": "human", "passage": passage, "message": message,
-            "tool": await _own_tool(w)}
+            "tool": await _own_tool(w), "block": block, "identity": identity}
+
+
+async def _own_thing(w: World, kind: str) -> str:
+    """A fresh thing of the intruder's that routes name without an agent: its id."""
+    if kind == "block":
+        return await _new_block(w.http, w.intruder)
+    if kind in ("identity", "message"):
+        return str((await _own_agent(w))[kind])
+    return await _own_tool(w)
 
 
 async def _own_tool(w: World) -> str:
@@ -343,7 +399,8 @@ async def _snapshot(service: AgentService, agent_id: str) -> dict[str, Any]:
 
 
 GHOST = {"agent": f"agent-{uuid.UUID(int=1)}", "label": "human", "passage": f"passage-{uuid.UUID(int=2)}",
-         "message": f"message-{uuid.UUID(int=3)}", "tool": f"tool-{uuid.UUID(int=4)}"}
+         "message": f"message-{uuid.UUID(int=3)}", "tool": f"tool-{uuid.UUID(int=4)}",
+         "block": f"block-{uuid.UUID(int=5)}", "identity": f"identity-{uuid.UUID(int=6)}"}
 """Ids that never existed: what the intruder sees for Alice's must be indistinguishable."""
 
 
@@ -355,7 +412,7 @@ async def test_no_route_reaches_another_users_agent(tmp_path: Path, intruder: st
         a = w.alice
         before = await _snapshot(w.service, a.agent_id)
         alice_ids = {"agent": a.agent_id, "label": "human", "passage": a.passage_id, "message": a.message_id,
-                     "tool": a.tool_id}
+                     "tool": a.tool_id, "block": a.block, "identity": a.identity}
         exercised: set[tuple[str, str]] = set()
         problems: list[str] = []
 
@@ -407,19 +464,23 @@ async def test_no_route_reaches_another_users_agent(tmp_path: Path, intruder: st
                     problems.append(f"{method} {template} (catch-all) tells Alice's agent from a ghost")
                 exercised.add((method, FALLBACK))
 
-        # routes naming a user's own things (custom tools) without an agent: Alice's are not found
+        # routes naming a user's own things (custom tools, blocks) without an agent: Alice's are not found
         for route in w.routes:
             if route.path_params and route.path != FALLBACK and not _takes_agent(route):
+                kind = next((SUB_PARAMS[p] for p in route.path_params if p in SUB_PARAMS), "tool")
                 for method in route.methods:
                     where, query = f"{method} {route.path}", _query(route)
-                    own = {"tool": await _own_tool(w)}
+                    own = {kind: await _own_thing(w, kind)}
                     r = await _call(w, method, _fill(route, own), _body(route, method, ""), query)
                     if not r.is_success:
-                        problems.append(f"{where} on the intruder's own tool: {r.status_code} {r.text[:200]}")
-                    for what, tool, ghost in (("Alice's tool id", a.tool_id, GHOST["tool"]),
-                                              ("Alice's tool name", a.tool_name, "no_such_tool")):
-                        r = await _call(w, method, _fill(route, {"tool": tool}), _body(route, method, ""), query)
-                        g = await _call(w, method, _fill(route, {"tool": ghost}), _body(route, method, ""), query)
+                        problems.append(f"{where} on the intruder's own {kind}: {r.status_code} {r.text[:200]}")
+                    cases = ([("Alice's tool id", a.tool_id, GHOST["tool"]),
+                              ("Alice's tool name", a.tool_name, "no_such_tool")] if kind == "tool"
+                             else [(f"Alice's {kind} id", getattr(a, "message_id" if kind == "message" else kind),
+                                    GHOST[kind])])
+                    for what, tool, ghost in cases:
+                        r = await _call(w, method, _fill(route, {kind: tool}), _body(route, method, ""), query)
+                        g = await _call(w, method, _fill(route, {kind: ghost}), _body(route, method, ""), query)
                         if r.status_code != 404 or _secrets_in(r.text):
                             problems.append(f"{where} with {what}: {r.status_code} (want 404): {r.text[:200]}")
                         if _normalized(r, tool) != _normalized(g, ghost):
@@ -450,7 +511,7 @@ async def test_lists_and_searches_show_only_own_data(tmp_path: Path, intruder: s
         assert (await w.http.get(f"/v1/agents/{a.name}", headers=a.headers)).json()["id"] == a.agent_id
         own_ids = {mine["agent"], twin}
 
-        alice_strings = [a.agent_id, a.passage_id, a.message_id, a.tool_id, *SECRETS.values()]
+        alice_strings = [a.agent_id, a.passage_id, a.message_id, a.tool_id, a.block, a.identity, *SECRETS.values()]
         list_routes = [rt for rt in w.routes if rt.authenticated and not rt.path_params and "GET" in rt.methods]
         assert {"/v1/agents/", "/memgpt/v1/agents", "/v1/tools/", "/v1/models/"} <= {rt.path for rt in list_routes}
         for rt in list_routes:
@@ -516,6 +577,8 @@ async def test_lists_and_searches_show_only_own_data(tmp_path: Path, intruder: s
             (f"/v1/agents/{mine['agent']}/core-memory/blocks", {"after": block_id(a.agent_id, "human")}),
             ("/v1/tools/", {"after": a.tool_id}),
             (f"/v1/agents/{mine['agent']}/tools", {"before": a.tool_id}),
+            ("/v1/blocks/", {"after": a.block}),
+            (f"/v1/blocks/{mine['block']}/agents", {"after": a.agent_id}),
         ]
         for path, cursor in cursors:
             r = await w.http.get(path, headers=h, params=cursor)
@@ -542,7 +605,8 @@ async def test_keys_missing_invalid_or_revoked_get_401_on_every_route(tmp_path: 
         }
         before = await _snapshot(w.service, w.alice.agent_id)
         ids = {"agent": w.alice.agent_id, "label": "human", "passage": w.alice.passage_id,
-               "message": w.alice.message_id, "tool": w.alice.tool_id}
+               "message": w.alice.message_id, "tool": w.alice.tool_id, "block": w.alice.block,
+               "identity": w.alice.identity}
         problems: list[str] = []
         checked = 0
         for rt in w.routes:

@@ -20,13 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from memgpt import AgentService, ScriptedModel, Settings
 from memgpt.embeddings.base import Vectors
 from memgpt.core.errors import AlreadyExistsError, NotFoundError
-from memgpt.memory.stores import Stores
+from memgpt.memory.blocks import append
+from memgpt.memory.stores import Identity, IdentityProperty, Stores
 from memgpt.llm.scripted import reply, tool_call
 from memgpt.core.schemas import AgentState, Block, Message, Passage, Role, TextPart
-from memgpt.storage.db import MIGRATIONS, create_engine, migrate
+from memgpt.storage.db import MIGRATIONS, create_engine, migrate, sessionmaker
 from memgpt.storage.factory import storage_for
 from memgpt.storage.postgres import PgArchivalStore, PgRecallStore, vector_literal
 from memgpt.storage.sql_archival import SqlArchivalStore
+from memgpt.storage.sql_identities import SqlIdentityStore
 from memgpt.storage.sql_recall import SqlRecallStore
 from pg import PostgresServer
 
@@ -135,6 +137,36 @@ async def test_blocks_save_list_delete(backend: Backend) -> None:
     assert [b.label for b in await blocks.all(agent.id)] == ["persona"]
     with pytest.raises(NotFoundError):
         await blocks.delete(agent.id, "human")
+
+
+async def test_shared_blocks(backend: Backend) -> None:
+    """A standalone block attached to two agents: an edit by id bumps both agents' versions
+    and marks them for recompiling; a tool's edit made on an old copy is re-applied to the
+    stored value; removing detaches it; deleting an agent keeps it."""
+    blocks, agents = backend.stores.blocks, backend.stores.agents
+    a, b = await new_agent(backend, "a"), await new_agent(backend, "b")
+    shared = await blocks.create("local", Block(label="team", value="v0", limit=100))
+    for agent in (a, b):
+        await blocks.attach("local", agent.id, shared.id)
+    with pytest.raises(AlreadyExistsError):
+        await blocks.attach("local", a.id, (await blocks.create("local", Block(label="team"))).id)
+    with pytest.raises(NotFoundError):
+        await blocks.get("someone-else", shared.id)
+    assert await blocks.agents_of("local", shared.id) == [a.id, b.id]
+    stale_copy = next(x for x in await blocks.all(b.id) if x.label == "team")
+    before = {x.id: (await agents.get(x.id)).version for x in (a, b)}
+    await blocks.update("local", shared.id, {"value": "v0 v1"})
+    for agent in (a, b):
+        fresh = await agents.get(agent.id)
+        assert fresh.version > before[agent.id] and fresh.memory_dirty
+    await blocks.save(b.id, append(stale_copy, "from b"))  # b's edit of the value it read
+    assert (await blocks.get("local", shared.id)).value == "v0 v1\nfrom b"
+    assert [x.value for x in await blocks.all(a.id) if x.label == "team"] == ["v0 v1\nfrom b"]
+    await agents.delete(a.id)
+    assert await blocks.agents_of("local", shared.id) == [b.id]
+    assert await blocks.remove("local", shared.id) == [b.id]
+    assert [x.label for x in await blocks.all(b.id)] == ["human"]
+    assert [x.label for x in await blocks.owned("local")] == ["human", "team"]  # b's own and the spare
 
 
 # --- recall ----------------------------------------------------------------------------------
@@ -479,5 +511,56 @@ async def test_postgres_nearest_through_hnsw(postgres: PostgresServer) -> None:
         expected = [stored[int(i)].id for i in np.argsort(-(mine @ query))[:5]]
         found = await b.stores.archival.nearest(small.id, "emb", query, 5)
         assert [pid for pid, _ in found] == expected  # needs hnsw.iterative_scan past ef_search
+    finally:
+        await engine.dispose()
+
+
+async def test_identities_tags_and_owner_messages(backend: Backend) -> None:
+    """Identities (keys unique per owner), agent links and tags (gone with the agent), and the
+    owner-wide message list in (created_at, storage order) with exclusive bounds."""
+    engine = create_engine(backend.url)
+    store = SqlIdentityStore(sessionmaker(engine))
+    try:
+        a, b = await new_agent(backend, "a"), await new_agent(backend, "b")
+        prop = IdentityProperty(key="plan", value={"tier": 2}, type="json")
+        acme = await store.create(Identity(owner="local", identifier_key="acme", name="Acme", properties=[prop]))
+        with pytest.raises(AlreadyExistsError):
+            await store.create(Identity(owner="local", identifier_key="acme", name="again"))
+        await store.create(Identity(owner="eve", identifier_key="acme", name="Eve's"))
+        await store.attach("local", a.id, acme.id)
+        await store.attach("local", a.id, acme.id)  # a no-op
+        await store.attach("local", b.id, acme.id)
+        got = await store.get("local", acme.id)
+        assert got.agent_ids == [a.id, b.id] and got.properties == [prop]
+        with pytest.raises(NotFoundError):
+            await store.get("eve", acme.id)
+        assert [i.name for i in await store.all("local", name="CM")] == ["Acme"]
+        assert await store.all("local", identity_type="org") == []
+        assert (await store.by_key("eve", "acme")) is not None and await store.by_key("local", "nope") is None
+        await store.detach("local", b.id, acme.id)
+        with pytest.raises(NotFoundError):
+            await store.detach("local", b.id, acme.id)
+        assert (await store.update("local", acme.id, {"name": "Acme Inc.", "properties": []})).properties == []
+
+        await store.set_tags(a.id, ["x", "y", "x"])
+        await store.set_tags(b.id, ["y", "z"])
+        assert await store.tags_of([a.id, b.id]) == {a.id: ["x", "y"], b.id: ["y", "z"]}
+        assert await store.owner_tags("local") == ["x", "y", "z"] and await store.owner_tags("eve") == []
+
+        for i, agent in enumerate((a, b, a)):
+            await backend.stores.recall.append(agent.id, [Message.user(f"m{i}")])
+        ordered = await store.owner_messages("local", limit=10)
+        assert [m.text for m in ordered] == ["m0", "m1", "m2"]
+        middle = (await store.owner_message("local", ordered[1].id))[1]
+        assert [m.text for m in await store.owner_messages("local", limit=10, after=middle)] == ["m2"]
+        assert [m.text for m in await store.owner_messages("local", limit=10, before=middle, descending=True)] == ["m0"]
+        with pytest.raises(NotFoundError):
+            await store.owner_message("eve", ordered[0].id)
+
+        await backend.stores.agents.delete(a.id)
+        assert (await store.get("local", acme.id)).agent_ids == []
+        assert await store.owner_tags("local") == ["y", "z"]
+        await store.delete("local", acme.id)
+        assert await store.all("local") == []
     finally:
         await engine.dispose()

@@ -31,7 +31,7 @@ from memgpt import AgentService, MemGPT, ScriptedModel, Settings
 from memgpt.core.errors import InvalidRequestError, NotFoundError
 from memgpt.core.schemas import AgentState, Block, ContextReport, Message, Passage, Role, SendResult, utcnow
 from memgpt.llm.scripted import reply
-from memgpt.memory.stores import Page
+from memgpt.memory.stores import Identity, IdentityProperty, Page
 from memgpt.sdk.client import PREFIX, Client
 from memgpt.server import BackgroundServer, create_app
 
@@ -225,6 +225,30 @@ ROUTES: dict[str, tuple[str, str]] = {
     "set_agent_tools": ("PUT", "/agents/{agent}/tools"),
     "export_agent": ("GET", "/agents/{agent}/export"),
     "import_agent": ("POST", "/agents/import"),
+    "create_block": ("POST", "/blocks"),
+    "list_all_blocks": ("GET", "/blocks"),
+    "retrieve_block": ("GET", "/blocks/{block_id}"),
+    "modify_block": ("PATCH", "/blocks/{block_id}"),
+    "delete_block": ("DELETE", "/blocks/{block_id}"),
+    "block_agents": ("GET", "/blocks/{block_id}/agents"),
+    "attach_block": ("PUT", "/agents/{agent}/blocks/{block_id}"),
+    "detach_block": ("DELETE", "/agents/{agent}/blocks/{block_id}"),
+    "create_identity": ("POST", "/identities"),
+    "upsert_identity": ("PUT", "/identities"),
+    "list_identities": ("GET", "/identities"),
+    "get_identity": ("GET", "/identities/{identity_id}"),
+    "update_identity": ("PATCH", "/identities/{identity_id}"),
+    "delete_identity": ("DELETE", "/identities/{identity_id}"),
+    "attach_identity": ("PUT", "/agents/{agent}/identities/{identity_id}"),
+    "detach_identity": ("DELETE", "/agents/{agent}/identities/{identity_id}"),
+    "agent_identities": ("GET", "/agents/{agent}/identities"),
+    "set_agent_tags": ("PUT", "/agents/{agent}/tags"),
+    "agent_tags": ("GET", "/agents/{agent}/tags"),
+    "list_tags": ("GET", "/tags"),
+    "find_agents": ("GET", "/agent-search"),
+    "list_all_messages": ("GET", "/messages"),
+    "get_any_message": ("GET", "/messages/{message_id}"),
+    "search_all_messages": ("GET", "/messages/search"),
 }
 # One route serves both: {"text": ...} or {"texts": [...]}, calling insert_passages (which
 # AgentService.insert_passage itself calls).
@@ -427,6 +451,50 @@ def test_every_method_works_through_both_front_ends(front: tuple[Any, ScriptedMo
     block = f.update_block("ada", "human", value="Name: Ada", limit=500, description="The user.", read_only=True)
     assert isinstance(block, Block) and block.read_only and block.limit == 500
     assert f.get_block("ada", "human") == block
+
+    # shared blocks: one block, two agents; an edit by id reaches both; detach keeps it
+    shared = f.create_block("team", "We build telescopes.", limit=300, description="Shared notes.")
+    assert shared.id.startswith("block-") and f.retrieve_block(shared.id) == shared
+    other = f.create_agent("bo", model="scripted", block_ids=[shared.id])
+    assert f.attach_block("ada", shared.id).id == agent.id
+    assert [a.name for a in f.block_agents(shared.id)] == ["ada", "bo"]
+    assert f.modify_block(shared.id, value="We grind mirrors.").value == "We grind mirrors."
+    assert f.get_block("bo", "team").value == f.get_block("ada", "team").value == "We grind mirrors."
+    assert [b.id for b in f.list_all_blocks(label="team", value_search="MIRRORS")] == [shared.id]
+    assert f.detach_block("ada", shared.id).id == agent.id and "team" not in [b.label for b in f.list_blocks("ada")]
+    f.delete_block(shared.id)
+    assert [b.label for b in f.list_blocks("bo")] == ["persona", "human"]
+    with pytest.raises(NotFoundError):
+        f.retrieve_block(shared.id)
+    f.delete_agent(other.id)
+
+    # identities and tags: who an agent serves, labels to find agents by
+    acme = f.create_identity("acme", "Acme", identity_type="org", agent_ids=[agent.id],
+                             properties=[IdentityProperty(key="plan", value="gold", type="string")])
+    assert isinstance(acme, Identity) and acme.agent_ids == [agent.id] and acme.properties[0].value == "gold"
+    carol = f.upsert_identity("carol", "Carol")
+    assert f.upsert_identity("carol", "Carol B.", agent_ids=[]).id == carol.id
+    assert [i.identifier_key for i in f.list_identities(identity_type="org", name=None, identifier_key=None)] == ["acme"]
+    assert f.attach_identity("ada", carol.id).id == agent.id
+    assert [i.id for i in f.agent_identities("ada")] == [acme.id, carol.id]
+    assert f.detach_identity("ada", carol.id).id == agent.id and f.get_identity(carol.id).agent_ids == []
+    assert f.update_identity(carol.id, name="Carol C.", identity_type="other").name == "Carol C."
+    f.delete_identity(carol.id)
+    with pytest.raises(NotFoundError):
+        f.get_identity(carol.id)
+    assert f.set_agent_tags("ada", ["sky", "glass", "sky"]) == ["glass", "sky"] == f.agent_tags("ada")
+    assert f.list_tags() == ["glass", "sky"] and f.list_tags(name="GL") == ["glass"]
+    assert [a.id for a in f.find_agents(tags=["sky", "x"])] == [agent.id]
+    assert f.find_agents(tags=["sky", "x"], match_all_tags=True) == []
+    assert [a.id for a in f.find_agents(identity_id=acme.id, identifier_keys=None)] == [agent.id]
+
+    # messages across agents
+    everything = f.list_all_messages(limit=1000, order="asc")
+    assert [m.id for m in everything] == [m.id for m in history] and f.get_any_message(sent.input.id) == sent.input
+    assert [m.id for m in f.list_all_messages(after=history[0].id, before=None, limit=1)] == []
+    assert [m.id for m in f.list_all_messages(before=history[1].id, order="asc")] == [history[0].id]
+    hits = f.search_all_messages("telescopes", agent=None, start=utcnow() - hour, end=None, limit=5)
+    assert hits[0].id == sent.input.id and f.search_all_messages("telescopes", agent="ada")[0].id == sent.input.id
 
     # archival memory
     mirror = f.insert_passage("ada", "The telescope mirror is 150 mm wide.", tags=["telescope"])

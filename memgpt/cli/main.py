@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -374,6 +374,57 @@ def keys_revoke(key_id: str, home: Home = None) -> None:
     """Revoke an API key by its id."""
     _run(home, lambda svc: svc.revoke_api_key(key_id))
     console.print(f"revoked {key_id}")
+
+
+
+blocks_app = typer.Typer(help="Standalone blocks that several agents share.", no_args_is_help=True)
+app.add_typer(blocks_app, name="blocks")
+
+
+@blocks_app.command("list")
+def blocks_list(home: Home = None, label: str | None = None, search: str | None = None) -> None:
+    """List blocks (every agent's and the standalone ones), by label or text in the value."""
+    for b in _run(home, lambda svc: svc.list_all_blocks(label=label, value_search=search)):
+        preview = b.value if len(b.value) <= 60 else b.value[:57] + "..."
+        console.print(f"{b.id}  {b.label}  {len(b.value)}/{b.limit}  [dim]{preview}[/]", highlight=False)
+
+
+@blocks_app.command("create")
+def blocks_create(
+    label: str, value: str, home: Home = None, limit: int | None = None, description: str = "",
+    read_only: bool = False,
+) -> None:
+    """Create a standalone block LABEL holding VALUE; prints its id."""
+    block = _run(home, lambda svc: svc.create_block(
+        label, value, limit=limit, description=description, read_only=read_only))
+    print(block.id)
+
+
+@blocks_app.command("show")
+def blocks_show(block_id: str, home: Home = None) -> None:
+    """Show a block and the agents it is attached to."""
+    from memgpt.cli.render import print_blocks
+
+    async def job(svc: AgentService) -> tuple[Any, list[Any]]:
+        return await svc.retrieve_block(block_id), await svc.block_agents(block_id)
+
+    block, agents = _run(home, job)
+    print_blocks(console, [block])
+    console.print("attached to: " + (", ".join(a.name for a in agents) or "no agent"), highlight=False)
+
+
+@blocks_app.command("attach")
+def blocks_attach(block_id: str, agent: str, home: Home = None) -> None:
+    """Attach block BLOCK_ID to AGENT (its label must be free there)."""
+    state = _run(home, lambda svc: svc.attach_block(agent, block_id))
+    console.print(f"attached {block_id} to {state.name}", highlight=False)
+
+
+@blocks_app.command("detach")
+def blocks_detach(block_id: str, agent: str, home: Home = None) -> None:
+    """Take block BLOCK_ID from AGENT; the block is kept."""
+    state = _run(home, lambda svc: svc.detach_block(agent, block_id))
+    console.print(f"detached {block_id} from {state.name}", highlight=False)
 
 
 if __name__ == "__main__":

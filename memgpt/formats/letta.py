@@ -44,6 +44,8 @@ from memgpt.formats.letta_messages import (  # re-exported: one Letta namespace 
     usage_statistics as usage_statistics,
 )
 from memgpt.llm.providers import PROVIDERS, known_context_window
+from memgpt.memory.blocks import StoredBlock
+from memgpt.memory.stores import Identity as MemIdentity, IdentityProperty
 from memgpt.core.schemas import (
     AgentState as MemAgentState,
     Block as MemBlock,
@@ -86,10 +88,11 @@ class Block(BaseModel):
     hidden: bool | None = None
 
 
-def block_out(agent_id: str, b: MemBlock) -> Block:
-    """Our block in Letta's shape."""
+def block_out(agent_id: str | None, b: MemBlock) -> Block:
+    """Our block in Letta's shape (its stored id; else the agent's label-derived one)."""
+    stored_id = b.id if isinstance(b, StoredBlock) else ""
     return Block(
-        id=block_id(agent_id, b.label), label=b.label, value=b.value, limit=b.limit,
+        id=stored_id or block_id(agent_id or "", b.label), label=b.label, value=b.value, limit=b.limit,
         description=b.description or None, read_only=b.read_only,
         metadata={"updated_at": b.updated_at.isoformat()},
     )
@@ -286,6 +289,25 @@ def model_out(name: str, default_window: int, max_default_window: int) -> ModelO
     )
 
 
+class Identity(BaseModel):
+    """An identity in Letta's shape."""
+
+    id: str
+    identifier_key: str
+    name: str
+    identity_type: Literal["org", "user", "other"]
+    agent_ids: list[str]
+    block_ids: list[str] = Field(default_factory=list)
+    project_id: str | None = None
+    properties: list[IdentityProperty] = Field(default_factory=list)
+
+
+def identity_out(i: MemIdentity) -> Identity:
+    """Our identity in Letta's shape (identities hold no blocks here)."""
+    return Identity(id=i.id, identifier_key=i.identifier_key, name=i.name, identity_type=i.identity_type,
+                    agent_ids=i.agent_ids, properties=i.properties)
+
+
 class Memory(BaseModel):
     """The deprecated ``memory`` field: the agent's blocks again."""
 
@@ -309,6 +331,8 @@ class AgentState(BaseModel):
     tools: list[Tool]
     sources: list[Any] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
+    identity_ids: list[str] = Field(default_factory=list)
+    identities: list[Identity] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
     description: str | None = None
     created_at: datetime
@@ -317,9 +341,10 @@ class AgentState(BaseModel):
 
 
 def agent_out(
-    state: MemAgentState, blocks: list[MemBlock], tools: list[ToolDef], embedder: Embedder
+    state: MemAgentState, blocks: list[MemBlock], tools: list[ToolDef], embedder: Embedder,
+    tags: list[str] | None = None, identities: list[MemIdentity] | None = None,
 ) -> AgentState:
-    """Our agent, its blocks and tools in Letta's shape."""
+    """Our agent, its blocks, tools, tags and identities in Letta's shape."""
     provider, model, url = _provider(state.model)
     letta_blocks = [block_out(state.id, b) for b in blocks]
     return AgentState(
@@ -333,7 +358,8 @@ def agent_out(
         ),
         embedding_config=embedding_config(embedder),
         blocks=letta_blocks, memory=Memory(blocks=letta_blocks),
-        tools=[tool_out(t) for t in tools],
+        tools=[tool_out(t) for t in tools], tags=tags or [],
+        identity_ids=[i.id for i in identities or []], identities=[identity_out(i) for i in identities or []],
         metadata={"summarizer_model": state.summarizer_model} if state.summarizer_model else {},
         created_at=state.created_at, updated_at=state.last_memory_edit,
     )
@@ -383,6 +409,7 @@ class CreateAgentRequest(_Request):
     llm_config: LlmConfigIn | None = None
     description: str | None = None
     tags: list[str] | None = None
+    identity_ids: list[str] | None = None
     include_base_tools: bool = True
 
 
@@ -397,6 +424,22 @@ class UpdateAgentRequest(_Request):
     tool_ids: list[str] | None = None
     block_ids: list[str] | None = None
     llm_config: LlmConfigIn | None = None
+    tags: list[str] | None = None
+    identity_ids: list[str] | None = None
+
+
+class CreateBlockRequest(CreateBlock):
+    """POST /v1/blocks/ (template, project and metadata fields are ignored)."""
+
+
+class ModifyBlockRequest(_Request):
+    """PATCH /v1/blocks/{block_id}."""
+
+    label: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
+    value: str | None = None
+    limit: int | None = Field(default=None, ge=1)
+    description: str | None = None
+    read_only: bool | None = None
 
 
 class UpdateBlockRequest(_Request):

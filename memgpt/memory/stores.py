@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
+
+from pydantic import BaseModel, Field
 
 from memgpt.embeddings.base import Vectors
-from memgpt.core.schemas import AgentConfig, AgentState, Block, Message, Passage, Step, ToolDef
+from memgpt.core.schemas import (
+    AgentConfig, AgentState, Block, Message, Passage, Step, ToolDef, new_id, utcnow,
+)
+from memgpt.memory.blocks import StoredBlock
 
 
 T = TypeVar("T")
@@ -24,8 +30,8 @@ class Page(Generic[T]):
 class AgentStore(Protocol):
     """Agents and their loop state."""
 
-    async def create(self, state: AgentState, blocks: list[Block]) -> None:
-        """Persist a new agent with its blocks."""
+    async def create(self, state: AgentState, blocks: list[Block], attach: list[str] | None = None) -> None:
+        """Persist a new agent with its new blocks and the existing blocks ``attach`` names."""
     async def get(self, id_or_name: str, owner: str | None = None) -> AgentState:
         """Load an agent by id or name (among owner's, if given); NotFoundError if absent."""
     async def all(self, owner: str | None = None) -> list[AgentState]:
@@ -50,7 +56,26 @@ class BlockStore(Protocol):
     async def save(self, agent_id: str, block: Block) -> None:
         """Insert or update a block by label."""
     async def delete(self, agent_id: str, label: str) -> None:
-        """Remove a block."""
+        """Take a block from an agent (deleted too if made with it and used by no other)."""
+    async def create(self, owner: str, block: Block) -> StoredBlock:
+        """A new standalone block of owner's."""
+    async def get(self, owner: str, block_id: str) -> StoredBlock:
+        """One of owner's blocks by id; NotFoundError if absent."""
+    async def owned(
+        self, owner: str, *, label: str | None = None, value_search: str | None = None,
+        agents: Sequence[str] | None = None,
+    ) -> list[StoredBlock]:
+        """Owner's blocks, oldest first, optionally filtered."""
+    async def update(self, owner: str, block_id: str, changes: dict[str, Any]) -> StoredBlock:
+        """Change one of owner's blocks; every agent attached sees it next request."""
+    async def remove(self, owner: str, block_id: str) -> list[str]:
+        """Delete one of owner's blocks, detached from every agent; returns their ids."""
+    async def attach(self, owner: str, agent_id: str, block_id: str) -> None:
+        """Attach one of owner's blocks to an agent."""
+    async def detach(self, owner: str, agent_id: str, block_id: str) -> None:
+        """Take a block from an agent, keeping the block."""
+    async def agents_of(self, owner: str, block_id: str) -> list[str]:
+        """The ids of the agents a block is attached to."""
 
 
 class RecallStore(Protocol):
@@ -89,6 +114,8 @@ class RecallStore(Protocol):
         """Up to k (message id, cosine) of the messages embedded with model most like vector."""
     async def get_many(self, agent_id: str, ids: list[str]) -> list[Message]:
         """The agent's messages by id, in the order given."""
+    async def positions(self, agent_id: str, ids: list[str]) -> dict[str, tuple[int, datetime]]:
+        """(seq, created_at) of the agent's messages by id (unknown ids left out)."""
     async def unembedded(self, agent_id: str, limit: int) -> list[tuple[str, str]]:
         """(id, search text) of the oldest searchable messages not yet embedded."""
     async def set_embeddings(
@@ -163,3 +190,71 @@ class ToolStore(Protocol):
         """Detach a tool from an agent."""
     async def for_agent(self, agent_id: str) -> list[ToolDef]:
         """The tools attached to an agent, in attachment order."""
+
+
+IdentityType = Literal["org", "user", "other"]
+
+
+class IdentityProperty(BaseModel):
+    """A typed property of an identity (Letta's shape: key, value, type)."""
+
+    key: str = Field(min_length=1)
+    value: str | float | bool | dict[str, Any]
+    type: Literal["string", "number", "boolean", "json"]
+
+
+class Identity(BaseModel):
+    """Someone an owner's application serves (a user, an org), known by an external key
+    unique per owner, and the agents linked to it."""
+
+    id: str = Field(default_factory=lambda: new_id("identity"))
+    owner: str = "local"
+    identifier_key: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200)
+    identity_type: IdentityType = "user"
+    properties: list[IdentityProperty] = Field(default_factory=list)
+    agent_ids: list[str] = Field(default_factory=list)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class IdentityStore(Protocol):
+    """Identities, the agents linked to them, agent tags, and recall read across an owner's
+    agents (the global message list)."""
+
+    async def create(self, identity: Identity) -> Identity:
+        """Store a new identity; AlreadyExistsError if its owner has one with that key."""
+    async def get(self, owner: str, identity_id: str) -> Identity:
+        """One of owner's identities by id; NotFoundError if absent."""
+    async def by_key(self, owner: str, identifier_key: str) -> Identity | None:
+        """Owner's identity with that identifier key, if any."""
+    async def all(
+        self, owner: str, *, name: str | None = None, identifier_key: str | None = None,
+        identity_type: str | None = None,
+    ) -> list[Identity]:
+        """Owner's identities, oldest first, optionally filtered (name: a substring)."""
+    async def update(self, owner: str, identity_id: str, changes: dict[str, Any]) -> Identity:
+        """Change an identity's name, key, type or properties (replaced whole)."""
+    async def delete(self, owner: str, identity_id: str) -> None:
+        """Delete one of owner's identities (unlinked from every agent)."""
+    async def attach(self, owner: str, agent_id: str, identity_id: str) -> None:
+        """Link one of owner's identities to an agent (a no-op if linked)."""
+    async def detach(self, owner: str, agent_id: str, identity_id: str) -> None:
+        """Unlink an identity from an agent; NotFoundError if it was not linked."""
+    async def of_agents(self, agent_ids: Sequence[str]) -> dict[str, list[Identity]]:
+        """Each agent's identities, oldest first."""
+    async def set_tags(self, agent_id: str, tags: Sequence[str]) -> None:
+        """Make an agent's tags exactly these."""
+    async def tags_of(self, agent_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Each agent's tags, sorted."""
+    async def owner_tags(self, owner: str) -> list[str]:
+        """The distinct tags of owner's agents, sorted."""
+    async def owner_messages(
+        self, owner: str, *, limit: int, after: tuple[datetime, int] | None = None,
+        before: tuple[datetime, int] | None = None, descending: bool = False,
+    ) -> list[Message]:
+        """Messages of all owner's agents ordered by (created_at, storage order), within the
+        exclusive bounds, the first ``limit`` in the order asked."""
+    async def owner_message(self, owner: str, message_id: str) -> tuple[Message, tuple[datetime, int]]:
+        """One message of any of owner's agents and its place in ``owner_messages``'s
+        order; NotFoundError if absent."""

@@ -36,6 +36,10 @@ class StepWrite:
     position: AgentPosition | None = None
     messages: list[Message] = field(default_factory=list)
     blocks: dict[str, Block] = field(default_factory=dict)
+    """Changed blocks by label. A block may be shared with other agents: a tool's edits (a
+    ``StoredBlock`` carrying them) are re-applied to the block's stored value at commit, an
+    operator's block is stored as given; after the commit each ``StoredBlock`` here holds the
+    stored value (see ``memgpt.memory.blocks.rebase``)."""
     passages: list[Passage] = field(default_factory=list)
     vectors: list[np.ndarray[Any, Any]] = field(default_factory=list)
     step: StepRecord | None = None

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
 from pydantic import TypeAdapter
 
 from memgpt.core import errors
-from memgpt.memory.stores import Page
+from memgpt.memory.blocks import StoredBlock
+from memgpt.memory.stores import Identity, IdentityProperty, Page
 from memgpt.core.schemas import AgentState, Block, ContextReport, Message, Passage, SendResult, ToolDef
 
 T = TypeVar("T")
@@ -119,14 +120,15 @@ class Client:
         summarizer_model: str | None = None,
         max_output_tokens: int | None = None,
         tools: list[str] | None = None,
+        block_ids: list[str] | None = None,
     ) -> AgentState:
         """Create an agent; blocks default to persona and human starters, ``tools`` names
-        custom tools to attach."""
+        custom tools to attach, ``block_ids`` existing blocks to share with it."""
         body = _present(
             name=name, model=model, persona=persona, human=human,
             blocks=None if blocks is None else [_block_json(b) for b in blocks],
             instructions=instructions, context_window=context_window, summarizer_model=summarizer_model,
-            max_output_tokens=max_output_tokens, tools=tools,
+            max_output_tokens=max_output_tokens, tools=tools, block_ids=block_ids,
         )
         return self._get(AgentState, "POST", "/agents", json=body)
 
@@ -216,6 +218,48 @@ class Client:
         """Change a block's value, limit, description or read_only flag (None: unchanged)."""
         body = _present(value=value, limit=limit, description=description, read_only=read_only)
         return self._get(Block, "PATCH", f"/agents/{_q(agent)}/blocks/{_q(label)}", json=body)
+
+    # --- shared blocks -----------------------------------------------------------------------
+    def create_block(
+        self, label: str, value: str = "", *, limit: int | None = None, description: str = "",
+        read_only: bool = False,
+    ) -> StoredBlock:
+        """A new block, attached to no agent yet (attach it to as many agents as you like)."""
+        body = _present(label=label, value=value, limit=limit, description=description, read_only=read_only)
+        return self._get(StoredBlock, "POST", "/blocks", json=body)
+
+    def retrieve_block(self, block_id: str) -> StoredBlock:
+        """One block by id."""
+        return self._get(StoredBlock, "GET", f"/blocks/{_q(block_id)}")
+
+    def list_all_blocks(self, *, label: str | None = None, value_search: str | None = None) -> list[StoredBlock]:
+        """Every block, oldest first; by label or by text in the value."""
+        params = {"label": label, "value_search": value_search}
+        return self._get(list[StoredBlock], "GET", "/blocks", params=params)
+
+    def modify_block(
+        self, block_id: str, *, label: str | None = None, value: str | None = None,
+        limit: int | None = None, description: str | None = None, read_only: bool | None = None,
+    ) -> StoredBlock:
+        """Change a block; every agent it is attached to sees it in its next request."""
+        body = _present(label=label, value=value, limit=limit, description=description, read_only=read_only)
+        return self._get(StoredBlock, "PATCH", f"/blocks/{_q(block_id)}", json=body)
+
+    def delete_block(self, block_id: str) -> None:
+        """Delete a block, detaching it from every agent."""
+        self._call("DELETE", f"/blocks/{_q(block_id)}")
+
+    def block_agents(self, block_id: str) -> list[AgentState]:
+        """The agents a block is attached to."""
+        return self._get(list[AgentState], "GET", f"/blocks/{_q(block_id)}/agents")
+
+    def attach_block(self, agent: str, block_id: str) -> AgentState:
+        """Attach a block to an agent."""
+        return self._get(AgentState, "PUT", f"/agents/{_q(agent)}/blocks/{_q(block_id)}")
+
+    def detach_block(self, agent: str, block_id: str) -> AgentState:
+        """Take a block from an agent; the block is kept."""
+        return self._get(AgentState, "DELETE", f"/agents/{_q(agent)}/blocks/{_q(block_id)}")
 
     # --- archival memory ---------------------------------------------------------------------
     def insert_passage(self, agent: str, text: str, tags: list[str] | None = None) -> Passage:
@@ -325,6 +369,103 @@ class Client:
         """Make the agent's custom tools exactly those named (base tools stay regardless)."""
         return self._get(AgentState, "PUT", f"/agents/{_q(agent)}/tools", json={"tools": tools})
 
+    # --- identities, tags, messages across agents -------------------------------------------
+    def create_identity(
+        self, identifier_key: str, name: str, *, identity_type: str = "user",
+        properties: list[IdentityProperty] | None = None, agent_ids: list[str] | None = None,
+    ) -> Identity:
+        """A new identity (identifier_key unique among yours), linked to the agents named."""
+        body = _present(identifier_key=identifier_key, name=name, identity_type=identity_type,
+                        properties=_props(properties), agent_ids=agent_ids)
+        return self._get(Identity, "POST", "/identities", json=body)
+
+    def upsert_identity(
+        self, identifier_key: str, name: str, *, identity_type: str = "user",
+        properties: list[IdentityProperty] | None = None, agent_ids: list[str] | None = None,
+    ) -> Identity:
+        """The identity with this key made anew, or replaced (its agents too, if given)."""
+        body = _present(identifier_key=identifier_key, name=name, identity_type=identity_type,
+                        properties=_props(properties), agent_ids=agent_ids)
+        return self._get(Identity, "PUT", "/identities", json=body)
+
+    def list_identities(
+        self, *, name: str | None = None, identifier_key: str | None = None, identity_type: str | None = None,
+    ) -> list[Identity]:
+        """Your identities, oldest first (name matches a part, any case)."""
+        params = {"name": name, "identifier_key": identifier_key, "identity_type": identity_type}
+        return self._get(list[Identity], "GET", "/identities", params=params)
+
+    def get_identity(self, identity_id: str) -> Identity:
+        """One identity by id."""
+        return self._get(Identity, "GET", f"/identities/{_q(identity_id)}")
+
+    def update_identity(
+        self, identity_id: str, *, identifier_key: str | None = None, name: str | None = None,
+        identity_type: str | None = None, properties: list[IdentityProperty] | None = None,
+        agent_ids: list[str] | None = None,
+    ) -> Identity:
+        """Change an identity; ``properties`` and ``agent_ids`` replace the current ones."""
+        body = _present(identifier_key=identifier_key, name=name, identity_type=identity_type,
+                        properties=_props(properties), agent_ids=agent_ids)
+        return self._get(Identity, "PATCH", f"/identities/{_q(identity_id)}", json=body)
+
+    def delete_identity(self, identity_id: str) -> None:
+        """Delete an identity (its agents stay, unlinked)."""
+        self._call("DELETE", f"/identities/{_q(identity_id)}")
+
+    def attach_identity(self, agent: str, identity_id: str) -> AgentState:
+        """Link an identity to an agent."""
+        return self._get(AgentState, "PUT", f"/agents/{_q(agent)}/identities/{_q(identity_id)}")
+
+    def detach_identity(self, agent: str, identity_id: str) -> AgentState:
+        """Unlink an identity from an agent (both are kept)."""
+        return self._get(AgentState, "DELETE", f"/agents/{_q(agent)}/identities/{_q(identity_id)}")
+
+    def agent_identities(self, agent: str) -> list[Identity]:
+        """The identities linked to an agent."""
+        return self._get(list[Identity], "GET", f"/agents/{_q(agent)}/identities")
+
+    def set_agent_tags(self, agent: str, tags: list[str]) -> list[str]:
+        """Make an agent's tags exactly these; returns them sorted."""
+        return self._get(list[str], "PUT", f"/agents/{_q(agent)}/tags", json={"tags": tags})
+
+    def agent_tags(self, agent: str) -> list[str]:
+        """An agent's tags, sorted."""
+        return self._get(list[str], "GET", f"/agents/{_q(agent)}/tags")
+
+    def list_tags(self, *, name: str | None = None) -> list[str]:
+        """The distinct tags of your agents, sorted (``name``: a part, any case)."""
+        return self._get(list[str], "GET", "/tags", params={"name": name})
+
+    def find_agents(
+        self, *, tags: list[str] | None = None, match_all_tags: bool = False, identity_id: str | None = None,
+        identifier_keys: list[str] | None = None,
+    ) -> list[AgentState]:
+        """Your agents with any (or all) of the tags, linked to the identity / identities of these keys."""
+        params = {"tags": tags, "match_all_tags": match_all_tags, "identity_id": identity_id,
+                  "identifier_keys": identifier_keys}
+        return self._get(list[AgentState], "GET", "/agent-search", params=params)
+
+    def list_all_messages(
+        self, *, after: str | None = None, before: str | None = None, limit: int = 100,
+        order: Literal["asc", "desc"] = "desc",
+    ) -> list[Message]:
+        """Messages of all your agents by time (newest first by default); after/before are message ids."""
+        params = {"after": after, "before": before, "limit": limit, "order": order}
+        return self._get(list[Message], "GET", "/messages", params=params)
+
+    def get_any_message(self, message_id: str) -> Message:
+        """One message of any of your agents by id."""
+        return self._get(Message, "GET", f"/messages/{_q(message_id)}")
+
+    def search_all_messages(
+        self, query: str | None, *, agent: str | None = None, start: datetime | None = None,
+        end: datetime | None = None, limit: int = 50,
+    ) -> list[Message]:
+        """Recall search over one agent or all your agents, within [start, end)."""
+        params = {"query": query, "agent": agent, "start": start, "end": end, "limit": limit}
+        return self._get(list[Message], "GET", "/messages/search", params=params)
+
     # --- agent files -------------------------------------------------------------------------
     def export_agent(self, agent: str, *, messages: bool = True, passages: bool = True) -> dict[str, Any]:
         """The agent as an agent file (a JSON-ready dict)."""
@@ -351,6 +492,10 @@ class Client:
 def _present(**fields: Any) -> dict[str, Any]:
     """A JSON body of the fields given (None means "not given", as in AgentService)."""
     return {k: v for k, v in fields.items() if v is not None}
+
+
+def _props(properties: list[IdentityProperty] | None) -> Any:
+    return None if properties is None else [p.model_dump(mode="json") for p in properties]
 
 
 def _block_json(block: Block | dict[str, Any]) -> Any:

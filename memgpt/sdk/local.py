@@ -7,12 +7,13 @@ import threading
 from collections.abc import Coroutine, Mapping
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
 
 if TYPE_CHECKING:  # only annotations here; the service loads with the first MemGPT()
     from memgpt.embeddings import Embedder
     from memgpt.llm.base import Model
-    from memgpt.memory.stores import Page
+    from memgpt.memory.blocks import StoredBlock
+    from memgpt.memory.stores import Identity, IdentityProperty, Page
     from memgpt.core.schemas import AgentState, Block, ContextReport, Message, Passage, SendResult, ToolDef
     from memgpt.services.service import AgentService, ModelResolver
     from memgpt.core.settings import Settings
@@ -81,13 +82,14 @@ class MemGPT:
         summarizer_model: str | None = None,
         max_output_tokens: int | None = None,
         tools: list[str] | None = None,
+        block_ids: list[str] | None = None,
     ) -> AgentState:
         """Create an agent; blocks default to persona and human starters, ``tools`` names
-        custom tools to attach."""
+        custom tools to attach, ``block_ids`` existing blocks to share with it."""
         return self._run(self.service.create_agent(
             name, model=model, persona=persona, human=human, blocks=blocks, instructions=instructions,
             context_window=context_window, summarizer_model=summarizer_model,
-            max_output_tokens=max_output_tokens, tools=tools,
+            max_output_tokens=max_output_tokens, tools=tools, block_ids=block_ids,
         ))
 
     def list_agents(self) -> list[AgentState]:
@@ -179,6 +181,47 @@ class MemGPT:
         return self._run(self.service.update_block(
             agent, label, value=value, limit=limit, description=description, read_only=read_only
         ))
+
+    # --- shared blocks -----------------------------------------------------------------------
+    def create_block(
+        self, label: str, value: str = "", *, limit: int | None = None, description: str = "",
+        read_only: bool = False,
+    ) -> StoredBlock:
+        """A new block, attached to no agent yet (attach it to as many agents as you like)."""
+        return self._run(self.service.create_block(
+            label, value, limit=limit, description=description, read_only=read_only))
+
+    def retrieve_block(self, block_id: str) -> StoredBlock:
+        """One block by id."""
+        return self._run(self.service.retrieve_block(block_id))
+
+    def list_all_blocks(self, *, label: str | None = None, value_search: str | None = None) -> list[StoredBlock]:
+        """Every block, oldest first; by label or by text in the value."""
+        return self._run(self.service.list_all_blocks(label=label, value_search=value_search))
+
+    def modify_block(
+        self, block_id: str, *, label: str | None = None, value: str | None = None,
+        limit: int | None = None, description: str | None = None, read_only: bool | None = None,
+    ) -> StoredBlock:
+        """Change a block; every agent it is attached to sees it in its next request."""
+        return self._run(self.service.modify_block(
+            block_id, label=label, value=value, limit=limit, description=description, read_only=read_only))
+
+    def delete_block(self, block_id: str) -> None:
+        """Delete a block, detaching it from every agent."""
+        self._run(self.service.delete_block(block_id))
+
+    def block_agents(self, block_id: str) -> list[AgentState]:
+        """The agents a block is attached to."""
+        return self._run(self.service.block_agents(block_id))
+
+    def attach_block(self, agent: str, block_id: str) -> AgentState:
+        """Attach a block to an agent."""
+        return self._run(self.service.attach_block(agent, block_id))
+
+    def detach_block(self, agent: str, block_id: str) -> AgentState:
+        """Take a block from an agent; the block is kept."""
+        return self._run(self.service.detach_block(agent, block_id))
 
     # --- archival memory ---------------------------------------------------------------------
     def insert_passage(self, agent: str, text: str, tags: list[str] | None = None) -> Passage:
@@ -287,6 +330,99 @@ class MemGPT:
     def set_agent_tools(self, agent: str, tools: list[str]) -> AgentState:
         """Make the agent's custom tools exactly those named (base tools stay regardless)."""
         return self._run(self.service.set_agent_tools(agent, tools))
+
+    # --- identities, tags, messages across agents -------------------------------------------
+    def create_identity(
+        self, identifier_key: str, name: str, *, identity_type: str = "user",
+        properties: list[IdentityProperty] | None = None, agent_ids: list[str] | None = None,
+    ) -> Identity:
+        """A new identity (identifier_key unique among yours), linked to the agents named."""
+        return self._run(self.service.create_identity(identifier_key, name, identity_type=identity_type,
+            properties=properties, agent_ids=agent_ids))
+
+    def upsert_identity(
+        self, identifier_key: str, name: str, *, identity_type: str = "user",
+        properties: list[IdentityProperty] | None = None, agent_ids: list[str] | None = None,
+    ) -> Identity:
+        """The identity with this key made anew, or replaced (its agents too, if given)."""
+        return self._run(self.service.upsert_identity(identifier_key, name, identity_type=identity_type,
+            properties=properties, agent_ids=agent_ids))
+
+    def list_identities(
+        self, *, name: str | None = None, identifier_key: str | None = None, identity_type: str | None = None,
+    ) -> list[Identity]:
+        """Your identities, oldest first (name matches a part, any case)."""
+        return self._run(self.service.list_identities(name=name, identifier_key=identifier_key,
+            identity_type=identity_type))
+
+    def get_identity(self, identity_id: str) -> Identity:
+        """One identity by id."""
+        return self._run(self.service.get_identity(identity_id))
+
+    def update_identity(
+        self, identity_id: str, *, identifier_key: str | None = None, name: str | None = None,
+        identity_type: str | None = None, properties: list[IdentityProperty] | None = None,
+        agent_ids: list[str] | None = None,
+    ) -> Identity:
+        """Change an identity; ``properties`` and ``agent_ids`` replace the current ones."""
+        return self._run(self.service.update_identity(
+            identity_id, identifier_key=identifier_key, name=name, identity_type=identity_type,
+            properties=properties, agent_ids=agent_ids))
+
+    def delete_identity(self, identity_id: str) -> None:
+        """Delete an identity (its agents stay, unlinked)."""
+        self._run(self.service.delete_identity(identity_id))
+
+    def attach_identity(self, agent: str, identity_id: str) -> AgentState:
+        """Link an identity to an agent."""
+        return self._run(self.service.attach_identity(agent, identity_id))
+
+    def detach_identity(self, agent: str, identity_id: str) -> AgentState:
+        """Unlink an identity from an agent (both are kept)."""
+        return self._run(self.service.detach_identity(agent, identity_id))
+
+    def agent_identities(self, agent: str) -> list[Identity]:
+        """The identities linked to an agent."""
+        return self._run(self.service.agent_identities(agent))
+
+    def set_agent_tags(self, agent: str, tags: list[str]) -> list[str]:
+        """Make an agent's tags exactly these; returns them sorted."""
+        return self._run(self.service.set_agent_tags(agent, tags))
+
+    def agent_tags(self, agent: str) -> list[str]:
+        """An agent's tags, sorted."""
+        return self._run(self.service.agent_tags(agent))
+
+    def list_tags(self, *, name: str | None = None) -> list[str]:
+        """The distinct tags of your agents, sorted (``name``: a part, any case)."""
+        return self._run(self.service.list_tags(name=name))
+
+    def find_agents(
+        self, *, tags: list[str] | None = None, match_all_tags: bool = False, identity_id: str | None = None,
+        identifier_keys: list[str] | None = None,
+    ) -> list[AgentState]:
+        """Your agents with any (or all) of the tags, linked to the identity / identities of these keys."""
+        return self._run(self.service.find_agents(tags=tags, match_all_tags=match_all_tags,
+            identity_id=identity_id, identifier_keys=identifier_keys))
+
+    def list_all_messages(
+        self, *, after: str | None = None, before: str | None = None, limit: int = 100,
+        order: Literal["asc", "desc"] = "desc",
+    ) -> list[Message]:
+        """Messages of all your agents by time (newest first by default); after/before are message ids."""
+        return self._run(self.service.list_all_messages(after=after, before=before, limit=limit, order=order))
+
+    def get_any_message(self, message_id: str) -> Message:
+        """One message of any of your agents by id."""
+        return self._run(self.service.get_any_message(message_id))
+
+    def search_all_messages(
+        self, query: str | None, *, agent: str | None = None, start: datetime | None = None,
+        end: datetime | None = None, limit: int = 50,
+    ) -> list[Message]:
+        """Recall search over one agent or all your agents, within [start, end)."""
+        return self._run(self.service.search_all_messages(query, agent=agent, start=start, end=end,
+            limit=limit))
 
     # --- agent files -------------------------------------------------------------------------
     def export_agent(self, agent: str, *, messages: bool = True, passages: bool = True) -> dict[str, Any]:

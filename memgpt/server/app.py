@@ -14,7 +14,11 @@ from memgpt.server import errors
 from memgpt.server.deps import get_service
 from memgpt.server.errors import error_response
 from memgpt.server.letta import agentfiles, agents, catalog, fallback, memory, messages, tools
+from memgpt.server.letta import blocks as letta_blocks
+from memgpt.server.letta import identities as letta_identities
+from memgpt.server.native import identities as native_identities
 from memgpt.server.native import agents as native, tools as native_tools, workbench
+from memgpt.server.native import blocks as native_blocks
 from memgpt.services.service import AgentService
 
 MAX_BODY_BYTES = 1 << 20
@@ -102,8 +106,11 @@ def create_app(
     app.state.max_body_bytes = max_body_bytes
     app.state.require_key = require_key
     errors.install(app)
-    for module in (agents, agentfiles, messages, memory, tools, catalog, native, native_tools):
+    for module in (agents, agentfiles, messages, memory, letta_blocks, tools, catalog, native, native_tools,
+                   native_blocks):
         app.include_router(module.router)
+    app.include_router(letta_identities.router)
+    app.include_router(native_identities.router)
     workbench.install(app, require_key=require_key)  # the page (no key needed) and its route
     app.include_router(fallback.router)  # last: answers whatever nothing else did
     return app

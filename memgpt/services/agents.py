@@ -30,17 +30,22 @@ class AgentsApi(ToolsApi):
         summarizer_model: str | None = None,
         max_output_tokens: int | None = None,
         tools: list[str] | None = None,
+        block_ids: list[str] | None = None,
     ) -> AgentState:
-        """Create an agent; blocks default to our persona and human starters.
+        """Create an agent; blocks default to our persona and human starters (those whose
+        label no block of ``block_ids`` has).
 
         ``tools`` names custom tools (by id or name) to attach; base tools every agent has.
+        ``block_ids`` names existing blocks of this user's to share with the new agent.
         """
         self.kernel.check_model(model)
         extra = await self._resolve_tools(tools or [])
         if summarizer_model:
             self.kernel.check_model(summarizer_model)
-        chosen = blocks if blocks is not None else default_blocks(persona, human)
-        labels = [b.label for b in chosen]
+        shared = [await self.stores.blocks.get(self.owner, i) for i in dict.fromkeys(block_ids or [])]
+        chosen = blocks if blocks is not None else [
+            b for b in default_blocks(persona, human) if b.label not in {s.label for s in shared}]
+        labels = [b.label for b in [*chosen, *shared]]
         if len(set(labels)) != len(labels):
             raise InvalidRequestError(f"block labels must be unique: {labels}")
         for b in chosen:
@@ -56,11 +61,11 @@ class AgentsApi(ToolsApi):
             context_window=context_window or self.kernel.default_window(model),
             max_output_tokens=max_output_tokens,
         )
-        await self.stores.agents.create(state, chosen)
+        await self.stores.agents.create(state, chosen, [b.id for b in shared])
         for tool in extra:
             await self.kernel.tool_store.attach(state.id, tool.id)
         if not extra:  # what its first turn would read back: keep it (version 0, no history)
-            self.kernel.remember(Loaded(state.model_copy(), list(chosen), []))
+            self.kernel.remember(Loaded(state.model_copy(), await self.stores.blocks.all(state.id), []))
         return state
 
     def model_names(self) -> list[str]:

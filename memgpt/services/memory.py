@@ -50,7 +50,7 @@ class MemoryApi(ServiceBase):
                     f"block {label!r} would hold {len(new.value)} characters, over its limit {new.limit}"
                 )
             await self.commit_memory(state.id, blocks={label: new})
-            return new
+            return find_block(await self.stores.blocks.all(state.id), label)  # as stored, with its id
 
     async def insert_passage(self, agent: str, text: str, tags: list[str] | None = None) -> Passage:
         """Add one passage to archival memory."""

@@ -15,7 +15,9 @@ from memgpt.core.settings import Settings
 from memgpt.embeddings import Embedder
 from memgpt.llm.base import Model
 from memgpt.services.agentfiles import AgentFilesApi
+from memgpt.services.blocks import BlocksApi
 from memgpt.services.base import LOCAL_OWNER
+from memgpt.services.identities import IdentitiesApi
 from memgpt.services.kernel import Kernel, ModelResolver
 from memgpt.services.keys import KeysApi
 from memgpt.services.memory import MemoryApi
@@ -24,7 +26,7 @@ from memgpt.services.messages import MessagesApi
 __all__ = ["AgentService", "LOCAL_OWNER", "ModelResolver", "default_service"]
 
 
-class AgentService(AgentFilesApi, MessagesApi, MemoryApi, KeysApi):
+class AgentService(AgentFilesApi, MessagesApi, MemoryApi, BlocksApi, IdentitiesApi, KeysApi):
     """Create, run and inspect agents. Async; see ``memgpt.MemGPT`` for the sync wrapper."""
 
     def __init__(

@@ -8,12 +8,15 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from memgpt.memory.stores import AgentStore, ArchivalStore, BlockStore, RecallStore, Stores, ToolStore
+from memgpt.memory.stores import (
+    AgentStore, ArchivalStore, BlockStore, IdentityStore, RecallStore, Stores, ToolStore,
+)
 from memgpt.memory.unit import UnitStore
 from memgpt.storage import db
 from memgpt.storage.postgres import PgArchivalStore, PgRecallStore
 from memgpt.storage.sql_agents import SqlAgentStore, SqlBlockStore, SqlKeyStore
 from memgpt.storage.sql_archival import SqlArchivalStore
+from memgpt.storage.sql_identities import SqlIdentityStore
 from memgpt.storage.sql_recall import SqlRecallStore
 from memgpt.storage.tools import SqlToolStore
 from memgpt.storage.runner import AsyncRunner, Runner, ThreadRunner
@@ -41,6 +44,8 @@ class Storage:
     """Steps committed whole, the tool journal, agent leases."""
     runner: Runner
     """Where the unit store's transactions run (a writer thread on SQLite)."""
+    identities: IdentityStore
+    """Identities, agent tags, and messages read across an owner's agents."""
 
     @property
     def stores(self) -> Stores:
@@ -93,4 +98,5 @@ def storage_for(engine: AsyncEngine, *, vector_index: VectorIndexConfig | None =
         tools=SqlToolStore(sessions),
         unit=SqlUnitStore(runner, recall, archival),
         runner=runner,
+        identities=SqlIdentityStore(sessions),
     )

@@ -7,13 +7,18 @@ import json
 import secrets
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from memgpt.core.errors import AlreadyExistsError, NotFoundError
-from memgpt.core.schemas import CONFIG_FIELDS, AgentConfig, AgentState, Block, Step, new_id, utcnow
+from memgpt.core.schemas import (
+    CONFIG_FIELDS, AgentConfig, AgentState, Block, Step, new_id, stable_id, utcnow,
+)
+from memgpt.storage.sql_blocks import SqlBlockStore, link, new_row, orphans_of
 from memgpt.storage.sql_common import Sessions
-from memgpt.storage.tables import STEPS, AgentRow, ApiKeyRow, BlockRow, bump_versions
+from memgpt.storage.tables import STEPS, AgentRow, ApiKeyRow
+
+__all__ = ["SqlAgentStore", "SqlBlockStore", "SqlKeyStore", "step_values"]
 
 _AGENT_FIELDS = [f for f in AgentState.model_fields if f not in ("id", "created_at", "version")]
 
@@ -28,16 +33,23 @@ class SqlAgentStore:
     def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions
 
-    async def create(self, state: AgentState, blocks: list[Block]) -> None:
-        """Persist a new agent with its blocks."""
+    async def create(self, state: AgentState, blocks: list[Block], attach: list[str] | None = None) -> None:
+        """Persist a new agent with its new blocks, then the existing blocks ``attach`` names
+        (ids of the owner's blocks, checked by the caller)."""
         async with self.sessions() as s, s.begin():
             taken = select(AgentRow.id).where(AgentRow.name == state.name, AgentRow.owner == state.owner)
             if await s.scalar(taken):
                 raise AlreadyExistsError(f"an agent named {state.name!r} already exists")
             s.add(AgentRow(**state.model_dump()))
             await s.flush()
-            for pos, b in enumerate(blocks):
-                s.add(BlockRow(agent_id=state.id, position=pos, **b.model_dump()))
+            def add(sync: Session) -> None:
+                for b in blocks:
+                    row = new_row(sync, state.owner, b, stable_id("block", state.id, b.label), False)
+                    link(sync, state.id, row.id)
+                for block_id in attach or []:
+                    link(sync, state.id, block_id)
+
+            await s.run_sync(add)
 
     async def get(self, id_or_name: str, owner: str | None = None) -> AgentState:
         """Load an agent by id or name (only among owner's agents, if given)."""
@@ -91,6 +103,7 @@ class SqlAgentStore:
     async def delete(self, agent_id: str) -> None:
         """Delete an agent and everything it owns."""
         async with self.sessions() as s, s.begin():
+            await s.execute(orphans_of(agent_id))
             result: Any = await s.execute(delete(AgentRow).where(AgentRow.id == agent_id))
             if result.rowcount == 0:
                 raise NotFoundError(f"no agent with id {agent_id!r}")
@@ -108,62 +121,6 @@ def step_values(agent_id: str, input_id: str, model: str, step: Step) -> dict[st
         "model": model, "heartbeat": step.heartbeat, "stop_reason": step.stop_reason,
         "repairs": json.dumps(step.repairs), "created_at": utcnow(), **step.usage.model_dump(),
     }
-
-
-class SqlBlockStore:
-    """Core memory blocks in SQL."""
-
-    def __init__(self, sessions: Sessions) -> None:
-        self.sessions = sessions
-
-    async def all(self, agent_id: str) -> list[Block]:
-        """An agent's blocks in display order."""
-        async with self.sessions() as s:
-            rows = await s.scalars(
-                select(BlockRow).where(BlockRow.agent_id == agent_id).order_by(BlockRow.position)
-            )
-            return [
-                Block(
-                    label=r.label,
-                    value=r.value,
-                    limit=r.limit,
-                    description=r.description,
-                    read_only=r.read_only,
-                    updated_at=r.updated_at,
-                )
-                for r in rows
-            ]
-
-    async def save(self, agent_id: str, block: Block) -> None:
-        """Insert or update a block by label."""
-        async with self.sessions() as s, s.begin():
-            await s.run_sync(self.put, agent_id, block)
-            await s.execute(bump_versions(agent_id))
-
-    @staticmethod
-    def put(s: Session, agent_id: str, block: Block) -> None:
-        """Insert or update a block by label in an open (sync) session."""
-        row = s.scalar(
-            select(BlockRow).where(BlockRow.agent_id == agent_id, BlockRow.label == block.label)
-        )
-        if row is None:
-            count = s.scalar(
-                select(func.count()).select_from(BlockRow).where(BlockRow.agent_id == agent_id)
-            )
-            s.add(BlockRow(agent_id=agent_id, position=count or 0, **block.model_dump()))
-            return
-        for field, value in block.model_dump().items():
-            setattr(row, field, value)
-
-    async def delete(self, agent_id: str, label: str) -> None:
-        """Remove a block."""
-        async with self.sessions() as s, s.begin():
-            result: Any = await s.execute(
-                delete(BlockRow).where(BlockRow.agent_id == agent_id, BlockRow.label == label)
-            )
-            if result.rowcount == 0:
-                raise NotFoundError(f"agent {agent_id!r} has no block {label!r}")
-            await s.execute(bump_versions(agent_id))
 
 
 class SqlKeyStore:

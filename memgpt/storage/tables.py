@@ -17,7 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy import Update, update
+from sqlalchemy import Update, select, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -75,19 +75,41 @@ class AgentRow(Base):
 
 
 class BlockRow(Base):
-    """A core memory block of one agent."""
+    """A core memory block: its owner's, attachable to many agents (``agent_blocks``).
+
+    ``standalone`` blocks were made on their own (``/v1/blocks``) and outlive every agent;
+    the others were made with an agent and go when no agent uses them any more.
+    """
 
     __tablename__ = "blocks"
-    __table_args__ = (UniqueConstraint("agent_id", "label", name="uq_blocks_agent_label"),)
+    __table_args__ = (Index("ix_blocks_owner_label", "owner", "label"),)
     pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    owner: Mapped[str] = mapped_column(String(200), default="local")
     label: Mapped[str] = mapped_column(String(64))
     value: Mapped[str] = mapped_column(Text)
     limit: Mapped[int] = mapped_column("char_limit", Integer)
     description: Mapped[str] = mapped_column(Text, default="")
     read_only: Mapped[bool] = mapped_column(Boolean, default=False)
-    position: Mapped[int] = mapped_column(Integer, default=0)
+    standalone: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AgentBlockRow(Base):
+    """A block attached to an agent, at a display position.
+
+    ``stale`` marks that another writer changed the block since: the agent's next commit
+    makes sure no process keeps a copy of the agent compiled from the old value.
+    """
+
+    __tablename__ = "agent_blocks"
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True)
+    block_id: Mapped[str] = mapped_column(
+        ForeignKey("blocks.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    stale: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class MessageRow(Base):
@@ -205,6 +227,8 @@ MESSAGES = cast(Table, MessageRow.__table__)
 """The messages table, for Core inserts."""
 STEPS = cast(Table, StepRow.__table__)
 """The steps table, for Core inserts."""
+AGENT_BLOCKS = cast(Table, AgentBlockRow.__table__)
+"""Which agents each block is attached to."""
 
 
 def bump_versions(agents: Any) -> Update:
@@ -212,3 +236,52 @@ def bump_versions(agents: Any) -> Update:
     write to anything of theirs, so every process's cache of them knows it is stale."""
     where = AGENTS.c.id.in_(agents) if not isinstance(agents, str) else AGENTS.c.id == agents
     return update(AGENTS).where(where).values(version=AGENTS.c.version + 1)
+
+
+def touch_sharers(block_id: str, writer: str | None = None) -> list[Update]:
+    """The statements that tell every agent attached to a block (but the writer) that it
+    changed: their link is marked stale, their system message must be compiled anew, and
+    their version is bumped so every process's cache of them is stale."""
+    ab = AGENT_BLOCKS.c
+    where = [ab.block_id == block_id] + ([ab.agent_id != writer] if writer is not None else [])
+    sharers = select(ab.agent_id).where(*where)
+    return [
+        update(AGENT_BLOCKS).where(*where).values(stale=True),
+        update(AGENTS).where(AGENTS.c.id.in_(sharers))
+        .values(version=AGENTS.c.version + 1, memory_dirty=True),
+    ]
+
+
+class IdentityRow(Base):
+    """An identity (a user, an org, ...) of an owner's application, known by its
+    ``identifier_key`` (unique per owner); agents are linked to it by ``agent_identities``."""
+
+    __tablename__ = "identities"
+    __table_args__ = (UniqueConstraint("owner", "identifier_key", name="uq_identities_owner_key"),)
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    owner: Mapped[str] = mapped_column(String(200))
+    identifier_key: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))
+    identity_type: Mapped[str] = mapped_column(String(16))
+    properties: Mapped[str] = mapped_column(Text, default="[]")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AgentIdentityRow(Base):
+    """An identity linked to an agent."""
+
+    __tablename__ = "agent_identities"
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True)
+    identity_id: Mapped[str] = mapped_column(
+        ForeignKey("identities.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class AgentTagRow(Base):
+    """One tag of an agent (Letta's ``tags``: free labels to find agents by)."""
+
+    __tablename__ = "agent_tags"
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(200), primary_key=True, index=True)

@@ -2,7 +2,11 @@
 
 ``commit`` stages everything a step wrote through the stores' writers (recall ``add``,
 archival ``add``, block ``put``, the step row) and the agent's new loop position and version
-in one transaction, so a crash leaves the step wholly applied or not at all. In-memory
+in one transaction, so a crash leaves the step wholly applied or not at all. Blocks may be
+shared: a tool's edits are re-applied to the block's current value under a row lock (so two
+agents' concurrent edits are both kept), the other agents attached are marked stale, and an
+agent whose block another writer changed during its step is moved one version past the one
+``commit`` returns, so no process reuses a copy compiled from the old value. In-memory
 vector indexes learn of new passages only after the commit succeeded.
 
 Each of these is one transaction written as a plain (sync) function over a Session, run by a
@@ -23,10 +27,11 @@ from memgpt.core.errors import NotFoundError
 from memgpt.core.schemas import POSITION_FIELDS, utcnow
 from memgpt.memory.unit import JournalEntry, StepWrite
 from memgpt.storage.sql_agents import SqlBlockStore, step_values
+from memgpt.storage.sql_blocks import settled
 from memgpt.storage.sql_archival import SqlArchivalStore
 from memgpt.storage.runner import Runner
 from memgpt.storage.sql_recall import SqlRecallStore
-from memgpt.storage.tables import AGENTS, STEPS, ToolJournalRow, bump_versions
+from memgpt.storage.tables import AGENT_BLOCKS, AGENTS, STEPS, ToolJournalRow, bump_versions
 
 
 class SqlUnitStore:
@@ -37,13 +42,21 @@ class SqlUnitStore:
 
     async def commit(self, write: StepWrite) -> int:
         """Apply a step's writes in one transaction; returns the agent's new version."""
-        version, after = await self.runner.run(lambda s: self._commit(s, write))
+        version, after, values = await self.runner.run(lambda s: self._commit(s, write))
         if after is not None:
             after()
+        settled(write.blocks, values)
         return version
 
-    def _commit(self, s: Session, write: StepWrite) -> tuple[int, Callable[[], None] | None]:
+    def _commit(
+        self, s: Session, write: StepWrite
+    ) -> tuple[int, Callable[[], None] | None, dict[str, str]]:
         agent_id, after = write.agent_id, None
+        # Blocks first, in label order: every writer locks a shared block before any agent row
+        # (operators' edits too), so concurrent commits on PostgreSQL never deadlock.
+        if write.blocks and s.scalar(select(AGENTS.c.id).where(AGENTS.c.id == agent_id)) is None:
+            raise NotFoundError(f"no agent with id {agent_id!r}")
+        stored = {label: SqlBlockStore.put(s, agent_id, write.blocks[label]) for label in sorted(write.blocks)}
         values: dict[str, Any] = {"version": AGENTS.c.version + 1}
         if write.position is not None:
             values |= {f: getattr(write.position, f) for f in POSITION_FIELDS}
@@ -56,8 +69,6 @@ class SqlUnitStore:
             raise NotFoundError(f"no agent with id {agent_id!r}")
         if write.messages:
             self.recall.add(s, agent_id, write.messages)
-        for block in write.blocks.values():
-            SqlBlockStore.put(s, agent_id, block)
         if write.passages:
             vectors = np.asarray(write.vectors, dtype=np.float32)
             after = self.archival.add(s, agent_id, write.passages, vectors)
@@ -70,7 +81,13 @@ class SqlUnitStore:
                 .where(ToolJournalRow.agent_id == agent_id, ToolJournalRow.call_id.in_(write.finished_calls))
                 .values(finished_at=utcnow())
             )
-        return int(version), after
+        if s.execute(update(AGENT_BLOCKS).where(AGENT_BLOCKS.c.agent_id == agent_id, AGENT_BLOCKS.c.stale)
+                     .values(stale=False)).rowcount:  # type: ignore[attr-defined]
+            # Another writer changed a block of the agent during this step: what the caller
+            # keeps was compiled from the old value, so the stored agent moves one version on
+            # (no cache matches it) and is compiled anew.
+            s.execute(bump_versions(agent_id).values(memory_dirty=True))
+        return int(version), after, stored
 
     async def journal_start(self, agent_id: str, call_id: str, tool: str, arguments: str) -> None:
         """Record, durably and before it runs, that an external tool call is starting."""

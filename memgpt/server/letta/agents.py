@@ -13,15 +13,35 @@ from memgpt.formats import letta as ls
 from memgpt.server.deps import Service
 from memgpt.server.errors import NotImplementedByServer
 from memgpt.server.paging import page
+from memgpt.services.identities import valid_tags
 from memgpt.services.service import AgentService
 
 router = APIRouter(tags=["agents"])
 
 
 async def agent_out(service: AgentService, state: MemAgentState) -> ls.AgentState:
-    """An agent with its blocks and tools, in Letta's shape."""
+    """An agent with its blocks, tools, tags and identities, in Letta's shape."""
     blocks = await service.list_blocks(state.id)
-    return ls.agent_out(state, blocks, await service.list_agent_tools(state.id), service.embedder)
+    return ls.agent_out(state, blocks, await service.list_agent_tools(state.id), service.embedder,
+                        tags=await service.agent_tags(state.id),
+                        identities=await service.agent_identities(state.id))
+
+
+async def _labels(service: AgentService, tags: list[str] | None, identity_ids: list[str] | None) -> None:
+    """Check tags and identity ids before anything is written (a bad one answers 400/404)."""
+    if tags is not None:
+        valid_tags(tags)
+    for identity_id in identity_ids or []:
+        await service.get_identity(identity_id)
+
+
+async def _set_identities(service: AgentService, agent_id: str, identity_ids: list[str]) -> None:
+    """Make an agent's identities exactly these."""
+    for identity in await service.agent_identities(agent_id):
+        if identity.id not in identity_ids:
+            await service.detach_identity(agent_id, identity.id)
+    for identity_id in identity_ids:
+        await service.attach_identity(agent_id, identity_id)
 
 
 def _spec(cfg: ls.LlmConfigIn) -> str:
@@ -50,8 +70,7 @@ async def create_agent(body: ls.CreateAgentRequest, service: Service) -> ls.Agen
     Every agent gets the base memory tools; ``tools``/``tool_ids`` attach custom tools.
     ``embedding`` is accepted but the server's embedder is used (it is shown in the response).
     """
-    if body.block_ids:
-        raise NotImplementedByServer("attaching existing blocks (block_ids) is not supported: pass memory_blocks")
+    await _labels(service, body.tags, body.identity_ids)
     blocks = None
     if body.memory_blocks is not None:
         blocks = [
@@ -67,7 +86,12 @@ async def create_agent(body: ls.CreateAgentRequest, service: Service) -> ls.Agen
         context_window=body.context_window_limit or (cfg.context_window if cfg else None),
         max_output_tokens=body.max_tokens or (cfg.max_tokens if cfg else None),
         tools=[*(body.tools or []), *(body.tool_ids or [])],
+        block_ids=body.block_ids,
     )
+    if body.tags:
+        await service.set_agent_tags(state.id, body.tags)
+    if body.identity_ids:
+        await _set_identities(service, state.id, body.identity_ids)
     return await agent_out(service, state)
 
 
@@ -82,9 +106,16 @@ async def list_agents(
     ascending: bool | None = None,
     name: str | None = None,
     query_text: str | None = None,
+    tags: Annotated[list[str] | None, Query()] = None,
+    match_all_tags: bool = False,
+    identity_id: str | None = None,
+    identifier_keys: Annotated[list[str] | None, Query()] = None,
 ) -> list[ls.AgentState]:
-    """Agents, newest first by default; ``after``/``before`` are agent ids."""
-    agents = await service.list_agents()
+    """Agents, newest first by default; ``after``/``before`` are agent ids. ``tags`` keeps
+    agents with any of them (all, with ``match_all_tags``); ``identity_id`` and
+    ``identifier_keys`` keep the agents linked to those identities."""
+    agents = await service.find_agents(tags=tags, match_all_tags=match_all_tags,
+                                       identity_id=identity_id, identifier_keys=identifier_keys)
     if name is not None:
         agents = [a for a in agents if a.name == name]
     if query_text:
@@ -117,9 +148,14 @@ async def update_agent(agent_id: str, body: ls.UpdateAgentRequest, service: Serv
     current = await service.get_agent(agent_id)
     if changes["model"] is not None:  # before tool_ids change anything
         service.kernel.check_model(changes["model"])
+    await _labels(service, body.tags, body.identity_ids)
     if body.tool_ids is not None:
         await service.set_agent_tools(current.id, body.tool_ids)
     state = await service.update_agent(current.id, **changes)
+    if body.tags is not None:  # checked above; written once the agent's own update succeeded
+        await service.set_agent_tags(state.id, body.tags)
+    if body.identity_ids is not None:
+        await _set_identities(service, state.id, body.identity_ids)
     return await agent_out(service, state)
 
 

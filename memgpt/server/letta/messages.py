@@ -131,13 +131,11 @@ async def list_messages(
 
 @router.post("/v1/messages/search", response_model=list[ls.MessageSearchResult])
 async def search_messages(body: ls.MessageSearchRequest, service: Service) -> list[ls.MessageSearchResult]:
-    """Search one agent's recall memory by words and/or a [start_date, end_date) range.
-
-    ``agent_id`` is required here; an empty query lists messages in the date range in order.
-    """
-    if not body.agent_id:
-        raise InvalidRequestError("agent_id is required: this server searches one agent's recall memory")
-    found = await service.search_messages(
-        body.agent_id, body.query or None, start=body.start_date, end=body.end_date, limit=body.limit,
+    """Search recall memory by words and/or a [start_date, end_date) range: one agent's
+    (``agent_id``) or all the caller's agents' (their hits interleaved by rank). An empty
+    query lists messages in the date range in order. ``search_mode`` is always hybrid."""
+    found = await service.search_all_messages(
+        body.query or None, agent=body.agent_id or None, start=body.start_date, end=body.end_date,
+        limit=body.limit,
     )
-    return [ls.search_result(m) for m in found.items]
+    return [ls.search_result(m) for m in found]

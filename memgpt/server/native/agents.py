@@ -40,6 +40,7 @@ class CreateAgent(_Body):
     summarizer_model: str | None = None
     max_output_tokens: int | None = Field(default=None, ge=1)
     tools: list[str] | None = None
+    block_ids: list[str] | None = None
 
 
 class UpdateAgent(_Body):
