@@ -19,7 +19,11 @@ from memgpt.storage.tables import PassageRow
 
 MODEL = "test-embed"
 DIM = 48
-needs_faiss = pytest.mark.skipif(load_faiss() is None, reason="faiss-cpu not installed")
+
+
+def test_faiss_is_installed() -> None:
+    """faiss-cpu is a dependency: the HNSW tests below need it, and never skip."""
+    assert load_faiss() is not None
 
 
 def clustered(n: int, seed: int, dim: int = DIM, centers: int = 30) -> np.ndarray:
@@ -125,7 +129,6 @@ async def test_new_passages_found_at_once(db: Db) -> None:
     assert got[0][0] == pid and got[0][1] == pytest.approx(1.0, abs=1e-5)
 
 
-@needs_faiss
 async def test_hnsw_recall_against_exact(db: Db) -> None:
     """Above the threshold the HNSW graph answers with recall@10 >= 0.95, deltas included."""
     store = db.store(exact_limit=1_000, merge_batch=300, background=True)
@@ -164,7 +167,6 @@ async def test_deletes_honoured(db: Db, ann: bool) -> None:
     assert len(store.vectors.index(db.agent_id, MODEL)) == 1_490
 
 
-@needs_faiss
 async def test_restart_loads_saved_graph_and_catches_up(
     db: Db, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -199,7 +201,6 @@ async def test_restart_loads_saved_graph_and_catches_up(
     assert builds == []
 
 
-@needs_faiss
 async def test_stale_or_broken_saved_graph(db: Db) -> None:
     """Rows deleted after the save are dropped on load; a corrupt file is rebuilt."""
     first = db.store(exact_limit=800, merge_batch=200)

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
+from playwright import async_api as playwright_api
 
 from memgpt import AgentService, ScriptedModel, Settings
 from memgpt.core.schemas import AgentState
@@ -28,7 +29,6 @@ from memgpt.llm.scripted import Policy, reply, text, tool_call
 from memgpt.server import create_app
 from serve import serving_app
 
-playwright_api = pytest.importorskip("playwright.async_api")
 Browser = playwright_api.Browser
 Page = playwright_api.Page
 expect = playwright_api.expect
@@ -44,9 +44,8 @@ expect.set_options(timeout=10_000)
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    """One Chromium for the module (the browser tests skip without it)."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"needs Debian's Chromium at {CHROMIUM} (apt-get install chromium)")
+    """One Chromium for the module (.ci/run installs it; without it the tests fail)."""
+    assert Path(CHROMIUM).exists(), f"needs Debian's Chromium at {CHROMIUM} (apt-get install chromium)"
     async with playwright_api.async_playwright() as pw:
         chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
