@@ -35,6 +35,17 @@ def page(
     return window
 
 
+def add_whole(groups: list[list[T]], converted: list[T], total: int, limit: int) -> int:
+    """Add one stored message's Letta messages to a page of ``limit`` holding ``total``; the new
+    total. A stored message is never split: one that would overflow a page that already holds
+    something is left out, and the page is full (``limit`` is returned)."""
+    if converted and groups and total + len(converted) > limit:
+        return limit
+    if converted:
+        groups.append(converted)
+    return total + len(converted)
+
+
 async def history(
     service: AgentService, agent: str, *, after: str | None, before: str | None, limit: int,
     order: Order, use_assistant_message: bool = True, types: Sequence[str] | None = None,
@@ -61,12 +72,7 @@ async def history(
             batch = [m for m in reversed(batch) if lo is None or m.seq > lo]
         for m in batch:
             converted = ls.messages_to_letta([m], use_assistant_message=use_assistant_message, types=types)
-            if converted and groups and total + len(converted) > limit:
-                total = limit
-                break
-            if converted:
-                groups.append(converted)
-                total += len(converted)
+            total = add_whole(groups, converted, total, limit)
             lo, hi = (m.seq, hi) if from_low else (lo, m.seq)
             if total >= limit:
                 break

@@ -17,7 +17,7 @@ from memgpt.formats import letta as ls
 from memgpt.memory.stores import IdentityProperty
 from memgpt.server.deps import Service
 from memgpt.server.letta.agents import agent_out
-from memgpt.server.paging import page
+from memgpt.server.paging import add_whole, page
 
 router = APIRouter(tags=["identities"])
 
@@ -209,12 +209,7 @@ async def list_all_messages(
             converted = ls.messages_to_letta([m], types=include_return_message_types)
             if order == "desc":
                 converted.reverse()
-            if converted and groups and total + len(converted) > limit:
-                total = limit
-                break
-            if converted:
-                groups.append(converted)
-                total += len(converted)
+            total = add_whole(groups, converted, total, limit)
             before, after = (m.id, after) if backwards else (before, m.id)
             if total >= limit:
                 break
