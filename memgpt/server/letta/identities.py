@@ -7,6 +7,7 @@ only the caller's. Search (``POST /v1/messages/search``) is in ``letta/messages.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
@@ -14,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from memgpt.core.errors import InvalidRequestError
 from memgpt.formats import letta as ls
-from memgpt.memory.stores import IdentityProperty
+from memgpt.memory.stores import Identity, IdentityProperty
 from memgpt.server.deps import Service
 from memgpt.server.letta.agents import agent_out
 from memgpt.server.paging import add_whole, page
@@ -57,26 +58,26 @@ def _no_blocks(block_ids: list[str] | None) -> None:
         raise InvalidRequestError("identities hold no blocks on this server: attach blocks to agents")
 
 
+async def _save(save: Callable[..., Awaitable[Identity]], body: IdentityCreate) -> ls.Identity:
+    """The identity made by save (create or upsert) from a Letta create body."""
+    _no_blocks(body.block_ids)
+    made = await save(body.identifier_key, body.name, identity_type=body.identity_type,
+                      properties=body.properties, agent_ids=body.agent_ids)
+    return ls.identity_out(made)
+
+
 @router.post("/v1/identities/", response_model=ls.Identity)
 @router.post("/v1/identities", response_model=ls.Identity, include_in_schema=False)
 async def create_identity(body: IdentityCreate, service: Service) -> ls.Identity:
     """A new identity (``identifier_key`` unique among the caller's; 409 if taken)."""
-    _no_blocks(body.block_ids)
-    made = await service.create_identity(
-        body.identifier_key, body.name, identity_type=body.identity_type,
-        properties=body.properties, agent_ids=body.agent_ids)
-    return ls.identity_out(made)
+    return await _save(service.create_identity, body)
 
 
 @router.put("/v1/identities/", response_model=ls.Identity)
 @router.put("/v1/identities", response_model=ls.Identity, include_in_schema=False)
 async def upsert_identity(body: IdentityCreate, service: Service) -> ls.Identity:
     """The identity with this ``identifier_key`` made, or replaced if it exists."""
-    _no_blocks(body.block_ids)
-    made = await service.upsert_identity(
-        body.identifier_key, body.name, identity_type=body.identity_type,
-        properties=body.properties, agent_ids=body.agent_ids)
-    return ls.identity_out(made)
+    return await _save(service.upsert_identity, body)
 
 
 @router.get("/v1/identities/", response_model=list[ls.Identity])
