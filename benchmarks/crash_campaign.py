@@ -68,13 +68,11 @@ import json
 import os
 import random
 import re
-import shutil
 import signal
 import socket
 import sqlite3
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -87,7 +85,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the memgpt of this checkout
 
-from backends import database  # noqa: E402  (beside this script)
+from backends import database, scratch  # noqa: E402  (beside this script)
 
 MODEL = "crashy"
 SUMMARY_MARK = "SUMMARY-MARK"
@@ -994,18 +992,12 @@ def report(args: argparse.Namespace, backend: str, ledger: Ledger, info: dict[st
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    workdir = Path(tempfile.mkdtemp(prefix="memgpt-crash-"))
-    home = workdir / "home"
-    try:
+    with scratch("memgpt-crash-", args.keep) as workdir:
+        home = workdir / "home"
         async with database(args, home) as (url, backend):
             ledger, info = await campaign(args, url, home, workdir)
         print(report(args, backend, ledger, info), flush=True)
         return 0
-    finally:
-        if args.keep:
-            print(f"(kept {workdir})", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main() -> None:

@@ -32,12 +32,10 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -45,7 +43,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the memgpt of this checkout
 
-from backends import database  # noqa: E402  (beside this script)
+from backends import database, scratch  # noqa: E402  (beside this script)
 from memgpt.server import KEEP_ALIVE  # noqa: E402  (the server's own keep-alive, seconds)
 
 MODEL = "fixed-latency"
@@ -257,9 +255,8 @@ def table(args: argparse.Namespace, backend: str, r: dict[str, Any]) -> str:
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    workdir = Path(tempfile.mkdtemp(prefix="memgpt-many-"))
-    home = workdir / "home"
-    try:
+    with scratch("memgpt-many-", args.keep) as workdir:
+        home = workdir / "home"
         async with database(args, home) as (url, backend):
             result = await run(args, url, home, workdir)
         print(table(args, backend, result), flush=True)
@@ -268,11 +265,6 @@ async def main_async(args: argparse.Namespace) -> None:
 
             print(f"\nserver profile ({args.profile}), top 20 by own time:")
             pstats.Stats(args.profile, stream=sys.stdout).sort_stats("tottime").print_stats(20)
-    finally:
-        if args.keep:
-            print(f"(kept {workdir})", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main() -> None:
