@@ -222,6 +222,12 @@ class Passage(BaseModel):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+def reply_reserve(context_window: int, max_output_tokens: int | None) -> int:
+    """Tokens of the window kept for the model's reply: the agent's setting, else
+    min(4096, window / 8). A request larger than the window less this triggers eviction."""
+    return max_output_tokens or min(4096, context_window // 8)
+
+
 class AgentConfig(BaseModel):
     """What an operator sets: identity, model, instructions and window. Changed by
     ``update_agent``, never by the loop."""

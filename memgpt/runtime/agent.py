@@ -17,7 +17,7 @@ from memgpt.core.errors import ContextOverflowError
 from memgpt.core.events import Listener, MemoryChanged, MessageSaved
 from memgpt.core.prompts import PRESSURE_EVENT
 from memgpt.core.schemas import (
-    AgentState, Block, Message, Passage, Role, TextPart, ToolResultPart, utcnow,
+    AgentState, Block, Message, Passage, Role, TextPart, ToolResultPart, reply_reserve, utcnow,
 )
 from memgpt.core.settings import Settings
 from memgpt.embeddings.base import Embedder
@@ -161,8 +161,8 @@ class AgentRuntime:
         return self._system  # one object per compile, so its token count is counted once
 
     def output_tokens(self) -> int:
-        """Tokens reserved for the reply: the agent's setting, else min(4096, window / 8)."""
-        return self.state.max_output_tokens or min(4096, self.state.context_window // 8)
+        """Tokens reserved for the reply (``reply_reserve``)."""
+        return reply_reserve(self.state.context_window, self.state.max_output_tokens)
 
     def request(self, system: Message) -> ModelRequest:
         """The model request for the current context."""

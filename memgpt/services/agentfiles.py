@@ -8,7 +8,7 @@ from typing import Any
 from memgpt.core.errors import AlreadyExistsError, InvalidRequestError, ModelNotFoundError, ToolDefinitionError
 from memgpt.core.prompts import SYSTEM_INSTRUCTIONS
 from memgpt.core.schemas import (
-    AgentState, Message, Passage, ToolCallPart, ToolDef, ToolResultPart, utcnow,
+    AgentState, Message, Passage, ToolCallPart, ToolDef, ToolResultPart, reply_reserve, utcnow,
 )
 from memgpt.formats import agentfile
 from memgpt.formats import letta as ls
@@ -203,7 +203,7 @@ def check_limits(service: AgentFilesApi, plan: agentfile.Plan) -> None:
         )
     stats = MemoryStats(0, len(plan.messages), len(plan.passages), None, utcnow())
     system = render_system(plan.instructions or SYSTEM_INSTRUCTIONS, plan.blocks, plan.summary, stats)
-    output = plan.max_output_tokens or min(4096, window // 8)
+    output = reply_reserve(window, plan.max_output_tokens)
     need = estimate_tokens(system) + count_tools(service.kernel.base_tools.schemas()) + output
     if need >= window:
         raise InvalidRequestError(

@@ -20,7 +20,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from memgpt.core.schemas import ContextReport
+from memgpt.core.schemas import ContextReport, reply_reserve
 from memgpt.server.deps import Service
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -134,8 +134,7 @@ async def window_map(agent: str, service: Service) -> WindowMap:
     report = await service.context_window(agent)
     state = await service.get_agent(agent)
     window = state.context_window
-    # as AgentRuntime.output_tokens and .prepare compute them for the next request
-    output = state.max_output_tokens or min(4096, window // 8)
+    output = reply_reserve(window, state.max_output_tokens)  # as the next request reserves
     return WindowMap(
         report=report,
         warning_tokens=int(window * service.settings.warning_fraction),
