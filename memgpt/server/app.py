@@ -19,6 +19,10 @@ from memgpt.server.letta import identities as letta_identities
 from memgpt.server.native import identities as native_identities
 from memgpt.server.native import agents as native, tools as native_tools, workbench
 from memgpt.server.native import blocks as native_blocks
+from memgpt.server.letta import archives, conversations, folders, mcp, runs, schedules
+from memgpt.server.native import archives as native_archives, conversations as native_conversations
+from memgpt.server.native import folders as native_folders, mcp as native_mcp, runs as native_runs
+from memgpt.server.native import schedules as native_schedules
 from memgpt.services.service import AgentService
 
 MAX_BODY_BYTES = 1 << 20
@@ -111,6 +115,9 @@ def create_app(
         app.include_router(module.router)
     app.include_router(letta_identities.router)
     app.include_router(native_identities.router)
+    for module in (archives, folders, runs, schedules, conversations, mcp, native_archives, native_folders,
+                   native_runs, native_schedules, native_conversations, native_mcp):
+        app.include_router(module.router)
     workbench.install(app, require_key=require_key)  # the page (no key needed) and its route
     app.include_router(fallback.router)  # last: answers whatever nothing else did
     return app

@@ -22,11 +22,18 @@ from memgpt.services.kernel import Kernel, ModelResolver
 from memgpt.services.keys import KeysApi
 from memgpt.services.memory import MemoryApi
 from memgpt.services.messages import MessagesApi
+from memgpt.services.archives import ArchivesApi
+from memgpt.services.conversations import ConversationsApi
+from memgpt.services.folders import FoldersApi
+from memgpt.services.mcp import McpApi
+from memgpt.services.runs import RunsApi
+from memgpt.services.schedules import SchedulesApi
 
 __all__ = ["AgentService", "LOCAL_OWNER", "ModelResolver", "default_service"]
 
 
-class AgentService(AgentFilesApi, MessagesApi, MemoryApi, BlocksApi, IdentitiesApi, KeysApi):
+class AgentService(AgentFilesApi, MessagesApi, MemoryApi, BlocksApi, IdentitiesApi, KeysApi, ArchivesApi,
+                   FoldersApi, RunsApi, SchedulesApi, ConversationsApi, McpApi):
     """Create, run and inspect agents. Async; see ``memgpt.MemGPT`` for the sync wrapper."""
 
     def __init__(

@@ -285,3 +285,24 @@ class AgentTagRow(Base):
     __tablename__ = "agent_tags"
     agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True)
     tag: Mapped[str] = mapped_column(String(200), primary_key=True, index=True)
+
+
+# --- archives (migration 0010) ---
+
+
+# --- folders (migration 0011) ---
+
+
+# --- runs (migration 0012) ---
+
+
+# --- schedules (migration 0013) ---
+
+
+# --- conversations (migration 0014) ---
+
+
+# --- tool_control (migration 0015) ---
+
+
+# --- mcp (migration 0016) ---

@@ -1,0 +1,7 @@
+"""Letta's archives routes (placeholder: filled in by its issue)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
