@@ -19,7 +19,9 @@ found by walking ``app.routes`` so a route added later is covered without editin
 * afterwards Alice's agent, blocks, passages and messages are exactly as before.
 
 A route with a path parameter the matrix does not exercise, or a body it has no entry for,
-fails the test. Also: missing, invalid and revoked keys get 401 on every authenticated route,
+fails the test. A new kind of owned thing (archive, folder, run...) registers in
+``tests/tenancy_kinds.py`` (how to make one, its path parameters, a ghost id); the matrix then
+covers every route naming it. Also: missing, invalid and revoked keys get 401 on every authenticated route,
 and ``memgpt.server.run`` refuses a non-loopback host without keys before binding anything.
 """
 
@@ -54,6 +56,7 @@ from memgpt.server.deps import get_service
 from memgpt.formats.letta import block_id
 from memgpt.server.letta.fallback import LETTA_API
 from serve import serving_app
+from tenancy_kinds import KINDS, make_all, read_all
 
 # --- what the matrix knows about routes -----------------------------------------------------------
 AGENT = "<agent>"
@@ -107,9 +110,11 @@ QUERIES: dict[str, str] = {"query": "secret"}
 AGENT_PARAMS = ("agent_id", "agent")
 SUB_PARAMS = {"block_label": "label", "label": "label", "memory_id": "passage", "passage_id": "passage",
               "message_id": "message", "tool_id": "tool", "tool": "tool", "block_id": "block",
-              "identity_id": "identity"}
+              "identity_id": "identity",
+              **{p: k.name for k in KINDS.values() for p in k.params}}
 """Path parameters naming something inside an agent or owned by a user, by the kind of thing
-they name (a custom tool is its owner's, and is attached to the owner's agents)."""
+they name (a custom tool is its owner's, and is attached to the owner's agents). New kinds
+register in tests/tenancy_kinds.py."""
 PUBLIC = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/v1/health/", "/v1/health",
           "/{path:path}"}
 """Routes that may answer without a key; any other route must authenticate its caller."""
@@ -122,6 +127,7 @@ SECRETS = {
     "message": "alice-message-secret-e3a8",
     "tool": "alice-tool-secret-0c5d",
     "identity": "alice-identity-secret-4f1b",
+    **{k.name: k.secret for k in KINDS.values()},
 }
 TOOL_SOURCE = '''
 def {name}(code: str) -> str:
@@ -207,6 +213,13 @@ class Alice:
     """A standalone block of Alice's (holding a secret), attached to her agent."""
     identity: str = ""
     """An identity of Alice's (its key a secret), linked to her agent, which has a secret tag."""
+    extra: dict[str, str] = field(default_factory=dict)
+    """Her thing of each kind registered in tests/tenancy_kinds.py, holding its secret: ids by kind."""
+
+    def ids(self) -> dict[str, str]:
+        """Her ids by kind (the block label is ``human``)."""
+        return {"agent": self.agent_id, "label": "human", "passage": self.passage_id, "message": self.message_id,
+                "tool": self.tool_id, "block": self.block, "identity": self.identity, **self.extra}
 
 
 @dataclass
@@ -252,8 +265,9 @@ async def _alice(http: httpx.AsyncClient, headers: dict[str, str]) -> Alice:
     identity = await _new_identity(http, headers, SECRETS["identity"], agent_id)
     r = await http.patch(f"/v1/agents/{agent_id}", headers=headers, json={"tags": [SECRETS["identity"]]})
     assert r.status_code == 200, r.text
+    extra = await make_all(http, headers, agent_id, lambda k: k.secret)
     return Alice(agent_id, name, passage_id, said["id"], said["seq"], tool["id"], tool["name"], headers, block,
-                 identity)
+                 identity, extra)
 
 
 async def _new_identity(http: httpx.AsyncClient, headers: dict[str, str], key: str, agent_id: str) -> str:
@@ -336,15 +350,16 @@ async def _own_agent(w: World) -> dict[str, Any]:
     r = await w.http.patch(f"/v1/agents/{agent['id']}/core-memory/blocks/attach/{block}", headers=h)
     assert r.status_code == 200, r.text
     identity = await _new_identity(w.http, h, f"me-{uuid.uuid4().hex[:8]}", agent["id"])
+    extra = await make_all(w.http, h, agent["id"], lambda k: f"my own {k.name}")
     return {"agent": agent["id"], "name": agent["name"], "label": "human", "passage": passage, "message": message,
-            "tool": await _own_tool(w), "block": block, "identity": identity}
+            "tool": await _own_tool(w), "block": block, "identity": identity, **extra}
 
 
 async def _own_thing(w: World, kind: str) -> str:
     """A fresh thing of the intruder's that routes name without an agent: its id."""
     if kind == "block":
         return await _new_block(w.http, w.intruder)
-    if kind in ("identity", "message"):
+    if kind in ("identity", "message") or kind in KINDS:
         return str((await _own_agent(w))[kind])
     return await _own_tool(w)
 
@@ -384,10 +399,12 @@ async def _call(w: World, method: str, url: str, body: Any, query: dict[str, str
     return await w.http.request(method, url, headers=w.intruder, json=body, params=query)
 
 
-async def _snapshot(service: AgentService, agent_id: str) -> dict[str, Any]:
-    """Everything stored for Alice's agent, read straight from the service."""
+async def _snapshot(service: AgentService, agent_id: str, w: World | None = None) -> dict[str, Any]:
+    """Everything stored for Alice's agent, read straight from the service (and, given the
+    world, what Alice sees of her things of the registered kinds)."""
     alice = service.scoped("alice")
     return {
+        "kinds": await read_all(w.http, w.alice.headers, w.alice.extra) if w is not None else {},
         "agent": (await alice.get_agent(agent_id)).model_dump(),
         "blocks": [b.model_dump() for b in await alice.list_blocks(agent_id)],
         "passages": [p.model_dump(exclude={"embedding"}) for p in await alice.list_passages(agent_id, limit=1000)],
@@ -400,7 +417,8 @@ async def _snapshot(service: AgentService, agent_id: str) -> dict[str, Any]:
 
 GHOST = {"agent": f"agent-{uuid.UUID(int=1)}", "label": "human", "passage": f"passage-{uuid.UUID(int=2)}",
          "message": f"message-{uuid.UUID(int=3)}", "tool": f"tool-{uuid.UUID(int=4)}",
-         "block": f"block-{uuid.UUID(int=5)}", "identity": f"identity-{uuid.UUID(int=6)}"}
+         "block": f"block-{uuid.UUID(int=5)}", "identity": f"identity-{uuid.UUID(int=6)}",
+         **{k.name: k.ghost for k in KINDS.values()}}
 """Ids that never existed: what the intruder sees for Alice's must be indistinguishable."""
 
 
@@ -410,9 +428,8 @@ async def test_no_route_reaches_another_users_agent(tmp_path: Path, intruder: st
     """Every agent route, every method, Alice's real ids: 404 like a ghost id, no secrets, no change."""
     async with world(tmp_path, intruder) as w:
         a = w.alice
-        before = await _snapshot(w.service, a.agent_id)
-        alice_ids = {"agent": a.agent_id, "label": "human", "passage": a.passage_id, "message": a.message_id,
-                     "tool": a.tool_id, "block": a.block, "identity": a.identity}
+        before = await _snapshot(w.service, a.agent_id, w)
+        alice_ids = a.ids()
         exercised: set[tuple[str, str]] = set()
         problems: list[str] = []
 
@@ -470,20 +487,23 @@ async def test_no_route_reaches_another_users_agent(tmp_path: Path, intruder: st
                 kind = next((SUB_PARAMS[p] for p in route.path_params if p in SUB_PARAMS), "tool")
                 for method in route.methods:
                     where, query = f"{method} {route.path}", _query(route)
-                    own = {kind: await _own_thing(w, kind)}
-                    r = await _call(w, method, _fill(route, own), _body(route, method, ""), query)
+                    own = await _own_agent(w) if kind in KINDS else {kind: await _own_thing(w, kind)}
+                    r = await _call(w, method, _fill(route, own), _body(route, method, own.get("agent", "")), query)
                     if not r.is_success:
                         problems.append(f"{where} on the intruder's own {kind}: {r.status_code} {r.text[:200]}")
-                    cases = ([("Alice's tool id", a.tool_id, GHOST["tool"]),
-                              ("Alice's tool name", a.tool_name, "no_such_tool")] if kind == "tool"
-                             else [(f"Alice's {kind} id", getattr(a, "message_id" if kind == "message" else kind),
-                                    GHOST[kind])])
-                    for what, tool, ghost in cases:
-                        r = await _call(w, method, _fill(route, {kind: tool}), _body(route, method, ""), query)
-                        g = await _call(w, method, _fill(route, {kind: ghost}), _body(route, method, ""), query)
+                    if kind == "tool":
+                        cases = [("Alice's tool id", {kind: a.tool_id}, {kind: GHOST["tool"]}),
+                                 ("Alice's tool name", {kind: a.tool_name}, {kind: "no_such_tool"})]
+                    elif kind in KINDS:  # every parameter Alice's (a file of her folder...)
+                        cases = [(f"Alice's {kind} ids", alice_ids, GHOST)]
+                    else:
+                        cases = [(f"Alice's {kind} id", {kind: alice_ids[kind]}, {kind: GHOST[kind]})]
+                    for what, ids, ghost in cases:
+                        r = await _call(w, method, _fill(route, ids), _body(route, method, ""), query)
+                        g = await _call(w, method, _fill(route, ghost), _body(route, method, ""), query)
                         if r.status_code != 404 or _secrets_in(r.text):
                             problems.append(f"{where} with {what}: {r.status_code} (want 404): {r.text[:200]}")
-                        if _normalized(r, tool) != _normalized(g, ghost):
+                        if _normalized(r, *ids.values()) != _normalized(g, *ghost.values()):
                             problems.append(f"{where} with {what} answers unlike a ghost: {r.text[:200]} vs {g.text[:200]}")
                     exercised.add((method, route.path))
 
@@ -493,7 +513,7 @@ async def test_no_route_reaches_another_users_agent(tmp_path: Path, intruder: st
             missed.append(f"* {FALLBACK}")
         assert not missed, f"routes with path parameters the matrix did not exercise: {missed}"
         assert not problems, "\n".join(problems)
-        assert await _snapshot(w.service, a.agent_id) == before, "Alice's agent changed"
+        assert await _snapshot(w.service, a.agent_id, w) == before, "Alice's agent changed"
 
 
 @pytest.mark.parametrize("intruder", ["bob", "local"])
@@ -511,7 +531,8 @@ async def test_lists_and_searches_show_only_own_data(tmp_path: Path, intruder: s
         assert (await w.http.get(f"/v1/agents/{a.name}", headers=a.headers)).json()["id"] == a.agent_id
         own_ids = {mine["agent"], twin}
 
-        alice_strings = [a.agent_id, a.passage_id, a.message_id, a.tool_id, a.block, a.identity, *SECRETS.values()]
+        alice_strings = [a.agent_id, a.passage_id, a.message_id, a.tool_id, a.block, a.identity,
+                         *a.extra.values(), *SECRETS.values()]
         list_routes = [rt for rt in w.routes if rt.authenticated and not rt.path_params and "GET" in rt.methods]
         assert {"/v1/agents/", "/memgpt/v1/agents", "/v1/tools/", "/v1/models/"} <= {rt.path for rt in list_routes}
         for rt in list_routes:
@@ -603,10 +624,8 @@ async def test_keys_missing_invalid_or_revoked_get_401_on_every_route(tmp_path: 
             "invalid key": {"Authorization": f"Bearer mgpt-{uuid.uuid4().hex}"},
             "revoked key": {"Authorization": f"Bearer {revoked}"},
         }
-        before = await _snapshot(w.service, w.alice.agent_id)
-        ids = {"agent": w.alice.agent_id, "label": "human", "passage": w.alice.passage_id,
-               "message": w.alice.message_id, "tool": w.alice.tool_id, "block": w.alice.block,
-               "identity": w.alice.identity}
+        before = await _snapshot(w.service, w.alice.agent_id, w)
+        ids = w.alice.ids()
         problems: list[str] = []
         checked = 0
         for rt in w.routes:
@@ -626,7 +645,7 @@ async def test_keys_missing_invalid_or_revoked_get_401_on_every_route(tmp_path: 
                         problems.append(f"{method} {rt.path} with {what}: error type {r.json()['type']}")
         assert checked > 100
         assert not problems, "\n".join(problems)
-        assert await _snapshot(w.service, w.alice.agent_id) == before
+        assert await _snapshot(w.service, w.alice.agent_id, w) == before
         # the app-wide dependency authenticates every API route, the health check too; only
         # FastAPI's own schema route answers without a key, and it holds no user data
         for path in ("/v1/health", "/v1/health/"):
