@@ -19,7 +19,7 @@ from memgpt.storage.sql_archival import SqlArchivalStore
 from memgpt.storage.sql_identities import SqlIdentityStore
 from memgpt.storage.sql_recall import SqlRecallStore
 from memgpt.storage.tools import SqlToolStore
-from memgpt.storage.runner import AsyncRunner, Runner, ThreadRunner
+from memgpt.storage.runner import GroupRunner, Runner, ThreadRunner
 from memgpt.storage.unit import SqlUnitStore
 from memgpt.storage.vector_index import VectorIndexConfig
 
@@ -81,7 +81,7 @@ def storage_for(engine: AsyncEngine, *, vector_index: VectorIndexConfig | None =
     if dialect not in (POSTGRESQL, SQLITE):
         raise ValueError(f"unsupported database {dialect!r}: memgpt runs on SQLite or PostgreSQL")
     writer = db.sqlite_writer_engine(engine)
-    runner: Runner = ThreadRunner(writer) if writer is not None else AsyncRunner(sessions)
+    runner: Runner = ThreadRunner(writer) if writer is not None else GroupRunner(sessions)
     if dialect == POSTGRESQL:
         recall, archival = PgRecallStore(sessions, runner=runner), PgArchivalStore(sessions, runner=runner)
     else:
