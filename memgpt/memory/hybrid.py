@@ -114,14 +114,23 @@ def _channel(keys: list[str], scores: Mapping[str, float]) -> Matrix:
     return out
 
 
-def _neighbours(keys: list[str], positions: Mapping[str, Position]) -> list[list[int]]:
-    """For each key, the indexes of the candidates just before and after it (seq +- 1)."""
-    at = {p.seq: i for i, k in enumerate(keys) if (p := positions.get(k)) is not None and p.seq is not None}
-    out: list[list[int]] = []
-    for key in keys:
-        seq = positions[key].seq if key in positions else None
-        out.append([] if seq is None else [at[s] for s in (seq - 1, seq + 1) if s in at])
+def _neighbours(keys: list[str], positions: Mapping[str, Position]) -> npt.NDArray[np.intp]:
+    """For each key, the indexes of the candidates just before and after it (seq -+ 1), as
+    two columns; -1 where that neighbour is not a candidate (or the key has no order)."""
+    seqs = [p.seq if (p := positions.get(k)) is not None else None for k in keys]
+    at = {seq: i for i, seq in enumerate(seqs) if seq is not None}
+    out = np.full((len(keys), 2), -1, dtype=np.intp)
+    for i, seq in enumerate(seqs):
+        if seq is not None:
+            out[i] = at.get(seq - 1, -1), at.get(seq + 1, -1)
     return out
+
+
+def _around(values: Matrix, near: npt.NDArray[np.intp]) -> tuple[Matrix, Matrix]:
+    """Each value's 3-turn window mean (a missing neighbour counts 0) and its best neighbour's."""
+    padded = np.append(values, 0.0)  # index -1 reads the 0 at the end
+    before, after = padded[near[:, 0]], padded[near[:, 1]]
+    return (values + before + after) / 3, np.maximum(before, after)
 
 
 def candidates(
@@ -141,21 +150,25 @@ def candidates(
     words = {key: score for key, score, _ in lexical}
     meaning = {key: sim for key, sim in dense if sim >= MIN_SIMILARITY}
     keys = [k for k in dict.fromkeys([k for k, _, _ in lexical] + [k for k, _ in dense]) if k in words or k in meaning]
+    if not keys:
+        return Candidates([], np.zeros((0, len(FEATURES))), np.zeros(0, dtype=bool))
     pinned = exact if exact is not None else {k for k, _, is_exact in lexical if is_exact}
     lex, den = _channel(keys, words), _channel(keys, meaning)
     base = lexical_share * lex + (1 - lexical_share) * den
     positions = positions or {}
     near = _neighbours(keys, positions)
-    lex_w = np.asarray([(lex[i] + sum(lex[j] for j in nb)) / 3 for i, nb in enumerate(near)])
-    den_w = np.asarray([(den[i] + sum(den[j] for j in nb)) / 3 for i, nb in enumerate(near)])
-    best_nb = np.asarray([max((base[j] for j in nb), default=0.0) for nb in near])
-    session_best: dict[Hashable, float] = {}
-    for i, key in enumerate(keys):
-        if key in positions:
-            s = positions[key].session
-            session_best[s] = max(session_best.get(s, 0.0), float(base[i]))
-    sess = np.asarray([session_best[positions[k].session] if k in positions else base[i] for i, k in enumerate(keys)])
-    matrix = np.column_stack([lex, den, lex_w, den_w, best_nb, sess]) if keys else np.zeros((0, len(FEATURES)))
+    lex_w, _ = _around(lex, near)
+    den_w, _ = _around(den, near)
+    _, best_nb = _around(base, near)
+    sessions: dict[Hashable, int] = {}
+    codes = np.asarray([
+        sessions.setdefault(p.session, len(sessions)) if (p := positions.get(k)) is not None else -1 for k in keys
+    ], dtype=np.intp)
+    session_best = np.zeros(len(sessions))
+    placed = codes >= 0
+    np.maximum.at(session_best, codes[placed], base[placed])
+    sess = np.where(placed, session_best[np.maximum(codes, 0)] if sessions else 0.0, base)
+    matrix = np.column_stack([lex, den, lex_w, den_w, best_nb, sess])
     return Candidates(keys, matrix, np.asarray([k in pinned for k in keys], dtype=bool))
 
 

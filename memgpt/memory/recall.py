@@ -64,23 +64,31 @@ async def candidates(
     start: datetime | None = None,
     end: datetime | None = None,
     limit: int = hybrid.LEXICAL_CANDIDATES,
+    catch_up: int = 0,
 ) -> hybrid.Candidates:
     """The candidates of a search with their features (full text drops the query's common
     words; the exact phrase is the whole query). A message's session is the UTC day it was
-    said; its neighbours are the messages just before and after it."""
-    lexical, vectors = await asyncio.gather(  # the query is embedded while full text runs
-        store.lexical(agent_id, query, start=start, end=end, limit=limit),
-        asyncio.to_thread(embed_query, embedder, [query]),
-    )
-    vector = vectors[0]
+    said; its neighbours are the messages just before and after it.
+
+    The query is embedded in a thread while everything that does not need its vector runs:
+    embedding up to ``catch_up`` pending messages, full text, and the positions of the word
+    matches. Only the vector search and the positions of the vector-only candidates follow it.
+    """
+    embedding = asyncio.ensure_future(asyncio.to_thread(embed_query, embedder, [query]))
+    try:
+        if catch_up:
+            await embed_pending(store, embedder, agent_id, catch_up)
+        lexical = await store.lexical(agent_id, query, start=start, end=end, limit=limit)
+        found = await store.positions(agent_id, [i for i, _, _ in lexical])
+        vector = (await embedding)[0]
+    finally:
+        if not embedding.done():  # an error above: let the thread finish unobserved
+            embedding.add_done_callback(lambda task: task.exception())
     dense = await store.nearest(
         agent_id, embedder.name, vector, hybrid.VECTOR_CANDIDATES, start=start, end=end
     )
-    ids = list(dict.fromkeys([i for i, _, _ in lexical] + [i for i, _ in dense]))
-    positions = {
-        i: hybrid.Position(seq, (at.year, at.month, at.day))
-        for i, (seq, at) in (await store.positions(agent_id, ids)).items()
-    }
+    found.update(await store.positions(agent_id, [i for i, _ in dense if i not in found]))
+    positions = {i: hybrid.Position(seq, (at.year, at.month, at.day)) for i, (seq, at) in found.items()}
     return hybrid.candidates(lexical, dense, positions, lexical_share=hybrid.lexical_weight(embedder))
 
 
@@ -100,10 +108,9 @@ async def search(
         return await store.by_date(agent_id, start=start, end=end, limit=limit, offset=offset)
     if not words(query):
         return Page([], 0)
-    await embed_pending(store, embedder, agent_id, CATCH_UP)
     found = await candidates(
         store, embedder, agent_id, query, start=start, end=end,
-        limit=max(hybrid.LEXICAL_CANDIDATES, offset + limit),
+        limit=max(hybrid.LEXICAL_CANDIDATES, offset + limit), catch_up=CATCH_UP,
     )
     ranked = hybrid.rank(found, hybrid.weights_for(embedder))
     return Page(await store.get_many(agent_id, ranked[offset : offset + limit]), len(ranked))
