@@ -47,6 +47,7 @@ from memgpt.llm.base import ModelRequest, ModelResponse
 from memgpt.llm.scripted import reply
 from memgpt.core.schemas import Role
 from memgpt.server import create_app
+from fakes.mcp_server import shared_http_url
 
 TOOL_SOURCE = '''
 def {name}(text: str, times: int = 1) -> str:
@@ -68,6 +69,8 @@ SEED = 20250611
 """Hypothesis' seed: every run draws the same examples, so CI is stable."""
 
 VALID_BODIES: dict[str, dict[str, Any]] = {
+    "POST /v1/archives/{archive_id}/passages/batch": {"passages": [{"text": "a fuzzed passage", "tags": ["f"]}]},
+    "POST /memgpt/v1/archives/{archive_id}/passages": {"items": [{"text": "a fuzzed passage"}]},
     "POST /v1/agents/": {"model": "scripted"},
     "PATCH /v1/agents/{agent_id}": {"system": "Be brief."},
     "POST /v1/agents/{agent_id}/messages": {"input": "hello there"},
@@ -77,6 +80,12 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "PUT /v1/tools/": {"source_code": TOOL_SOURCE.format(name="fuzzed_tool")},
     "POST /memgpt/v1/tools": {"source_code": TOOL_SOURCE.format(name="fuzzed_tool")},
     "PUT /memgpt/v1/tools": {"source_code": TOOL_SOURCE.format(name="fuzzed_tool")},
+    "POST /v1/agents/{agent_id}/schedule": {"schedule": {"type": "recurring", "cron_expression": "0 0 1 1 *"},
+                                            "messages": [{"role": "user", "content": "hello there"}]},
+    "POST /memgpt/v1/agents/{agent}/schedules": {"cron": "0 0 1 1 *", "messages": [{"text": "hello there"}]},
+    "POST /v1/conversations/{conversation_id}/messages": {"input": "hello there", "streaming": False},
+    "POST /memgpt/v1/conversations": {"agent_id": "<agent>"},
+    "POST /memgpt/v1/conversations/{conversation}/messages": {"text": "hello there"},
 }
 """A working body for operations whose random bodies (nearly) never get past validation, so
 their success path is fuzzed too (with generated query parameters and real path ids)."""
@@ -221,10 +230,33 @@ def _target_agent(served: Served, auth: str) -> dict[str, str]:
     call("PUT", f"/memgpt/v1/agents/{agent['id']}/blocks/{block['id']}")
     identity = call("POST", "/memgpt/v1/identities",
                     json={"identifier_key": f"user-{uuid.uuid4().hex[:12]}", "name": "Ada"})
+    schedule = call("POST", f"/memgpt/v1/agents/{agent['id']}/schedules",
+                    json={"cron": "0 0 1 1 *", "messages": [{"text": "happy new year"}]})
+    folder = call("POST", "/memgpt/v1/folders", json={"name": f"docs-{uuid.uuid4().hex[:12]}"})
+    file = call("POST", f"/memgpt/v1/folders/{folder['id']}/files", params={"wait": True},
+                files={"file": ("notes.txt", b"The mirror is 150 mm.\nThe tube is 1 m.")})
+    call("PUT", f"/memgpt/v1/agents/{agent['id']}/folders/{folder['id']}")
+    archive = call("POST", "/memgpt/v1/archives", json={"name": f"shelf-{uuid.uuid4().hex[:12]}"})
+    [kept] = call("POST", f"/memgpt/v1/archives/{archive['id']}/passages", json={"items": [{"text": "the tube is 1 m"}]})
+    call("PUT", f"/memgpt/v1/agents/{agent['id']}/archives/{archive['id']}")
+    mcp = call("POST", "/memgpt/v1/mcp-servers", json={
+        "name": f"mcp-{uuid.uuid4().hex[:12]}", "kind": "streamable_http", "server_url": shared_http_url()})
+    mcp_tool = next(t for t in call("GET", f"/memgpt/v1/mcp-servers/{mcp['id']}/tools") if t["name"] == "add")
+    conversation = call("POST", "/memgpt/v1/conversations", json={"agent_id": agent["id"]})
+    call("POST", f"/memgpt/v1/conversations/{conversation['id']}/messages", json={"text": "hello there"})
+    run = call("GET", "/memgpt/v1/runs", params={"agent": agent["id"], "limit": 1})[0]
+    step = call("GET", "/memgpt/v1/steps", params={"run_id": run["id"], "limit": 1})[0]
     return {
+        "run_id": run["id"], "step_id": step["id"],
+        "conversation_id": conversation["id"], "conversation": conversation["id"],
+        "mcp_server_id": mcp["id"], "mcp_server": mcp["id"], "mcp_tool_id": mcp_tool["id"], "mcp_tool": mcp_tool["id"],
+        "folder_id": folder["id"], "file_id": file["id"],
         "agent_id": agent["id"], "agent": agent["id"], "block_label": "human", "label": "human",
         "memory_id": passage["id"], "passage_id": passage["id"], "message_id": message["id"],
         "tool_id": tool["id"], "tool": tool["id"], "block_id": block["id"], "identity_id": identity["id"],
+        "tool_name": tool["name"],
+        "scheduled_message_id": schedule["id"], "schedule_id": schedule["id"],
+        "archive_id": archive["id"], "archive_passage_id": kept["id"],
     }
 
 
@@ -405,7 +437,9 @@ def test_responses_match_schema(served: Served, schema: Any) -> None:
 # push them past those limits in UTC. All are schema-valid requests, so any 5xx is a bug.
 HUGE = 2**64
 EXTREME_DATES = ("0001-01-01T00:00:00+23:59", "9999-12-31T23:59:59-23:59")
-REQUIRED = {"name": None, "model": "scripted", "text": "hello there", "query": "hello", "label": "x", "value": "v"}
+REQUIRED = {"name": None, "model": "scripted", "text": "hello there", "query": "hello", "label": "x", "value": "v",
+            "messages": [{"text": "hello there"}], "passages": [{"text": "hello there"}],
+            "items": [{"text": "hello there"}]}
 """Values for required fields of a base request (None: a fresh unique name)."""
 HELPFUL = {"input": "hello there", "agent_id": None, "model": "scripted"}
 """Optional fields a base request needs to get past the route's own checks (None: the real agent)."""
@@ -467,7 +501,7 @@ def _base_object(schema_node: dict[str, Any], agent_id: str) -> dict[str, Any]:
     obj = _object_schema(schema_node) or {}
     out: dict[str, Any] = {}
     for name in obj.get("properties", {}):
-        if name in obj.get("required", []):
+        if name in obj.get("required", []) and name not in HELPFUL:  # a required agent_id: the real agent
             assert name in REQUIRED, f"no base value for required field {name!r}: add it to REQUIRED"
             out[name] = REQUIRED[name] if REQUIRED[name] is not None else f"edge-{uuid.uuid4().hex[:10]}"
         elif name in HELPFUL:

@@ -589,7 +589,7 @@ async def test_bad_requests_are_4xx_json(http: httpx.AsyncClient) -> None:
     r = await http.post(f"/v1/agents/{a['id']}/archival-memory", content=chunks(),
                         headers={"content-type": "application/json"})
     assert_error(r, 413)
-    body = assert_error(await http.get("/v1/folders/"), 501, "letta api", "/v1/folders")
+    body = assert_error(await http.get("/v1/environments"), 501, "letta api", "/v1/environments")
     assert body["type"] == "not_implemented"
     assert_error(await http.post(f"/v1/agents/{a['id']}/messages/cancel"), 501)
     assert_error(await http.get("/v1/conversations/abc/messages"), 501)

@@ -62,6 +62,8 @@ from tenancy_kinds import KINDS, make_all, read_all
 AGENT = "<agent>"
 """Stands for the agent under test inside a request body."""
 
+UPLOAD = {"file": "<upload>"}
+"""The body of a multipart file upload: sent as a small text file in the part "file"."""
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/agents/"): {"name": "<name>", "model": "scripted"},
     ("POST", "/v1/agents"): {"name": "<name>", "model": "scripted"},
@@ -101,8 +103,64 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PUT", "/memgpt/v1/identities"): {"identifier_key": "<name>", "name": "<name>"},
     ("PATCH", "/memgpt/v1/identities/{identity_id}"): {"name": "pwned by the intruder"},
     ("PUT", "/memgpt/v1/agents/{agent}/tags"): {"tags": ["pwned"]},
+    ("POST", "/v1/agents/{agent_id}/schedule"): {
+        "schedule": {"type": "recurring", "cron_expression": "0 0 1 1 *"},
+        "messages": [{"role": "user", "content": "planted by the intruder"}]},
+    ("POST", "/memgpt/v1/agents/{agent}/schedules"): {
+        "cron": "0 0 1 1 *", "messages": [{"role": "user", "text": "planted by the intruder"}]},
+    **{("POST", p): {"name": "<name>"} for p in ("/v1/archives/", "/v1/archives", "/memgpt/v1/archives")},
+    **{("PATCH", p): {"description": "pwned by the intruder"}
+       for p in ("/v1/archives/{archive_id}", "/memgpt/v1/archives/{archive_id}")},
+    ("POST", "/v1/archives/{archive_id}/passages"): {"text": "planted by the intruder"},
+    ("POST", "/v1/archives/{archive_id}/passages/batch"): {"passages": [{"text": "planted by the intruder"}]},
+    ("POST", "/memgpt/v1/archives/{archive_id}/passages"): {"items": [{"text": "planted by the intruder"}]},
+    ("POST", "/v1/passages/search"): {"agent_id": AGENT, "query": "secret"},
+    **{("POST", p): {"server_name": "<name>", "config": {
+        "mcp_server_type": "streamable_http", "server_url": "http://127.0.0.1:9/mcp"}}
+       for p in ("/v1/mcp-servers/", "/v1/mcp-servers")},
+    ("PATCH", "/v1/mcp-servers/{mcp_server_id}"): {"server_name": "<name>"},
+    ("POST", "/v1/mcp-servers/{mcp_server_id}/tools/{mcp_tool_id}/run"): {"args": {"a": 1, "b": 2}},
+    ("POST", "/memgpt/v1/mcp-servers"): {"name": "<name>", "kind": "sse", "server_url": "http://127.0.0.1:9/sse"},
+    ("PATCH", "/memgpt/v1/mcp-servers/{mcp_server}"): {"name": "<name>"},
+    ("POST", "/memgpt/v1/mcp-servers/{mcp_server}/tools/{mcp_tool}/run"): {"args": {"a": 1, "b": 2}},
+    **{("POST", p): {"agent_id": AGENT, "description": "mine"}
+       for p in ("/v1/conversations/", "/v1/conversations", "/memgpt/v1/conversations")},
+    **{("PATCH", p): {"description": "pwned by the intruder"}
+       for p in ("/v1/conversations/{conversation_id}", "/memgpt/v1/conversations/{conversation}")},
+    ("POST", "/v1/conversations/{conversation_id}/messages"): {
+        "messages": [{"role": "user", "content": "hi, it's me"}], "streaming": False},
+    **{("POST", f"/memgpt/v1/conversations/{{conversation}}/{p}"): {"text": "hi, it's me"}
+       for p in ("messages", "messages/stream")},
+    ("POST", "/memgpt/v1/conversations/{conversation}/fork"): {},
+    ("POST", "/v1/agents/{agent_id}/messages/async"): {"messages": [{"role": "user", "content": "hi, later"}]},
+    ("POST", "/v1/agents/{agent_id}/messages/cancel"): {},
+    ("PATCH", "/v1/agents/{agent_id}/reset-messages"): {},
+    ("POST", "/v1/agents/{agent_id}/summarize"): {},
+    ("POST", "/v1/runs/{run_id}/stream"): {},
+    **{("PATCH", p): {"feedback": "negative"}
+       for p in ("/v1/steps/{step_id}/feedback", "/memgpt/v1/steps/{step_id}/feedback")},
+    ("POST", "/memgpt/v1/agents/{agent}/messages/async"): {"text": "hi, later"},
+    **{("POST", f"/memgpt/v1/agents/{{agent}}/{p}"): {} for p in ("cancel", "reset", "recompile")},
+    **{("POST", f"/v1/conversations/{{conversation_id}}/{p}"): {} for p in ("compact", "recompile", "stream")},
+    **{("POST", p): {"name": "<name>"} for p in ("/v1/folders/", "/v1/folders", "/memgpt/v1/folders")},
+    **{("PATCH", p): {"description": "pwned by the intruder"}
+       for p in ("/v1/folders/{folder_id}", "/memgpt/v1/folders/{folder_id}")},
+    **{("POST", p): UPLOAD for p in ("/v1/folders/{folder_id}/upload", "/memgpt/v1/folders/{folder_id}/files")},
+    **{("POST", p): {"args": {"code": "0000"}}
+       for p in ("/v1/agents/{agent_id}/tools/{tool_name}/run", "/memgpt/v1/agents/{agent}/tools/{tool_name}/run")},
+    ("PATCH", "/v1/agents/{agent_id}/tools/approval/{tool_name}"): {"requires_approval": True},
+    ("PUT", "/memgpt/v1/agents/{agent}/tools/{tool_name}/approval"): {"requires_approval": True},
+    ("PUT", "/memgpt/v1/agents/{agent}/tool-rules"): {"rules": [{"type": "exit_loop", "tool_name": "send_message"}]},
+    ("POST", "/memgpt/v1/agents/{agent}/approvals"): {"decisions": [{"approve": False, "reason": "no"}]},
+    **{("POST", p): {"query": "secret"} for p in ("/v1/tools/search", "/memgpt/v1/tools/search")},
 }
 """A valid request body for every (method, path) whose route reads one."""
+
+OWN_AGENT_STATUS: dict[tuple[str, str], int] = {
+    ("POST", "/memgpt/v1/agents/{agent}/approvals"): 400,  # a fresh agent holds no call to answer
+}
+"""Routes that cannot succeed on the intruder's fresh agent, and what they answer there instead
+(still a live route that read the body; the 404 checks with Alice's ids stay as for any)."""
 
 QUERIES: dict[str, str] = {"query": "secret"}
 """Values for required query parameters, by name."""
@@ -316,6 +374,8 @@ def _body(route: Route, method: str, agent_id: str) -> dict[str, Any] | None:
     raw = json.dumps(BODIES[key]).replace(AGENT, agent_id).replace("<name>", f"n-{uuid.uuid4().hex[:8]}")
     raw = raw.replace("<source>", json.dumps(tool_source(f"tool_{uuid.uuid4().hex[:8]}"))[1:-1])
     body: dict[str, Any] = json.loads(raw)
+    if body == UPLOAD:
+        return body
     TypeAdapter(route.body).validate_python(body)  # the body fits the route's model
     return body
 
@@ -396,6 +456,9 @@ def _normalized(r: httpx.Response, *ids: str) -> tuple[int, str]:
 
 
 async def _call(w: World, method: str, url: str, body: Any, query: dict[str, str]) -> httpx.Response:
+    if body == UPLOAD:
+        files = {"file": ("planted.txt", b"planted by the intruder")}
+        return await w.http.request(method, url, headers=w.intruder, files=files, params=query)
     return await w.http.request(method, url, headers=w.intruder, json=body, params=query)
 
 
@@ -443,7 +506,7 @@ async def test_no_route_reaches_another_users_agent(tmp_path: Path, intruder: st
                 # route is live, so a 404 below is the tenancy check and nothing else
                 mine = await _own_agent(w)
                 r = await _call(w, method, _fill(route, mine), _body(route, method, mine["agent"]), query)
-                if not r.is_success:
+                if not r.is_success and r.status_code != OWN_AGENT_STATUS.get((method, route.path)):
                     problems.append(f"{where} on the intruder's own agent: {r.status_code} {r.text}")
                 variants = [("Alice's ids", alice_ids, GHOST)]
                 variants.append(("Alice's agent name", {**alice_ids, "agent": a.name},
@@ -480,6 +543,12 @@ async def test_no_route_reaches_another_users_agent(tmp_path: Path, intruder: st
                 if _normalized(r, a.agent_id) != _normalized(g, GHOST["agent"]):
                     problems.append(f"{method} {template} (catch-all) tells Alice's agent from a ghost")
                 exercised.add((method, FALLBACK))
+        # a path under Alice's agent that no route knows: the catch-all's 404, as for a ghost
+        r = await _call(w, "GET", f"/v1/agents/{a.agent_id}/no-such-route", None, {})
+        g = await _call(w, "GET", f"/v1/agents/{GHOST['agent']}/no-such-route", None, {})
+        if r.status_code != 404 or _normalized(r, a.agent_id) != _normalized(g, GHOST["agent"]) or _secrets_in(r.text):
+            problems.append(f"an unknown path under Alice's agent: {r.status_code} {r.text[:200]}")
+        exercised.add(("GET", FALLBACK))
 
         # routes naming a user's own things (custom tools, blocks) without an agent: Alice's are not found
         for route in w.routes:

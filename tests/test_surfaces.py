@@ -12,7 +12,9 @@ have it, or until it is listed in EXCLUDED below with the reason it is not user 
 from __future__ import annotations
 
 import inspect
+import io
 import re
+import time
 import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,11 +31,20 @@ from starlette.routing import compile_path
 
 from memgpt import AgentService, MemGPT, ScriptedModel, Settings
 from memgpt.core.errors import InvalidRequestError, NotFoundError
-from memgpt.core.schemas import AgentState, Block, ContextReport, Message, Passage, Role, SendResult, utcnow
-from memgpt.llm.scripted import reply
+from memgpt.core.schemas import (
+    AgentState, Block, ContextReport, Message, Passage, Role, SendResult, ToolRule, utcnow,
+)
+from memgpt.core.tool_control import Decision
+from memgpt.llm.scripted import reply, text, tool_call
+from memgpt.memory.archives import Archive, NewPassage, PassageHit
+from memgpt.memory.files import FileInfo
+from memgpt.memory.runs import Run
+from memgpt.memory.schedules import ScheduledInput
 from memgpt.memory.stores import Identity, IdentityProperty, Page
 from memgpt.sdk.client import PREFIX, Client
 from memgpt.server import BackgroundServer, create_app
+from memgpt.tools.mcp import MASK
+from fakes.mcp_server import serving_http
 
 # AgentService's public methods that are NOT user API, and why. Keep this short: anything not
 # listed here must be on MemGPT, on Client and behind a /memgpt/v1 route.
@@ -223,6 +234,11 @@ ROUTES: dict[str, tuple[str, str]] = {
     "attach_tool": ("PUT", "/agents/{agent}/tools/{tool}"),
     "detach_tool": ("DELETE", "/agents/{agent}/tools/{tool}"),
     "set_agent_tools": ("PUT", "/agents/{agent}/tools"),
+    "run_tool": ("POST", "/agents/{agent}/tools/{tool_name}/run"),
+    "set_tool_rules": ("PUT", "/agents/{agent}/tool-rules"),
+    "set_tool_approval": ("PUT", "/agents/{agent}/tools/{tool_name}/approval"),
+    "send_approval": ("POST", "/agents/{agent}/approvals"),
+    "search_tools": ("POST", "/tools/search"),
     "export_agent": ("GET", "/agents/{agent}/export"),
     "import_agent": ("POST", "/agents/import"),
     "create_block": ("POST", "/blocks"),
@@ -249,14 +265,83 @@ ROUTES: dict[str, tuple[str, str]] = {
     "list_all_messages": ("GET", "/messages"),
     "get_any_message": ("GET", "/messages/{message_id}"),
     "search_all_messages": ("GET", "/messages/search"),
+    "create_folder": ("POST", "/folders"),
+    "list_folders": ("GET", "/folders"),
+    "retrieve_folder": ("GET", "/folders/{folder_id}"),
+    "modify_folder": ("PATCH", "/folders/{folder_id}"),
+    "delete_folder": ("DELETE", "/folders/{folder_id}"),
+    "folder_agents": ("GET", "/folders/{folder_id}/agents"),
+    "upload_file": ("POST", "/folders/{folder_id}/files"),
+    "list_files": ("GET", "/folders/{folder_id}/files"),
+    "retrieve_file": ("GET", "/folders/{folder_id}/files/{file_id}"),
+    "delete_file": ("DELETE", "/folders/{folder_id}/files/{file_id}"),
+    "agent_folders": ("GET", "/agents/{agent}/folders"),
+    "attach_folder": ("PUT", "/agents/{agent}/folders/{folder_id}"),
+    "detach_folder": ("DELETE", "/agents/{agent}/folders/{folder_id}"),
+    "agent_files": ("GET", "/agents/{agent}/files"),
+    "open_file": ("POST", "/agents/{agent}/files/{file_id}/open"),
+    "close_file": ("POST", "/agents/{agent}/files/{file_id}/close"),
+    "close_all_files": ("POST", "/agents/{agent}/files/close-all"),
+    "create_schedule": ("POST", "/agents/{agent}/schedules"),
+    "list_schedules": ("GET", "/agents/{agent}/schedules"),
+    "get_schedule": ("GET", "/agents/{agent}/schedules/{schedule_id}"),
+    "delete_schedule": ("DELETE", "/agents/{agent}/schedules/{schedule_id}"),
+    "create_archive": ("POST", "/archives"),
+    "list_archives": ("GET", "/archives"),
+    "retrieve_archive": ("GET", "/archives/{archive_id}"),
+    "modify_archive": ("PATCH", "/archives/{archive_id}"),
+    "delete_archive": ("DELETE", "/archives/{archive_id}"),
+    "archive_agents": ("GET", "/archives/{archive_id}/agents"),
+    "add_archive_passages": ("POST", "/archives/{archive_id}/passages"),
+    "list_archive_passages": ("GET", "/archives/{archive_id}/passages"),
+    "delete_archive_passage": ("DELETE", "/archives/{archive_id}/passages/{archive_passage_id}"),
+    "search_all_passages": ("GET", "/passages/search"),
+    "attach_archive": ("PUT", "/agents/{agent}/archives/{archive_id}"),
+    "detach_archive": ("DELETE", "/agents/{agent}/archives/{archive_id}"),
+    "create_mcp_server": ("POST", "/mcp-servers"),
+    "list_mcp_servers": ("GET", "/mcp-servers"),
+    "get_mcp_server": ("GET", "/mcp-servers/{mcp_server}"),
+    "update_mcp_server": ("PATCH", "/mcp-servers/{mcp_server}"),
+    "delete_mcp_server": ("DELETE", "/mcp-servers/{mcp_server}"),
+    "refresh_mcp_server": ("POST", "/mcp-servers/{mcp_server}/refresh"),
+    "list_mcp_tools": ("GET", "/mcp-servers/{mcp_server}/tools"),
+    "get_mcp_tool": ("GET", "/mcp-servers/{mcp_server}/tools/{mcp_tool}"),
+    "run_mcp_tool": ("POST", "/mcp-servers/{mcp_server}/tools/{mcp_tool}/run"),
+    "create_conversation": ("POST", "/conversations"),
+    "list_conversations": ("GET", "/conversations"),
+    "get_conversation": ("GET", "/conversations/{conversation}"),
+    "update_conversation": ("PATCH", "/conversations/{conversation}"),
+    "delete_conversation": ("DELETE", "/conversations/{conversation}"),
+    "send_conversation_message": ("POST", "/conversations/{conversation}/messages"),
+    "conversation_messages": ("GET", "/conversations/{conversation}/messages"),
+    "conversation_message": ("GET", "/conversations/{conversation}/messages/{message_id}"),
+    "fork_conversation": ("POST", "/conversations/{conversation}/fork"),
+    "compact_conversation": ("POST", "/conversations/{conversation}/compact"),
+    "recompile_conversation": ("POST", "/conversations/{conversation}/recompile"),
+    "cancel_conversation": ("POST", "/conversations/{conversation}/cancel"),
+    "send_async": ("POST", "/agents/{agent}/messages/async"),
+    "get_run": ("GET", "/runs/{run_id}"),
+    "list_runs": ("GET", "/runs"),
+    "run_messages": ("GET", "/runs/{run_id}/messages"),
+    "cancel_runs": ("POST", "/agents/{agent}/cancel"),
+    "list_steps": ("GET", "/steps"),
+    "get_step": ("GET", "/steps/{step_id}"),
+    "set_step_feedback": ("PATCH", "/steps/{step_id}/feedback"),
+    "reset_messages": ("POST", "/agents/{agent}/reset"),
+    "compact": ("POST", "/agents/{agent}/compact"),
+    "recompile": ("POST", "/agents/{agent}/recompile"),
 }
 # One route serves both: {"text": ...} or {"texts": [...]}, calling insert_passages (which
 # AgentService.insert_passage itself calls).
 ROUTE_CALLS = {"insert_passage": "insert_passages"}
 ROUTE_EXTRA_INPUTS = {"insert_passage": {"texts"}, "insert_passages": {"text"}}
-ROUTE_RENAMES = {"import_agent": {"data": "file"}}  # the agent file rides in the body as "file"
+ROUTE_RENAMES = {"import_agent": {"data": "file"},  # the agent file rides in the body as "file"
+                 "upload_file": {"source": "file"},  # an upload is the multipart part "file"
+                 "delete_archive_passage": {"passage_id": "archive_passage_id"},  # unlike an agent's passage
+                 "create_conversation": {"agent": "agent_id"}}  # as Letta's body names it
 OTHER_ROUTES = {
     ("POST", "/agents/{agent}/messages/stream"),  # send_message, streamed as SSE
+    ("POST", "/conversations/{conversation}/messages/stream"),  # send_conversation_message, as SSE
     ("GET", "/agents/{agent}/window"),  # context_window with thresholds, drawn by the workbench
 }
 
@@ -391,7 +476,7 @@ def front(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Any,
             yield c, model
 
 
-def test_every_method_works_through_both_front_ends(front: tuple[Any, ScriptedModel]) -> None:
+def test_every_method_works_through_both_front_ends(front: tuple[Any, ScriptedModel], tmp_path: Path) -> None:
     """One scenario through MemGPT and through Client (over HTTP), calling every API method,
     with the same results: types, tags and dates on archival search, tools, events, files."""
     f, model = Recorder(front[0]), front[1]
@@ -488,6 +573,36 @@ def test_every_method_works_through_both_front_ends(front: tuple[Any, ScriptedMo
     assert f.find_agents(tags=["sky", "x"], match_all_tags=True) == []
     assert [a.id for a in f.find_agents(identity_id=acme.id, identifier_keys=None)] == [agent.id]
 
+    # schedules: made and read here; memgpt server's scheduler delivers them
+    daily = f.create_schedule("ada", [ScheduledInput(text="morning review")], cron="0 9 * * *", max_steps=None,
+                              callback_url=None, include_return_message_types=None)
+    once = f.create_schedule("ada", [ScheduledInput(role="system", text="check the oven")], at=utcnow() + hour)
+    assert daily.kind == "recurring" and once.kind == "one-time" and f.get_schedule("ada", once.id).at == once.at
+    page = f.list_schedules("ada", after=None, limit=1)
+    assert [x.id for x in page.items] == [daily.id] and page.has_more
+    f.delete_schedule("ada", daily.id)
+    assert [x.id for x in f.list_schedules("ada").items] == [once.id]
+    with pytest.raises(InvalidRequestError):
+        f.create_schedule("ada", [ScheduledInput(text="x")], cron="61 * * * *")
+
+    # MCP servers: the fake one over streamable HTTP, its tools listed, run and attached
+    with serving_http() as url:
+        web = f.create_mcp_server("web", "streamable_http", command=None, args=None, env=None, server_url=url,
+                                  auth_header=None, auth_token="tok-1", custom_headers={"X-K": "v"})
+        assert web.auth_token == MASK and f.get_mcp_server("web").id == web.id
+        assert [x.id for x in f.list_mcp_servers()] == [web.id]
+        assert "add" in f.refresh_mcp_server(web.id, agent="ada").added
+        add = f.get_mcp_tool(web.id, "add")
+        assert add.id in [t.id for t in f.list_mcp_tools("web")]
+        assert f.run_mcp_tool("web", add.id, {"a": 2, "b": 2}).content == "sum=4"
+        f.attach_tool("ada", add.id)
+        assert "add" in [t.name for t in f.list_agent_tools("ada")]
+        renamed = f.update_mcp_server(web.id, name="web2", command=None, args=None, env=None, server_url=None,
+                                      auth_header=None, auth_token=MASK, custom_headers=None)
+        assert renamed.name == "web2" and renamed.custom_headers == {"X-K": MASK}
+        f.delete_mcp_server("web2")
+        assert f.list_mcp_servers() == [] and "add" not in [t.name for t in f.list_agent_tools("ada")]
+
     # messages across agents
     everything = f.list_all_messages(limit=1000, order="asc")
     assert [m.id for m in everything] == [m.id for m in history] and f.get_any_message(sent.input.id) == sent.input
@@ -495,6 +610,17 @@ def test_every_method_works_through_both_front_ends(front: tuple[Any, ScriptedMo
     assert [m.id for m in f.list_all_messages(before=history[1].id, order="asc")] == [history[0].id]
     hits = f.search_all_messages("telescopes", agent=None, start=utcnow() - hour, end=None, limit=5)
     assert hits[0].id == sent.input.id and f.search_all_messages("telescopes", agent="ada")[0].id == sent.input.id
+
+    # tool control: a tool run now, rules, an approval denied (the model is told), search
+    assert not f.run_tool("ada", "conversation_search", {"query": "telescopes"}).is_error
+    rule = ToolRule(type="max_count_per_step", tool_name="conversation_search", max_count_limit=2)
+    assert f.set_tool_rules("ada", [rule]).tool_rules == [rule]
+    assert f.set_tool_approval("ada", "archival_memory_insert", True).tool_rules[-1].type == "requires_approval"
+    model.push(tool_call("archival_memory_insert", content="Plan.", request_heartbeat=True), reply("Not kept."))
+    assert f.send_message("ada", "keep this").steps[-1].stop_reason == "requires_approval"
+    assert f.send_approval("ada", [Decision(approve=False, reason="no")], request_id=None).replies == ["Not kept."]
+    assert f.set_tool_rules("ada", []).tool_rules == []
+    assert f.search_tools("archival insert", tags=None, limit=1)[0].tool.name == "archival_memory_insert"
 
     # archival memory
     mirror = f.insert_passage("ada", "The telescope mirror is 150 mm wide.", tags=["telescope"])
@@ -520,6 +646,111 @@ def test_every_method_works_through_both_front_ends(front: tuple[Any, ScriptedMo
     assert orders[1].id not in [p.id for p in f.list_passages("ada")]
     report = f.context_window("ada")
     assert isinstance(report, ContextReport) and report.archival_passages == 2
+
+    # archives: shared archival memory, searched with the agent's own passages while attached
+    shelf = f.create_archive("shelf", description="Shared notes.", embedding=None, metadata={"k": 1})
+    assert isinstance(shelf, Archive) and f.retrieve_archive(shelf.id) == shelf
+    kept = f.add_archive_passages(shelf.id, [NewPassage(text="Eyepiece ZX-42 fits the 150 mm mirror.", tags=["kit"]),
+                                             NewPassage(text="Scratch note.", created_at=utcnow() - hour)])
+    assert [p.archive_id for p in kept] == [shelf.id] * 2 and kept[0].tags == ["kit"]
+    assert [p.id for p in f.list_archive_passages(shelf.id, limit=1, offset=1)] == [kept[0].id]  # newest first
+    f.delete_archive_passage(shelf.id, kept[1].id)
+    assert f.attach_archive("ada", shelf.id).id == agent.id and [a.id for a in f.archive_agents(shelf.id)] == [agent.id]
+    assert [a.id for a in f.list_archives(name=None, agent="ada")] == [shelf.id]
+    assert f.search_passages("ada", "ZX-42", limit=1)[0].id == kept[0].id
+    hits = f.search_all_passages("ZX-42 mirror", agent="ada", archive_id=None, limit=5, tags=["kit", "telescope"],
+                                 match_all_tags=False, start=utcnow() - hour, end=None)
+    assert isinstance(hits[0], PassageHit) and hits[0].passage.id == kept[0].id and {h.passage.id for h in hits} == {
+        kept[0].id, mirror.id}
+    assert f.modify_archive(shelf.id, name="books", description=None).name == "books"
+    assert f.detach_archive("ada", shelf.id).id == agent.id
+    assert kept[0].id not in [p.id for p in f.search_passages("ada", "ZX-42")]
+    f.delete_archive(shelf.id)
+    with pytest.raises(NotFoundError):
+        f.retrieve_archive(shelf.id)
+
+    # folders and files: upload (a path and a stream), attach, open/close, detach, delete
+    folder = f.create_folder("docs", description="Manuals.", instructions="", metadata={"k": 1},
+                             chunk_tokens=None)
+    assert f.retrieve_folder(folder.id) == folder and [x.id for x in f.list_folders(name="docs")] == [folder.id]
+    assert f.modify_folder(folder.id, name="manuals", description=None, instructions=None,
+                           metadata=None).name == "manuals"
+    manual = tmp_path / "scope.md"
+    manual.write_text("# Scope\nThe eyepiece is 25 mm.\n")
+    up = f.upload_file(folder.id, manual, file_name=None, name=None, duplicate_handling="suffix", wait=True)
+    assert isinstance(up, FileInfo) and up.status == "completed" and up.file_name == "scope.md"
+    again = f.upload_file(folder.id, io.BytesIO(b"second"), file_name="scope.md", wait=True)
+    assert again.file_name == "scope_(1).md"
+    assert f.retrieve_file(folder.id, up.id, include_content=True).content == "# Scope\nThe eyepiece is 25 mm."
+    assert [x.id for x in f.list_files(folder.id, include_content=False)] == [up.id, again.id]
+    assert f.attach_folder("ada", folder.id).id == agent.id and f.folder_agents(folder.id) == [agent.id]
+    assert [x.id for x in f.agent_folders("ada")] == [folder.id]
+    opened = f.agent_files("ada", is_open=True)
+    assert {x.file_id for x in opened} == {up.id, again.id} and "1: # Scope" in (opened[0].visible_content or "")
+    f.close_file("ada", up.id)
+    assert f.close_all_files("ada") == ["manuals/scope_(1).md"] and f.open_file("ada", up.id) == []
+    f.delete_file(folder.id, again.id)
+    assert [x.file_id for x in f.agent_files("ada", is_open=None)] == [up.id]
+    assert f.detach_folder("ada", folder.id).id == agent.id and f.agent_files("ada") == []
+    f.delete_folder(folder.id)
+    with pytest.raises(NotFoundError):
+        f.retrieve_folder(folder.id)
+
+    # conversations: two threads of one agent over one core memory; fork, compact, cancel
+    cy = f.create_agent("cy", model="scripted", human="Nothing yet.")
+    one = f.create_conversation("cy", description="tea", model=None, context_window_limit=None, summary=None,
+                                hidden=False)
+    two = f.create_conversation(cy.id, summary="Earlier: kites.")
+    model.push(tool_call("core_memory_append", label="human", content="Likes tea.", request_heartbeat=True),
+               reply("Noted."))
+    assert f.send_conversation_message(one.id, "I like tea.", agent=None, event=False).replies == ["Noted."]
+    model.push(reply("Hi."))
+    f.send_conversation_message(two.id, "hello")
+    assert "Likes tea." in model.calls[-1].system
+    assert [m.text for m in model.calls[-1].messages if m.role is Role.USER] == ["hello"]
+    said = f.conversation_messages(one.id, agent=None, limit=50, before=None, after=None)
+    assert said[0].text == "I like tea." and f.conversation_message(one.id, said[0].id, agent=None) == said[0]
+    fork = f.fork_conversation(one.id, agent=None, message_id=None, hidden=False)
+    assert [m.text for m in f.conversation_messages(fork.id)] == [m.text for m in said]
+    model.push(reply("Again."))
+    f.send_conversation_message(one.id, "and again")
+    model.push(text("Tea talk."))
+    assert f.compact_conversation(one.id, agent=None).summary == "Tea talk."
+    assert "Tea talk." in f.recompile_conversation(one.id, agent=None, dry_run=True)
+    assert f.cancel_conversation(one.id, agent=None) == {}
+    assert f.update_conversation(two.id, description=None, model=None, context_window_limit=None, archived=True,
+                                 summary=None, last_message_at=None).archived
+    assert [c.id for c in f.list_conversations(agent="cy", archive_status="unarchived", summary_search=None,
+                                               order_by="created_at", descending=False, after=None,
+                                               limit=10)] == [one.id, fork.id]
+    assert f.get_conversation(two.id).summary == "Earlier: kites."
+    f.delete_conversation(two.id)
+    with pytest.raises(NotFoundError):
+        f.get_conversation(two.id)
+    f.delete_agent("cy")
+
+    # runs and steps: an async send polled to its end; window control
+    model.push(reply("Done later."))
+    queued = f.send_async("ada", "do this later", role="user", callback_url=None, metadata={"k": "v"},
+                          request_config=None)
+    assert isinstance(queued, Run) and queued.background
+    for _ in range(1000):
+        if not f.get_run(queued.id).active:
+            break
+        time.sleep(0.01)
+    assert f.get_run(queued.id).status == "completed" and f.get_run(queued.id).metadata == {"k": "v"}
+    assert f.run_messages(queued.id, after_seq=None, limit=10)[0].text == "do this later"
+    assert [r.id for r in f.list_runs("ada", statuses=["completed"], background=True, before=None, after=None,
+                                      limit=5, ascending=False)] == [queued.id]
+    [step] = f.list_steps(agent="ada", run_id=queued.id, feedback=None, before=None, after=None, limit=5,
+                          ascending=True)
+    assert f.get_step(step.id).run_id == queued.id
+    assert f.set_step_feedback(step.id, "positive", tags=["ok"]).feedback == "positive"
+    assert f.cancel_runs("ada", run_ids=None) == {}
+    assert "Be brief." in f.recompile("ada", dry_run=True, update_timestamp=False)
+    model.push(text("Talk of telescopes."))
+    assert f.compact("ada").summary == "Talk of telescopes."
+    assert f.reset_messages("ada", add_default_initial_messages=False).summary == ""
 
     # agent files
     data = f.export_agent("ada", messages=True, passages=False)

@@ -13,7 +13,7 @@ from rich.panel import Panel
 from memgpt.core.events import Event, Listener, MessageSaved
 from memgpt.core.errors import MemGPTError
 from memgpt.cli.render import print_blocks, print_context, print_messages
-from memgpt.core.schemas import Role
+from memgpt.core.schemas import Role, SendResult, StopReason
 from memgpt.services.service import AgentService
 
 SETUP_HELP = """\
@@ -130,9 +130,25 @@ class ChatSession:
     async def say(self, text: str) -> None:
         """Send one message, printing each step as it is persisted."""
         try:
-            await self.service.send_message(self.agent, text, on_event=self._listener())
+            result = await self.service.send_message(self.agent, text, on_event=self._listener())
+            while result.steps and result.steps[-1].stop_reason is StopReason.REQUIRES_APPROVAL:
+                result = await self._approval(result)
+        except EOFError:
+            self.console.print("\n[dim]The call waits for approval: answer with `memgpt tools answer`.[/]")
         except MemGPTError as exc:
             self.console.print(f"[red]error:[/] {exc}\n[dim]Your message is saved; try again.[/]")
+
+    async def _approval(self, held: SendResult) -> SendResult:
+        """Ask the user about the calls the agent holds for approval; send the answer."""
+        from memgpt.core.tool_control import Decision
+
+        for call in (c for m in held.messages for c in m.tool_calls if c.requires_approval):
+            self.console.print(f"[yellow]approve[/] {call.name}({call.arguments})?", highlight=False)
+        answer = self.console.input("[bold yellow]y / n [reason]>[/] ").strip()
+        approve = answer.lower() in ("y", "yes")
+        reason = None if approve else (answer.partition(" ")[2] or None)
+        decision = Decision(approve=approve, reason=reason)
+        return await self.service.send_approval(self.agent, [decision], on_event=self._listener())
 
     async def run(self) -> None:
         """Read lines until /quit or end of input."""

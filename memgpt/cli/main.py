@@ -11,6 +11,12 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
+from memgpt.cli.conversations import conversations_app
+from memgpt.cli.folders import folders_app
+from memgpt.cli.mcp import mcp_app
+from memgpt.cli.resources import archives_app, identities_app
+from memgpt.cli.runs import runs_app, window_app
+from memgpt.cli.schedules import schedule_app
 from memgpt.core.errors import MemGPTError
 
 # Only typer, rich and memgpt.core.errors load at start-up (not even asyncio), so `memgpt --help`
@@ -351,6 +357,14 @@ def server(
 
 keys_app = typer.Typer(help="Create, list and revoke API keys for the server.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(schedule_app, name="schedule")  # memgpt/cli/schedules.py
+app.add_typer(archives_app, name="archives")  # memgpt/cli/resources.py
+app.add_typer(identities_app, name="identities")
+app.add_typer(folders_app, name="folders")  # memgpt/cli/folders.py
+app.add_typer(mcp_app, name="mcp")  # memgpt/cli/mcp.py
+app.add_typer(conversations_app, name="conversations")  # memgpt/cli/conversations.py
+app.add_typer(runs_app, name="runs")  # memgpt/cli/runs.py
+app.add_typer(window_app, name="window")  # memgpt/cli/runs.py
 
 
 @keys_app.command("create")
@@ -426,6 +440,44 @@ def blocks_detach(block_id: str, agent: str, home: Home = None) -> None:
     state = _run(home, lambda svc: svc.detach_block(agent, block_id))
     console.print(f"detached {block_id} from {state.name}", highlight=False)
 
+
+
+tools_app = typer.Typer(help="Run an agent's tools, answer held calls, find tools.", no_args_is_help=True)
+app.add_typer(tools_app, name="tools")
+
+
+@tools_app.command("run")
+def tools_run(agent: str, tool: str, args: str = typer.Option("{}", help="Arguments as a JSON object."),
+              home: Home = None) -> None:
+    """Run TOOL of AGENT now, outside a turn (memory edits are saved); prints its result."""
+    try:
+        parsed = json.loads(args)
+    except json.JSONDecodeError as exc:
+        raise typer.BadParameter(f"--args is not JSON: {exc}") from exc
+    if not isinstance(parsed, dict):
+        raise typer.BadParameter("--args must be a JSON object")
+    done = _run(home, lambda svc: svc.run_tool(agent, tool, parsed))
+    console.print(("[red]error:[/] " if done.is_error else "") + done.content, highlight=False)
+    if done.is_error:
+        raise typer.Exit(1)
+
+
+@tools_app.command("answer")
+def tools_answer(agent: str, approve: bool = typer.Option(..., "--approve/--deny"),
+                 reason: str | None = None, home: Home = None) -> None:
+    """Approve or deny the calls AGENT holds for approval; prints what it said next."""
+    from memgpt.core.tool_control import Decision
+
+    result = _run(home, lambda svc: svc.send_approval(agent, [Decision(approve=approve, reason=reason)]))
+    for text in result.replies:
+        console.print(text, highlight=False)
+
+
+@tools_app.command("search")
+def tools_search(query: str, home: Home = None, limit: int = 10) -> None:
+    """The tools best matching QUERY, with their scores."""
+    for hit in _run(home, lambda svc: svc.search_tools(query, limit=limit)):
+        console.print(f"{hit.score:.2f}  {hit.tool.name}: {hit.tool.spec.description}", highlight=False)
 
 if __name__ == "__main__":
     app()

@@ -98,6 +98,9 @@ class ToolCallPart(BaseModel):
     id: str
     name: str
     arguments: str
+    requires_approval: bool = False
+    """The agent's rules held this call for a user's approval: it runs (or is refused) only
+    when the client answers, so until then it is a pending approval request."""
 
 
 class ToolResultPart(BaseModel):
@@ -216,16 +219,38 @@ class Passage(BaseModel):
 
     id: str = Field(default_factory=lambda: new_id("passage"))
     agent_id: str = ""
+    """The agent whose own passage it is ("" for an archive's)."""
     text: Text
     tags: list[str] = Field(default_factory=list)
     embedding_model: str = ""
     created_at: datetime = Field(default_factory=utcnow)
+    archive_id: str | None = None
+    """The archive holding it (None for an agent's own passage)."""
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    """What its maker attached to it (archives' passages)."""
 
 
 def reply_reserve(context_window: int, max_output_tokens: int | None) -> int:
     """Tokens of the window kept for the model's reply: the agent's setting, else
     min(4096, window / 8). A request larger than the window less this triggers eviction."""
     return max_output_tokens or min(4096, context_window // 8)
+
+
+ToolRuleType = Literal["exit_loop", "run_first", "max_count_per_step", "required_before_exit",
+                       "requires_approval"]
+
+
+class ToolRule(BaseModel):
+    """One of Letta's tool rules an agent carries: ``exit_loop`` (the chain ends once the
+    tool ran), ``run_first`` (a turn's first step calls it), ``max_count_per_step`` (at most
+    ``max_count_limit`` calls in one turn), ``required_before_exit`` (the chain may not end
+    before it ran) and ``requires_approval`` (it runs only once a user approves the call)."""
+
+    type: ToolRuleType
+    tool_name: str = Field(min_length=1, max_length=200)
+    max_count_limit: int | None = Field(default=None, ge=1, le=1_000_000)
+    args: dict[str, Any] | None = None
+    """Prefilled arguments (``run_first``)."""
 
 
 class AgentConfig(BaseModel):
@@ -242,6 +267,7 @@ class AgentConfig(BaseModel):
     context_window: int = Field(ge=512)
     max_output_tokens: int | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    tool_rules: list[ToolRule] = Field(default_factory=list)
 
 
 class AgentPosition(BaseModel):
@@ -296,6 +322,8 @@ class ToolDef(BaseModel):
     source_code: str = ""
     tags: list[str] = Field(default_factory=list)
     return_char_limit: int = Field(default=6000, ge=1, le=1_000_000)
+    default_requires_approval: bool = False
+    """Agents it is attached to hold its calls for approval (a ``requires_approval`` rule)."""
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
@@ -311,6 +339,10 @@ class StopReason(StrEnum):
     """The step budget ran out while the model still asked for heartbeats."""
     ERROR = "error"
     """The turn failed; the input stays saved."""
+    REQUIRES_APPROVAL = "requires_approval"
+    """A tool call waits for the user's approval; the client's answer resumes the chain."""
+    CANCELLED = "cancelled"
+    """Cancelled between steps (``agents.messages.cancel``); finished steps stay."""
 
 
 class Step(BaseModel):

@@ -80,6 +80,14 @@ class Settings(BaseSettings):
         default=False, description="Run custom tools as plain subprocesses where bubblewrap is "
         "unavailable (no isolation: only if every user may run code as the server).",
     )
+    mcp_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds one MCP request may take in all (start or connect, "
+        "initialise, list or call); past it the call is an error result for the model.",
+    )
+    mcp_private_urls: bool | None = Field(
+        default=None, description="Let users add SSE/HTTP MCP servers on loopback, private or "
+        "link-local addresses. Unset: as custom tools are allowed (off on a keyed server).",
+    )
     endpoints: dict[str, ModelEndpoint] = Field(
         default_factory=dict,
         description="Model endpoints the operator allows, as JSON: {NAME: {provider, base_url, "
@@ -95,6 +103,15 @@ class Settings(BaseSettings):
     max_import_messages: int = Field(default=100_000, ge=0, description="Messages an agent file may bring.")
     max_import_chars: int = Field(
         default=64_000_000, ge=1, description="Characters of text an agent file may bring in all."
+    )
+    heartbeat_interval: float = Field(
+        default=0.0, ge=0, description="Seconds between an agent's timed heartbeats (a system "
+        "event that wakes it, MemGPT's timed events) while `memgpt server` runs; 0: off. "
+        "pause_heartbeats skips them for a while.",
+    )
+    scheduler_poll: float = Field(
+        default=1.0, gt=0, le=60, description="Seconds between the scheduler's looks for due "
+        "schedules made by other processes (its own wake it at once).",
     )
 
     def resolved_database_url(self) -> str:

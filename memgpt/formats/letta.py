@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from memgpt.embeddings.base import Embedder
 from memgpt.formats.letta_messages import (  # re-exported: one Letta namespace for routes
     LETTA_NS as LETTA_NS,
+    ApprovalRequestMessage as ApprovalRequestMessage,
     AssistantMessage as AssistantMessage,
     AssistantSearchResult as AssistantSearchResult,
     LettaErrorMessage as LettaErrorMessage,
@@ -43,9 +44,11 @@ from memgpt.formats.letta_messages import (  # re-exported: one Letta namespace 
     stop_reason as stop_reason,
     usage_statistics as usage_statistics,
 )
+from memgpt.formats.letta_tools import ApprovalCreate, tool_rules_out
 from memgpt.llm.providers import PROVIDERS, known_context_window
 from memgpt.memory.blocks import StoredBlock
 from memgpt.memory.stores import Identity as MemIdentity, IdentityProperty
+from memgpt.tools.mcp import McpTool
 from memgpt.core.schemas import (
     AgentState as MemAgentState,
     Block as MemBlock,
@@ -111,6 +114,8 @@ class Tool(BaseModel):
     args_json_schema: dict[str, Any] | None = None
     return_char_limit: int | None = None
     source_code: str | None = None
+    default_requires_approval: bool | None = None
+    metadata_: dict[str, Any] | None = None
 
 
 _MEMORY_TOOLS = {"core_memory_append", "core_memory_replace"}
@@ -120,6 +125,10 @@ def tool_out(tool: ToolDef) -> Tool:
     """A base or custom tool in Letta's shape."""
     spec = tool.spec
     json_schema = {"name": spec.name, "description": spec.description, "parameters": spec.parameters}
+    if isinstance(tool, McpTool):
+        return Tool(id=tool.id, name=tool.name, description=spec.description, tool_type="external_mcp",
+                    tags=tool.tags, json_schema=json_schema, return_char_limit=tool.return_char_limit,
+                    metadata_={"mcp": {"server_name": tool.server_name, "server_id": tool.server_id}})
     if tool.builtin:
         return Tool(
             id=tool.id, name=tool.name, description=spec.description,
@@ -129,7 +138,7 @@ def tool_out(tool: ToolDef) -> Tool:
     return Tool(
         id=tool.id, name=tool.name, description=spec.description, tool_type="custom",
         tags=tool.tags, json_schema=json_schema, source_code=tool.source_code,
-        return_char_limit=tool.return_char_limit,
+        return_char_limit=tool.return_char_limit, default_requires_approval=tool.default_requires_approval,
     )
 
 
@@ -338,6 +347,7 @@ class AgentState(BaseModel):
     created_at: datetime
     updated_at: datetime | None = None
     message_buffer_autoclear: bool = False
+    tool_rules: list[dict[str, Any]] = Field(default_factory=list)
 
 
 def agent_out(
@@ -362,6 +372,7 @@ def agent_out(
         identity_ids=[i.id for i in identities or []], identities=[identity_out(i) for i in identities or []],
         metadata={"summarizer_model": state.summarizer_model} if state.summarizer_model else {},
         created_at=state.created_at, updated_at=state.last_memory_edit,
+        tool_rules=tool_rules_out(state.tool_rules),
     )
 
 
@@ -411,6 +422,7 @@ class CreateAgentRequest(_Request):
     tags: list[str] | None = None
     identity_ids: list[str] | None = None
     include_base_tools: bool = True
+    tool_rules: list[dict[str, Any]] | None = None
 
 
 class UpdateAgentRequest(_Request):
@@ -426,6 +438,7 @@ class UpdateAgentRequest(_Request):
     llm_config: LlmConfigIn | None = None
     tags: list[str] | None = None
     identity_ids: list[str] | None = None
+    tool_rules: list[dict[str, Any]] | None = None
 
 
 class CreateBlockRequest(CreateBlock):
@@ -477,7 +490,7 @@ class MessageCreate(_Request):
 class SendMessageRequest(_Request):
     """POST /v1/agents/{agent_id}/messages[/stream]."""
 
-    messages: list[MessageCreate] | None = None
+    messages: list[ApprovalCreate | MessageCreate] | None = None
     input: str | list[ContentPart] | None = None
     streaming: bool = False
     stream_tokens: bool = False

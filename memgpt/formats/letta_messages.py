@@ -97,6 +97,14 @@ class ToolCallMessage(_LettaMessage):
     tool_calls: list[ToolCall] | ToolCallDelta | None = None
 
 
+class ApprovalRequestMessage(_LettaMessage):
+    """A tool call held for the user's approval (its message id is the approval request id)."""
+
+    message_type: Literal["approval_request_message"] = "approval_request_message"
+    tool_call: ToolCall | ToolCallDelta
+    tool_calls: list[ToolCall] | ToolCallDelta | None = None
+
+
 class ToolReturn(BaseModel):
     """One tool result."""
 
@@ -129,7 +137,7 @@ class AssistantMessage(_LettaMessage):
 
 LettaMessage = Annotated[
     SystemMessage | UserMessage | ReasoningMessage | ToolCallMessage | ToolReturnMessage
-    | AssistantMessage,
+    | AssistantMessage | ApprovalRequestMessage,
     Field(discriminator="message_type"),
 ]
 
@@ -219,7 +227,10 @@ def message_to_letta(m: MemMessage, *, use_assistant_message: bool = True) -> li
                 out.append(AssistantMessage(**common, content=part.text))
             elif isinstance(part, ToolCallPart):
                 said = sent_text(part) if use_assistant_message else None
-                if said is not None:
+                if part.requires_approval:
+                    call = ToolCall(name=part.name, arguments=part.arguments, tool_call_id=part.id)
+                    out.append(ApprovalRequestMessage(**common, tool_call=call, tool_calls=[call]))
+                elif said is not None:
                     out.append(AssistantMessage(**common, content=said))
                 else:
                     call = ToolCall(name=part.name, arguments=part.arguments, tool_call_id=part.id)
@@ -250,7 +261,8 @@ def messages_to_letta(
     return out
 
 
-STOP_REASONS = {"end_turn": "end_turn", "max_steps": "max_steps", "repeated_call": "max_steps"}
+STOP_REASONS = {"end_turn": "end_turn", "max_steps": "max_steps", "repeated_call": "max_steps",
+                "requires_approval": "requires_approval"}
 
 
 def stop_reason(result: SendResult) -> LettaStopReason:
@@ -275,7 +287,7 @@ def letta_response(
     result: SendResult, *, use_assistant_message: bool = True, types: Sequence[str] | None = None
 ) -> LettaResponse:
     """The response to a send: what the agent produced (not the input, not events), and usage."""
-    produced = [m for m in result.messages if m.role in (Role.ASSISTANT, Role.TOOL)]
+    produced = [m for m in [result.input, *result.messages] if m.role in (Role.ASSISTANT, Role.TOOL)]
     return LettaResponse(
         messages=messages_to_letta(produced, use_assistant_message=use_assistant_message, types=types),
         stop_reason=stop_reason(result),

@@ -87,6 +87,10 @@ class RecallStore(Protocol):
         """One of the agent's messages by id; NotFoundError if absent."""
     async def since(self, agent_id: str, seq: int) -> list[Message]:
         """Messages with seq >= seq, in order."""
+    async def thread_since(self, agent_id: str, conversation_id: str | None, seq: int) -> list[Message]:
+        """One thread's messages with seq >= seq, in order (None: the default thread)."""
+    async def next_seq(self, agent_id: str) -> int:
+        """The seq of the agent's next message (the threads share the agent's seq)."""
     async def window(
         self, agent_id: str, *, limit: int, before: int | None = None, after: int | None = None
     ) -> list[Message]:
@@ -128,33 +132,58 @@ class RecallStore(Protocol):
         """Drop a deleted agent's vector indexes (in memory and on disk)."""
 
 
+@dataclass(frozen=True)
+class Scope:
+    """Whose passages a search reads: these agents' own and these archives'.
+
+    The search methods of `ArchivalStore` take a scope or an agent id (that agent's own
+    passages only); an agent's archival search reads `ArchivalStore.scope_of` it.
+    """
+
+    agents: tuple[str, ...] = ()
+    archives: tuple[str, ...] = ()
+
+    @staticmethod
+    def of(target: "Scope | str") -> "Scope":
+        """A scope as given, or the scope of one agent's own passages."""
+        return target if isinstance(target, Scope) else Scope(agents=(target,))
+
+
 class ArchivalStore(Protocol):
-    """Archival memory: passages with embeddings."""
+    """Archival memory: passages with embeddings, an agent's own or an archive's."""
 
     async def insert(self, agent_id: str, passages: list[Passage], vectors: Vectors) -> None:
         """Store passages with their vectors."""
-    async def page(self, agent_id: str, *, limit: int, offset: int) -> list[Passage]:
-        """Passages, newest first."""
+    async def page(self, agent_id: Scope | str, *, limit: int, offset: int) -> list[Passage]:
+        """The scope's passages (an agent's own, given its id), newest first."""
     async def count(self, agent_id: str) -> int:
         """Number of passages."""
     async def delete(self, agent_id: str, passage_id: str) -> None:
         """Delete one passage; NotFoundError if absent."""
-    async def lexical(self, agent_id: str, query: str, limit: int) -> list[tuple[str, float, bool]]:
+    async def lexical(self, agent_id: Scope | str, query: str, limit: int) -> list[tuple[str, float, bool]]:
         """(passage id, score, exact phrase) of the best word matches, best first."""
     async def nearest(
-        self, agent_id: str, model: str, vector: Vectors, k: int
+        self, agent_id: Scope | str, model: str, vector: Vectors, k: int
     ) -> list[tuple[str, float]]:
         """Up to k passage ids most similar (cosine) to vector, with their similarity."""
-    async def get_many(self, agent_id: str, ids: list[str]) -> list[Passage]:
-        """The agent's passages by id, in the order given."""
+    async def get_many(self, agent_id: Scope | str, ids: list[str]) -> list[Passage]:
+        """The scope's passages by id, in the order given."""
+    async def scope_of(self, agent_id: str) -> Scope:
+        """What an agent's archival search reads: its own passages and its archives'."""
+    async def insert_archive(self, archive_id: str, passages: list[Passage], vectors: Vectors) -> None:
+        """Store passages in an archive, with their vectors."""
+    async def delete_from_archive(self, archive_id: str, passage_id: str) -> None:
+        """Delete one passage of an archive; NotFoundError if absent."""
+    async def forget_archive(self, archive_id: str) -> None:
+        """Drop a deleted archive's vector indexes (in memory and on disk)."""
     async def needing_embedding(
         self, agent_id: str, model: str, *, after: int, limit: int, force: bool = False
     ) -> list[tuple[int, str, str]]:
         """Up to limit (cursor, id, text) of the passages past cursor `after` (0 at the start)
         not embedded with model (every passage, with force), in cursor order; pass the last
         cursor back as `after` for the next batch."""
-    async def embedding_models(self, agent_id: str) -> list[str]:
-        """The distinct embedding models an agent's passages use."""
+    async def embedding_models(self, agent_id: Scope | str) -> list[str]:
+        """The distinct embedding models the scope's passages use."""
     async def set_embeddings(self, agent_id: str, model: str, ids: list[str], vectors: Vectors) -> int:
         """Replace passages' embeddings (now under model); returns how many were found."""
     async def forget_agent(self, agent_id: str) -> None:

@@ -26,6 +26,7 @@ class StepRecord:
     input_id: str
     model: str
     step: Step
+    run_id: str | None = None
 
 
 @dataclass
@@ -46,11 +47,19 @@ class StepWrite:
     finished_calls: list[str] = field(default_factory=list)
     release: str | None = None
     """A lease holder whose lease on the agent ends with this commit (the turn's last)."""
+    conversation_id: str | None = None
+    """The thread written: None is the agent's default one; a conversation's messages carry
+    its id and its ``THREAD_FIELDS`` of the position go to its row, not the agent's."""
 
     def empty(self) -> bool:
         """Whether there is nothing to write."""
         return not (self.position or self.messages or self.blocks or self.passages or self.step
                     or self.finished_calls)
+
+
+THREAD_FIELDS = ("summary", "context_start", "warned", "system_compiled", "memory_dirty")
+"""The loop-position fields each thread (conversation) keeps for itself; the rest of the
+position (last memory edit, paused heartbeats) is the agent's in every thread."""
 
 
 @dataclass(frozen=True)

@@ -29,24 +29,27 @@ class WindowCache:
     def __init__(self, recall: RecallStore, capacity: int = 1024) -> None:
         self.recall = recall
         self.capacity = capacity
-        self._windows: OrderedDict[str, _Window] = OrderedDict()
+        self._windows: OrderedDict[tuple[str, str | None], _Window] = OrderedDict()
 
-    async def load(self, state: AgentState) -> list[Message]:
-        """The agent's in-context messages, as ``recall.since(id, context_start)`` would give."""
-        hit = self._windows.get(state.id)
+    async def load(self, state: AgentState, conversation: str | None = None) -> list[Message]:
+        """The in-context messages of the agent's thread (a conversation's, or with None the
+        default one), as ``recall.thread_since(id, conversation, context_start)`` would give."""
+        hit = self._windows.get((state.id, conversation))
         if hit is None or hit.start > state.context_start:
-            return await self.recall.since(state.id, state.context_start)
-        newer = await self.recall.since(state.id, hit.last + 1)
+            return await self.recall.thread_since(state.id, conversation, state.context_start)
+        newer = await self.recall.thread_since(state.id, conversation, hit.last + 1)
         return [m for m in hit.messages if m.seq >= state.context_start] + newer
 
-    def keep(self, state: AgentState, context: list[Message]) -> None:
-        """Remember the window an agent ended its turn with."""
+    def keep(self, state: AgentState, context: list[Message], conversation: str | None = None) -> None:
+        """Remember the window a thread of an agent ended its turn with."""
         last = context[-1].seq if context else state.context_start - 1
-        self._windows[state.id] = _Window(state.context_start, last, tuple(context))
-        self._windows.move_to_end(state.id)
+        key = (state.id, conversation)
+        self._windows[key] = _Window(state.context_start, last, tuple(context))
+        self._windows.move_to_end(key)
         while len(self._windows) > self.capacity:
             self._windows.popitem(last=False)
 
     def drop(self, agent_id: str) -> None:
-        """Forget an agent's window (it was deleted or replaced)."""
-        self._windows.pop(agent_id, None)
+        """Forget an agent's windows, in every thread (it was deleted or replaced)."""
+        for key in [k for k in self._windows if k[0] == agent_id]:
+            del self._windows[key]

@@ -9,7 +9,7 @@ commit leaves the step wholly unapplied; the loop then re-asks the model next ti
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +27,8 @@ from memgpt.memory import archival, recall
 from memgpt.memory.blocks import find
 from memgpt.memory.stores import Page, Stores
 from memgpt.memory.unit import StepRecord, StepWrite, UnitStore
-from memgpt.runtime.context import MemoryStats, render_system
+from memgpt.memory.file_view import AgentFiles
+from memgpt.runtime.context import MemoryStats, files_shown, render_system
 from memgpt.runtime.summarizer import eviction_cut, summarize
 from memgpt.tools.registry import ToolRegistry
 
@@ -51,20 +52,34 @@ class AgentRuntime:
         listener: Listener | None = None,
         journal_clean: bool = False,
         lease_holder: str | None = None,
+        conversation_id: str | None = None,
+        next_seq: int | None = None,
+        files: AgentFiles | None = None,
     ) -> None:
         self.state, self.blocks, self.context = state, blocks, context
         self.stores, self.unit, self.model, self.summarizer = stores, unit, model, summarizer
         self.tools, self.embedder, self.settings = tools, embedder, settings
         self.listener = listener
         self.page_size = settings.page_size
-        self.next_seq = context[-1].seq + 1 if context else state.context_start
-        self.pending = StepWrite(state.id)
+        self.conversation_id = conversation_id
+        """The thread this runtime runs in (None: the agent's default one); its messages and
+        its part of the position are written there (see ``StepWrite.conversation_id``)."""
+        self.next_seq = next_seq if next_seq is not None else (
+            context[-1].seq + 1 if context else state.context_start)
+        """Threads share the agent's seq: a loader that knows the agent's next seq gives it."""
+        self.pending = StepWrite(state.id, conversation_id=conversation_id)
         self.journal_clean = journal_clean
         self.lease_holder = lease_holder
         self.released = False
         """Whether the last commit gave the lease back."""
+        self.run_id: str | None = None
+        """The run this turn belongs to (recorded on each step)."""
+        self.cancel_requested: Callable[[], bool] = lambda: False
+        """Checked between steps: True stops the chain with stop reason ``cancelled``."""
         self._window_tokens: int | None = None
         self._system: Message | None = None
+        self.files = files
+        """The agent's files (the file tools' port; None when it has no folder)."""
 
     # --- memory access for tools (ToolContext) -------------------------------------------
     async def get_block(self, label: str) -> Block:
@@ -126,7 +141,7 @@ class AgentRuntime:
     async def commit(self, record: StepRecord | None = None, *, last: bool = False) -> None:
         """Write everything pending in one transaction, then tell the listener. The turn's
         ``last`` commit also gives back the lease it runs under."""
-        work, self.pending = self.pending, StepWrite(self.state.id)
+        work, self.pending = self.pending, StepWrite(self.state.id, conversation_id=self.conversation_id)
         work.position, work.step = self.state.position(), record
         work.release = self.lease_holder if last else None
         await uninterrupted(self._apply(work, last))
@@ -146,7 +161,8 @@ class AgentRuntime:
     async def system_message(self) -> Message:
         """The system message, recompiled only if memory changed since the last compile."""
         state = self.state
-        if state.memory_dirty or not state.system_compiled:
+        files = await self.files.render() if self.files is not None else ""
+        if state.memory_dirty or not state.system_compiled or not files_shown(state.system_compiled, files):
             stats = MemoryStats(
                 recall_hidden=state.context_start,
                 recall_total=self.next_seq,
@@ -154,7 +170,7 @@ class AgentRuntime:
                 last_edit=state.last_memory_edit,
                 now=utcnow(),
             )
-            state.system_compiled = render_system(state.instructions, self.blocks, state.summary, stats)
+            state.system_compiled = render_system(state.instructions, self.blocks, state.summary, stats, files)
             state.memory_dirty = False
         if self._system is None or self._system.text != state.system_compiled:
             self._system = Message(role=Role.SYSTEM, parts=[TextPart(text=state.system_compiled)])
@@ -225,7 +241,7 @@ class AgentRuntime:
         answered = {r.call_id for m in self.context for r in m.tool_results}
         for m in list(self.context):
             for call in m.tool_calls:
-                if call.id not in answered:
+                if call.id not in answered and not call.requires_approval:  # those wait
                     self.append([tool_result(call.id, call.name, "Interrupted before it ran.", True)])
         for entry in await self.unit.journal_open(self.state.id):
             self.pending.finished_calls.append(entry.call_id)
@@ -234,6 +250,7 @@ class AgentRuntime:
                 f"{entry.started_at:%Y-%m-%d %H:%M:%S} UTC but was interrupted before its result "
                 "was saved: it may or may not have taken effect."
             )])
+        self.journal_clean = True  # answered once: a second call finds nothing to do
 
 
 async def uninterrupted(work: Coroutine[Any, Any, None]) -> None:

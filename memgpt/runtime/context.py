@@ -42,15 +42,31 @@ def render_metadata(stats: MemoryStats) -> str:
     )
 
 
-def render_system(instructions: str, blocks: list[Block], summary: str, stats: MemoryStats) -> str:
-    """The full system message text."""
+def render_system(
+    instructions: str, blocks: list[Block], summary: str, stats: MemoryStats, files: str = ""
+) -> str:
+    """The full system message text; ``files`` (the attached folders' ``<directories>``
+    section, open files' text included) is counted with the memory blocks."""
     summary_body = summary or "(no earlier conversation has left the window yet)"
+    directories = f"\n\n{files}" if files else ""
     return (
         f"{instructions}\n\n"
-        f"<memory_blocks>\n{block_ops.render(blocks)}\n</memory_blocks>\n\n"
+        f"<memory_blocks>\n{block_ops.render(blocks)}{directories}\n</memory_blocks>\n\n"
         f"<conversation_summary>\n{summary_body}\n</conversation_summary>\n\n"
         f"<memory_metadata>\n{render_metadata(stats)}\n</memory_metadata>"
     )
+
+
+def files_shown(system_text: str, files: str) -> bool:
+    """Whether a compiled system message shows exactly this ``<directories>`` section (files
+    opened, closed or changed since it was compiled make it stale)."""
+    return files in system_text if files else "\n\n<directories>\n" not in system_text
+
+
+def memory_shown(system_text: str, instructions: str, blocks: list[Block]) -> bool:
+    """Whether a compiled system message shows these instructions and blocks as they are now
+    (a conversation's, compiled before another thread or an operator changed them, does not)."""
+    return system_text.startswith(f"{instructions}\n\n<memory_blocks>\n{block_ops.render(blocks)}\n")
 
 
 def system_sections(system_text: str) -> dict[str, str]:

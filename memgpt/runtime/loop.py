@@ -9,9 +9,10 @@ import json
 from memgpt.core.errors import ContextOverflowError, ModelTimeoutError
 from memgpt.core.events import RunFinished, StepFinished, StopReason
 from memgpt.core.prompts import BREAKER_EVENT, FAILED_EVENT, HEARTBEAT_EVENT
-from memgpt.core.schemas import Message, SendResult, Step, Usage, utcnow
+from memgpt.core.schemas import Message, Role, SendResult, Step, Usage, utcnow
 from memgpt.memory.unit import StepRecord
 from memgpt.runtime.agent import AgentRuntime, tool_result
+from memgpt.runtime.rules import TurnRules, awaiting, check_input
 
 __all__ = ["AgentRuntime", "run", "step"]
 
@@ -21,33 +22,48 @@ TOO_MANY_CALLS = (
 )
 
 
-async def step(agent: AgentRuntime, index: int) -> Step:
-    """Compile, call the model once, run its tool calls; the caller commits."""
+async def step(agent: AgentRuntime, index: int, turn: TurnRules | None = None) -> Step:
+    """Compile, call the model once, run its tool calls; the caller commits. Under the
+    agent's tool rules (``memgpt.runtime.rules``): a run-first step runs its tools without
+    the model, calls held for approval stay unrun, a tool past its count is refused."""
+    turn = turn or TurnRules(agent.state.tool_rules)
     result = Step(index=index)
-    request = await agent.prepare()
-    try:
-        response = await agent.model.complete(request, on_delta=agent.listener)
-    except ContextOverflowError:  # the provider counts differently: evict, retry once
-        await agent.evict(0)
-        response = await agent.model.complete(await agent.prepare(), on_delta=agent.listener)
-    result.repairs, result.usage = response.repairs, response.usage
-    reply = response.message.model_copy(update={"step_id": result.id, "created_at": utcnow()})
+    first = turn.first_reply(index)
+    result.heartbeat = first is not None  # after a run-first step the model is asked
+    reply = first or await _ask(agent, result, turn)
+    reply = reply.model_copy(update={"step_id": result.id, "created_at": utcnow()})
     result.messages += agent.append([reply])
     cap = agent.settings.max_tool_calls_per_step
     for n, call in enumerate(reply.tool_calls):
-        if n >= cap:  # not run, but answered: every call keeps its result (the wire needs it)
-            result.heartbeat = True  # the model hears of it and may make the rest next step
-            answer = tool_result(call.id, call.name, TOO_MANY_CALLS.format(cap=cap), True)
+        if call.requires_approval:
+            continue  # answered by the client's approval, which is the next turn's input
+        refusal = TOO_MANY_CALLS.format(cap=cap) if n >= cap else turn.refusal(call.name)
+        if refusal:  # not run, but answered: every call keeps its result (the wire needs it)
+            result.heartbeat = True  # the model hears of it and may go on without it
+            answer = tool_result(call.id, call.name, refusal, True)
             result.messages += agent.append([answer.model_copy(update={"step_id": result.id})])
             continue
         if agent.tools.is_external(call.name):
             await agent.unit.journal_start(agent.state.id, call.id, call.name, call.arguments)
             agent.pending.finished_calls.append(call.id)
         outcome = await agent.tools.run(call, agent)
+        turn.ran(call.name)
         result.heartbeat |= outcome.heartbeat
         answer = tool_result(call.id, call.name, outcome.content, outcome.is_error)
         result.messages += agent.append([answer.model_copy(update={"step_id": result.id})])
     return result
+
+
+async def _ask(agent: AgentRuntime, result: Step, turn: TurnRules) -> Message:
+    """The model's reply to the current context (tools past their count not offered)."""
+    request = turn.offer(await agent.prepare())
+    try:
+        response = await agent.model.complete(request, on_delta=agent.listener)
+    except ContextOverflowError:  # the provider counts differently: evict, retry once
+        await agent.evict(0)
+        response = await agent.model.complete(turn.offer(await agent.prepare()), on_delta=agent.listener)
+    result.repairs, result.usage = response.repairs, response.usage
+    return turn.mark(response.message)
 
 
 def _signature(step: Step) -> str:
@@ -65,13 +81,23 @@ def _signature(step: Step) -> str:
     return "|".join(calls)
 
 
-def _stop(agent: AgentRuntime, done: Step, index: int, repeats: int) -> StopReason | None:
+def _stop(
+    agent: AgentRuntime, done: Step, index: int, repeats: int, turn: TurnRules
+) -> StopReason | None:
     """Why the chain stops after this step (None: go on), with the event that says so."""
+    if awaiting(done):
+        return StopReason.REQUIRES_APPROVAL
     if repeats >= agent.settings.repeat_limit:
         done.messages += agent.append([Message.event(BREAKER_EVENT.format(n=repeats))])
         return StopReason.REPEATED_CALL
-    if not done.heartbeat:
-        return StopReason.END_TURN
+    if not done.heartbeat or turn.ends_chain(done):
+        nudge = turn.exit_refusal()  # a tool the rules require before the end has not run
+        if nudge is None or index + 1 == agent.settings.max_chain_steps:
+            return StopReason.END_TURN
+        done.messages += agent.append([Message.event(nudge)])
+        return None
+    if agent.cancel_requested():  # between steps: this one is kept, no other starts
+        return StopReason.CANCELLED
     if index + 1 == agent.settings.max_chain_steps:
         return StopReason.MAX_STEPS
     failed = any(r.is_error for m in done.messages for r in m.tool_results)
@@ -86,15 +112,17 @@ async def run(agent: AgentRuntime, user_input: Message) -> SendResult:
     it): when it passes, or the caller cancels, the step under way is dropped whole (a
     commit under way lands first) and the input and finished steps stay. A timeout raises
     ModelTimeoutError."""
+    check_input(agent.context, user_input)  # a call waiting for approval is answered first
     await agent.close_interrupted()
     [stored] = agent.append([user_input])
+    turn = TurnRules(agent.state.tool_rules, fresh=stored.role is not Role.TOOL)
     await agent.commit()  # the input is durable before any model is called
     steps: list[Step] = []
     limit = agent.settings.turn_timeout
     deadline = asyncio.timeout(limit)
     try:
         async with deadline:
-            await _chain(agent, stored, steps)
+            await _chain(agent, stored, steps, turn)
     except TimeoutError as exc:
         if not deadline.expired():
             await _emit_run(agent, stored, steps, StopReason.ERROR, f"{type(exc).__name__}: {exc}")
@@ -115,16 +143,17 @@ async def run(agent: AgentRuntime, user_input: Message) -> SendResult:
     return SendResult(agent_id=agent.state.id, input=stored, steps=steps)
 
 
-async def _chain(agent: AgentRuntime, stored: Message, steps: list[Step]) -> None:
+async def _chain(agent: AgentRuntime, stored: Message, steps: list[Step], turn: TurnRules) -> None:
     """Step, committing each, until one says stop; finished steps are added to steps."""
     last, repeats = "", 0
     for index in range(agent.settings.max_chain_steps):
-        done = await step(agent, index)
+        done = await step(agent, index, turn)
         signature = _signature(done)
         repeats = repeats + 1 if signature and signature == last else 1
         last = signature
-        done.stop_reason = _stop(agent, done, index, repeats)
-        await agent.commit(StepRecord(stored.id, agent.model.name, done), last=bool(done.stop_reason))
+        done.stop_reason = _stop(agent, done, index, repeats, turn)
+        record = StepRecord(stored.id, agent.model.name, done, agent.run_id)
+        await agent.commit(record, last=bool(done.stop_reason))
         steps.append(done)
         await _emit_step(agent, done)
         if done.stop_reason:

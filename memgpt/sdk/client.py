@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Literal, Self, TypeVar
+from typing import IO, Any, Literal, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -18,6 +18,13 @@ from pydantic import TypeAdapter
 from memgpt.core import errors
 from memgpt.memory.blocks import StoredBlock
 from memgpt.memory.stores import Identity, IdentityProperty, Page
+from memgpt.sdk.archives import ClientArchives
+from memgpt.sdk.conversations import ClientConversations
+from memgpt.sdk.folders import ClientFolders
+from memgpt.sdk.mcp import ClientMcp
+from memgpt.sdk.runs import ClientRuns
+from memgpt.sdk.schedules import ClientSchedules
+from memgpt.sdk.tool_control import ClientToolControl
 from memgpt.core.schemas import AgentState, Block, ContextReport, Message, Passage, SendResult, ToolDef
 
 T = TypeVar("T")
@@ -54,7 +61,7 @@ def _q(part: str) -> str:
     return quote(part, safe="")
 
 
-class Client:
+class Client(ClientArchives, ClientConversations, ClientFolders, ClientSchedules, ClientToolControl, ClientMcp, ClientRuns):
     """Blocking access to a memgpt server; same methods and results as ``memgpt.MemGPT``."""
 
     def __init__(
@@ -101,6 +108,18 @@ class Client:
             return response.json()
         except ValueError as exc:
             raise ServerConnectionError(f"{self.base_url} answered with something other than JSON") from exc
+
+    def _send_file(self, path: str, stream: IO[bytes], file_name: str, params: dict[str, Any]) -> Any:
+        """POST a file as multipart (streamed from the open file, not read whole first)."""
+        query = {k: v for k, v in params.items() if v is not None}
+        try:
+            response = self._http.post(f"{self.base_url}{PREFIX}{path}", params=query, headers=self._headers,
+                                       files={"file": (file_name, stream)})
+        except httpx.HTTPError as exc:
+            raise ServerConnectionError(f"cannot reach memgpt server at {self.base_url}: {exc}") from exc
+        if response.status_code >= 400:
+            raise _error(response)
+        return response.json()
 
     def _get(self, kind: type[T] | Any, method: str, path: str, **kwargs: Any) -> T:
         adapter: TypeAdapter[T] = TypeAdapter(kind)
@@ -307,10 +326,11 @@ class Client:
         description: str | None = None,
         tags: list[str] | None = None,
         return_char_limit: int | None = None,
+        default_requires_approval: bool | None = None,
     ) -> ToolDef:
         """A custom tool from Python source: the last top-level function, or ``function``."""
         body = _present(source_code=source_code, function=function, description=description, tags=tags,
-                        return_char_limit=return_char_limit)
+                        return_char_limit=return_char_limit, default_requires_approval=default_requires_approval)
         return self._get(ToolDef, "POST", "/tools", json=body)
 
     def upsert_tool(
@@ -321,10 +341,11 @@ class Client:
         description: str | None = None,
         tags: list[str] | None = None,
         return_char_limit: int | None = None,
+        default_requires_approval: bool | None = None,
     ) -> ToolDef:
         """Create a custom tool or replace yours of the same name (options as create_tool)."""
         body = _present(source_code=source_code, function=function, description=description, tags=tags,
-                        return_char_limit=return_char_limit)
+                        return_char_limit=return_char_limit, default_requires_approval=default_requires_approval)
         return self._get(ToolDef, "PUT", "/tools", json=body)
 
     def list_tools(self) -> list[ToolDef]:
@@ -343,10 +364,11 @@ class Client:
         description: str | None = None,
         tags: list[str] | None = None,
         return_char_limit: int | None = None,
+        default_requires_approval: bool | None = None,
     ) -> ToolDef:
         """Change a custom tool's source, description, tags or return limit (None: unchanged)."""
         body = _present(source_code=source_code, description=description, tags=tags,
-                        return_char_limit=return_char_limit)
+                        return_char_limit=return_char_limit, default_requires_approval=default_requires_approval)
         return self._get(ToolDef, "PATCH", f"/tools/{_q(tool)}", json=body)
 
     def delete_tool(self, tool: str) -> None:

@@ -18,6 +18,14 @@ if TYPE_CHECKING:  # only annotations here; the service loads with the first Mem
     from memgpt.services.service import AgentService, ModelResolver
     from memgpt.core.settings import Settings
 
+from memgpt.sdk.archives import LocalArchives
+from memgpt.sdk.conversations import LocalConversations
+from memgpt.sdk.folders import LocalFolders
+from memgpt.sdk.mcp import LocalMcp
+from memgpt.sdk.runs import LocalRuns
+from memgpt.sdk.schedules import LocalSchedules
+from memgpt.sdk.tool_control import LocalToolControl
+
 T = TypeVar("T")
 
 
@@ -32,7 +40,7 @@ def _operator(settings: Settings | None) -> Settings:
     return settings
 
 
-class MemGPT:
+class MemGPT(LocalArchives, LocalConversations, LocalFolders, LocalSchedules, LocalToolControl, LocalMcp, LocalRuns):
     """Blocking access to agents; safe to call from several threads at once."""
 
     def __init__(
@@ -266,11 +274,12 @@ class MemGPT:
         description: str | None = None,
         tags: list[str] | None = None,
         return_char_limit: int | None = None,
+        default_requires_approval: bool | None = None,
     ) -> ToolDef:
         """A custom tool from Python source: the last top-level function, or ``function``."""
         return self._run(self.service.create_tool(
             source_code, function=function, description=description, tags=tags,
-            return_char_limit=return_char_limit,
+            return_char_limit=return_char_limit, default_requires_approval=default_requires_approval,
         ))
 
     def upsert_tool(
@@ -281,11 +290,12 @@ class MemGPT:
         description: str | None = None,
         tags: list[str] | None = None,
         return_char_limit: int | None = None,
+        default_requires_approval: bool | None = None,
     ) -> ToolDef:
         """Create a custom tool or replace yours of the same name (options as create_tool)."""
         return self._run(self.service.upsert_tool(
             source_code, function=function, description=description, tags=tags,
-            return_char_limit=return_char_limit,
+            return_char_limit=return_char_limit, default_requires_approval=default_requires_approval,
         ))
 
     def list_tools(self) -> list[ToolDef]:
@@ -304,11 +314,12 @@ class MemGPT:
         description: str | None = None,
         tags: list[str] | None = None,
         return_char_limit: int | None = None,
+        default_requires_approval: bool | None = None,
     ) -> ToolDef:
         """Change a custom tool's source, description, tags or return limit (None: unchanged)."""
         return self._run(self.service.update_tool(
             tool, source_code=source_code, description=description, tags=tags,
-            return_char_limit=return_char_limit,
+            return_char_limit=return_char_limit, default_requires_approval=default_requires_approval,
         ))
 
     def delete_tool(self, tool: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -23,6 +24,7 @@ from memgpt.server.letta import archives, conversations, folders, mcp, runs, sch
 from memgpt.server.native import archives as native_archives, conversations as native_conversations
 from memgpt.server.native import folders as native_folders, mcp as native_mcp, runs as native_runs
 from memgpt.server.native import schedules as native_schedules
+from memgpt.services.schedules import Scheduler
 from memgpt.services.service import AgentService
 
 MAX_BODY_BYTES = 1 << 20
@@ -30,6 +32,9 @@ MAX_BODY_BYTES = 1 << 20
 MAX_IMPORT_BYTES = 256 << 20
 """Cap on an uploaded agent file (256 MiB): a long history with passages is large."""
 IMPORT_PATHS = ("/v1/agents/import", "/memgpt/v1/agents/import")
+MAX_UPLOAD_BYTES = 200 << 20
+"""Cap on a file uploaded to a folder (200 MiB); the upload streams to disk, never whole in memory."""
+UPLOAD_PATH = re.compile(r"^/(?:memgpt/)?v1/folders/[^/]+/upload/?$")
 
 DESCRIPTION = """\
 memgpt agents over HTTP. `/v1/...` speaks the REST shapes of the Letta API (point the
@@ -57,6 +62,8 @@ class BodyLimit:
             return
         importing = scope["path"].rstrip("/") in IMPORT_PATHS
         limit = max(self.max_bytes, self.import_bytes) if importing else self.max_bytes
+        if UPLOAD_PATH.match(scope["path"]):
+            limit = max(self.max_bytes, MAX_UPLOAD_BYTES)
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             response = error_response(
@@ -95,9 +102,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await service.open()
+        await service.recover_runs()  # runs a dead process left: failed, or queued ones resumed
+        scheduler = Scheduler(service)  # schedules and timed heartbeats fire while serving
+        await scheduler.start()
         try:
             yield
         finally:
+            await scheduler.stop()
             if own_service:
                 await service.close()
 

@@ -153,7 +153,7 @@ class LettaChunks:
             rest = [  # a plain-text reply is sent whole even if its tokens went out as reasoning
                 p for p in m.parts
                 if not (isinstance(p, ReasoningPart) and self.text_streamed)
-                and not (isinstance(p, ToolCallPart) and p.id in streamed)
+                and not (isinstance(p, ToolCallPart) and p.id in streamed and not p.requires_approval)
             ]
             self._reset()
             m = m.model_copy(update={"parts": rest})

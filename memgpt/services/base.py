@@ -8,16 +8,23 @@ from typing import Any
 
 import numpy as np
 
-from memgpt.core.errors import BlockError, FeatureDisabledError, NotFoundError, ToolDefinitionError
+from memgpt.core.errors import (
+    BlockError, FeatureDisabledError, InvalidRequestError, NotFoundError, ToolDefinitionError,
+)
 from memgpt.core.schemas import AgentState, Block, Passage, ToolDef, utcnow
 from memgpt.core.settings import Settings
 from memgpt.embeddings import Embedder
 from memgpt.memory.blocks import find
 from memgpt.memory.stores import Stores, ToolStore
+from memgpt.memory.conversations import Conversation
 from memgpt.memory.unit import StepWrite
 from memgpt.runtime.agent import AgentRuntime
+from memgpt.runtime.context import memory_shown
 from memgpt.services.kernel import Kernel, Lease, Loaded
+from memgpt.memory.file_view import AgentFiles
 from memgpt.tools.custom import runnable
+from memgpt.tools.mcp import McpServer, McpTool, SecretBox, mcp_limits, runnable_mcp
+from memgpt.tools.files import FILE_TOOL_NAMES, file_tools
 from memgpt.tools.registry import ToolRegistry
 from memgpt.tools.sandbox import custom_tools_refusal, limits_for
 
@@ -90,6 +97,32 @@ class ServiceBase:
             return []
         return await self.kernel.tool_store.for_agent(agent_id)
 
+    async def _attach_tool_to(self, agent_id: str, tool: ToolDef) -> None:
+        """Attach a custom or an MCP tool, each to its store, after the checks it needs."""
+        if not isinstance(tool, McpTool):
+            self.check_custom_tools_allowed()
+            await self.kernel.tool_store.attach(agent_id, tool.id)
+            return
+        server = await self.kernel.storage.mcp.get(self.owner, tool.server_id)
+        if server.kind == "stdio":
+            self.check_custom_tools_allowed()  # it runs a command on this host
+        if tool.name in self.kernel.base_tools.tools:
+            raise InvalidRequestError(f"MCP tool {tool.name!r} has the name of a base tool")
+        await self.kernel.storage.mcp.attach(agent_id, tool.id)
+
+    async def _detach_tool_from(self, agent_id: str, tool: ToolDef) -> None:
+        """Take a custom or an MCP tool from an agent."""
+        store = self.kernel.storage.mcp if isinstance(tool, McpTool) else self.kernel.tool_store
+        await store.detach(agent_id, tool.id)
+
+    async def _mcp_tools_of(self, agent_id: str) -> list[tuple[McpTool, McpServer]]:
+        """The MCP tools attached to an agent, each with its server (secrets decrypted);
+        those of stdio servers only while custom tools may run here (they run a command)."""
+        stdio = custom_tools_refusal(self.settings) is None
+        box = SecretBox(self.settings.home)
+        return [(tool, box.open(server)) for tool, server in await self.kernel.storage.mcp.for_agent(agent_id)
+                if stdio or server.kind != "stdio"]
+
     async def agent_tools(self, state: AgentState) -> ToolRegistry:
         """The registry an agent's loop runs with: base tools and its custom tools, sandboxed."""
         limits = limits_for(self.settings)
@@ -99,16 +132,27 @@ class ServiceBase:
                 extra.append(runnable(tool, limits))
             except ToolDefinitionError as exc:  # stored by an older version with laxer rules
                 log.warning("agent %s: custom tool %s is left out: %s", state.id, tool.name, exc)
+        mcp = mcp_limits(self.settings)
+        extra.extend(runnable_mcp(tool, server, mcp) for tool, server in await self._mcp_tools_of(state.id))
+        if await self.kernel.storage.folders.agent_folders(state.id):
+            extra.extend(file_tools())  # while a folder is attached
         return self.kernel.base_tools.extended(extra)
 
-    async def runtime(self, lease: Lease) -> AgentRuntime:
-        """The agent loaded to run under a lease: what its last turn here left, if nothing
-        wrote to it since (the lease's version says), else read afresh."""
+    async def runtime(self, lease: Lease, conversation: Conversation | None = None) -> AgentRuntime:
+        """The agent loaded to run under a lease, in the default thread or a conversation's:
+        what its last turn here left, if nothing wrote to it since (the lease's version
+        says), else read afresh (a conversation's position over the agent's state)."""
         k, agent_id = self.kernel, lease.agent_id
-        kept = k.cached(agent_id, lease.version)
+        thread = conversation.id if conversation is not None else None
+        kept = k.cached(agent_id, lease.version, thread)
         if kept is None:
             state = await self.stores.agents.get(agent_id)
-            kept = Loaded(state, await self.stores.blocks.all(agent_id), await k.windows.load(state))
+            blocks = await self.stores.blocks.all(agent_id)
+            if conversation is not None:
+                state = conversation.thread_state(state)
+                state.memory_dirty |= not memory_shown(state.system_compiled, state.instructions, blocks)
+            kept = Loaded(state, blocks, await k.windows.load(state, thread), conversation=thread,
+                          next_seq=await self.stores.recall.next_seq(agent_id))
         state = kept.state
         own_settings = self.settings is k.settings  # a view with other settings builds its own
         tools = kept.tools if kept.tools is not None and own_settings else await self.agent_tools(state)
@@ -117,14 +161,24 @@ class ServiceBase:
             model=k.model(state.model), summarizer=k.model(state.summarizer_model or state.model),
             tools=tools, embedder=self.embedder, settings=self.settings,
             journal_clean=kept.journal_clean, lease_holder=lease.holder,
+            conversation_id=thread, next_seq=kept.next_seq,
+            files=self._file_port(state, tools),
         )
+
+    def _file_port(self, state: AgentState, tools: ToolRegistry) -> AgentFiles | None:
+        """The agent's files for its file tools and file blocks (None without a folder)."""
+        if FILE_TOOL_NAMES[0] not in tools.tools:
+            return None
+        return AgentFiles(self.kernel.storage.folders, self.embedder, state.id, state.context_window)
 
     def keep(self, runtime: AgentRuntime) -> None:
         """Remember what a committed turn left, for the next turn in this process."""
         own = self.settings is self.kernel.settings
+        thread = runtime.conversation_id
         self.kernel.remember(Loaded(runtime.state, runtime.blocks, runtime.context,
-                                    runtime.tools if own else None))
-        self.kernel.windows.keep(runtime.state, runtime.context)
+                                    runtime.tools if own else None, conversation=thread,
+                                    next_seq=runtime.next_seq))
+        self.kernel.windows.keep(runtime.state, runtime.context, thread)
 
 def find_block(blocks: list[Block], label: str) -> Block:
     """The block with label; NotFoundError (an operator's error) if none."""

@@ -48,7 +48,7 @@ from memgpt.core.errors import InvalidRequestError
 from memgpt.llm.tokens import estimate_tokens
 
 if TYPE_CHECKING:
-    from memgpt.services.service import AgentService
+    from memgpt.services.memory import MemoryApi as AgentService  # what loading uses of it
 
 DEFAULT_CHUNK_TOKENS = 300
 DEFAULT_OVERLAP = 50

@@ -67,7 +67,8 @@ class Kernel:
         self.windows = WindowCache(self.stores.recall)
         self.holder = lease_holder_id()
         _OURS.add(self.holder)
-        self._loaded: OrderedDict[str, Loaded] = OrderedDict()
+        self._loaded: OrderedDict[tuple[str, str | None], Loaded] = OrderedDict()
+        """Kept agents by (agent id, conversation id; None: the default thread)."""
         self._to_embed: set[str] = set()
         self._embedder_task: asyncio.Task[None] | None = None
         self._warm_up: asyncio.Task[int] | None = None
@@ -218,31 +219,37 @@ class Kernel:
             await self.unit.renew(agent_id, self.holder, LEASE_SECONDS)
 
     # --- what stays loaded between turns ------------------------------------------------------
-    def cached(self, agent_id: str, version: int) -> Loaded | None:
-        """The agent as its last turn here left it, if nothing has written to it since."""
-        hit = self._loaded.get(agent_id)
+    def cached(self, agent_id: str, version: int, conversation: str | None = None) -> Loaded | None:
+        """The agent (in a conversation's thread) as its last turn here left it, if nothing
+        has written to the agent since (a turn in any thread moves its version)."""
+        key = (agent_id, conversation)
+        hit = self._loaded.get(key)
         if hit is None or hit.state.version != version:
             return None
-        self._loaded.move_to_end(agent_id)
-        return Loaded(hit.state.model_copy(), list(hit.blocks), list(hit.context), hit.tools, True)
+        self._loaded.move_to_end(key)
+        return replace(hit, state=hit.state.model_copy(), blocks=list(hit.blocks),
+                       context=list(hit.context), journal_clean=True)
 
     def peek(self, agent_id: str, owner: str) -> AgentState | None:
         """The kept state of owner's agent by id (its config may be one turn old; the lease
         tells whether it is current)."""
-        hit = self._loaded.get(agent_id)
+        hit = self._loaded.get((agent_id, None))
         return hit.state if hit is not None and hit.state.owner == owner else None
 
     def remember(self, kept: Loaded) -> None:
         """Keep an agent's state, blocks, window and tools after a committed turn (the caller
         hands them over; ``cached`` gives out copies)."""
-        self._loaded[kept.state.id] = replace(kept, journal_clean=True)
-        self._loaded.move_to_end(kept.state.id)
+        key = (kept.state.id, kept.conversation)
+        self._loaded[key] = replace(kept, journal_clean=True)
+        self._loaded.move_to_end(key)
         while len(self._loaded) > CACHED_AGENTS:
             self._loaded.popitem(last=False)
 
     def forget(self, agent_id: str) -> None:
-        """Drop what is kept of an agent (a turn failed half-way, or it was deleted)."""
-        self._loaded.pop(agent_id, None)
+        """Drop what is kept of an agent, in every thread (a turn failed half-way, or it
+        was deleted)."""
+        for key in [k for k in self._loaded if k[0] == agent_id]:
+            del self._loaded[key]
         self.windows.drop(agent_id)
 
     # --- messages are embedded after the turn, off its critical path ---------------------------
@@ -320,6 +327,10 @@ class Loaded:
     """The registry it ran with (None: build it)."""
     journal_clean: bool = False
     """No external tool call of it can be open (its last turn here finished them all)."""
+    conversation: str | None = None
+    """The thread it was kept in (None: the agent's default one)."""
+    next_seq: int | None = None
+    """The seq of the agent's next message in any thread (None: read it)."""
 
 
 @dataclass

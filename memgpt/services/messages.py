@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from memgpt.core.errors import InvalidRequestError
@@ -9,7 +10,13 @@ from memgpt.core.events import Listener
 from memgpt.core.schemas import Message, SendResult
 from memgpt.memory import recall
 from memgpt.memory.stores import Page
+from memgpt.memory.conversations import Conversation
+from memgpt.memory.runs import Run
 from memgpt.runtime import loop as agent_loop
+from memgpt.runtime.agent import AgentRuntime
+from memgpt.core.tool_control import Decision
+from memgpt.runtime.rules import decide
+from memgpt.services import run_tracking as tracking
 from memgpt.services.base import ServiceBase
 
 
@@ -34,20 +41,41 @@ class MessagesApi(ServiceBase):
         """Wake the agent with a system event (a timer, a webhook, a finished job)."""
         return await self._send(agent, Message.event(text), on_event)
 
-    async def _send(self, agent: str, message: Message, on_event: Listener | None) -> SendResult:
+    async def send_approval(
+        self, agent: str, decisions: list[Decision], *, request_id: str | None = None,
+        on_event: Listener | None = None,
+    ) -> SendResult:
+        """Answer the tool calls waiting for approval (``memgpt.runtime.rules``): approved ones
+        run, denied ones tell the model why; the answer is the input of a turn that goes on."""
+        async def answer(runtime: AgentRuntime) -> Message:
+            return await decide(runtime, decisions, request_id)
+
+        return await self._send(agent, answer, on_event)
+
+    async def _send(
+        self, agent: str, message: Message | Callable[[AgentRuntime], Awaitable[Message]],
+        on_event: Listener | None, run: Run | None = None, *, conversation: Conversation | None = None,
+    ) -> SendResult:
+        """One turn under the agent's lease, recorded as a run (``run``: a queued one)."""
         kernel = self.kernel
         state = kernel.peek(agent, self.owner) or await self.get_agent(agent)
         async with kernel.lock(state.id) as lease:
-            runtime = await self.runtime(lease)
-            runtime.listener = on_event
+            runtime = await self.runtime(lease, conversation)  # None: the default thread
             try:
+                if not isinstance(message, Message):  # made under the lease: an approval
+                    message = await message(runtime)
+                run = await tracking.open_run(kernel, self.owner, message, runtime, run)
+                runtime.listener = tracking.tap(kernel, run, on_event)
                 result = await agent_loop.run(runtime, message)
-            except BaseException:
+            except BaseException as exc:
                 kernel.forget(state.id)  # what was loaded holds the failed step's changes
-                raise
-            finally:
                 lease.released = runtime.released
+                if runtime.run_id is not None and run is not None:
+                    await tracking.close_run(kernel, run, runtime, None, exc)
+                raise
+            lease.released = runtime.released
             self.keep(runtime)
+        await tracking.close_run(kernel, run, runtime, result, None)
         kernel.embed_later(state.id)
         return result
 

@@ -11,13 +11,22 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from memgpt.memory.stores import (
     AgentStore, ArchivalStore, BlockStore, IdentityStore, RecallStore, Stores, ToolStore,
 )
+from memgpt.memory.runs import RunStore
+from memgpt.memory.schedules import ScheduleStore
+from memgpt.memory.conversations import ConversationStore
 from memgpt.memory.unit import UnitStore
 from memgpt.storage import db
 from memgpt.storage.postgres import PgArchivalStore, PgRecallStore
 from memgpt.storage.sql_agents import SqlAgentStore, SqlBlockStore, SqlKeyStore
 from memgpt.storage.sql_archival import SqlArchivalStore
+from memgpt.storage.sql_archives import SqlArchiveStore
+from memgpt.storage.sql_conversations import SqlConversationStore
+from memgpt.storage.sql_folders import SqlFolderStore
 from memgpt.storage.sql_identities import SqlIdentityStore
 from memgpt.storage.sql_recall import SqlRecallStore
+from memgpt.storage.sql_runs import SqlRunStore
+from memgpt.storage.sql_mcp import SqlMcpStore
+from memgpt.storage.sql_schedules import SqlScheduleStore
 from memgpt.storage.tools import SqlToolStore
 from memgpt.storage.runner import GroupRunner, Runner, ThreadRunner
 from memgpt.storage.unit import SqlUnitStore
@@ -46,6 +55,18 @@ class Storage:
     """Where the unit store's transactions run (a writer thread on SQLite)."""
     identities: IdentityStore
     """Identities, agent tags, and messages read across an owner's agents."""
+    conversations: ConversationStore
+    """Conversations (threads beside an agent's default one) and their messages (0014)."""
+    archives: SqlArchiveStore
+    """Archives and their attachments (their passages are in ``archival``)."""
+    folders: SqlFolderStore
+    """Folders, their files and chunks, and agents' file views."""
+    runs: RunStore
+    """Runs and step records (migration 0012)."""
+    mcp: SqlMcpStore
+    """MCP servers, their tools and which agents have them (migration 0016)."""
+    schedules: ScheduleStore
+    """Schedules and timed heartbeats, with their claims (migration 0013)."""
 
     @property
     def stores(self) -> Stores:
@@ -99,4 +120,10 @@ def storage_for(engine: AsyncEngine, *, vector_index: VectorIndexConfig | None =
         unit=SqlUnitStore(runner, recall, archival),
         runner=runner,
         identities=SqlIdentityStore(sessions),
+        conversations=SqlConversationStore(sessions, runner),
+        archives=SqlArchiveStore(sessions),
+        folders=SqlFolderStore(sessions, vector_index, postgres=dialect == POSTGRESQL),
+        runs=SqlRunStore(sessions, runner),
+        mcp=SqlMcpStore(sessions),
+        schedules=SqlScheduleStore(sessions, runner),
     )

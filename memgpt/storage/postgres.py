@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 from memgpt.core.schemas import Passage
 from memgpt.embeddings.base import Vectors
 from memgpt.storage.fts import tsquery_any, tsquery_phrase
-from memgpt.storage.sql_archival import SqlArchivalStore
+from memgpt.memory.stores import Scope
+from memgpt.storage.sql_archival import SqlArchivalStore, scope_sql
 from memgpt.memory.lexical import content_query
 from memgpt.storage.sql_common import PkVector, WordMatch, naive_utc
 from memgpt.storage.sql_recall import SqlRecallStore
@@ -98,15 +99,19 @@ class PgArchivalStore(SqlArchivalStore):
     _iterative_scan: bool | None = None
 
     def add(
-        self, s: Session, agent_id: str, passages: list[Passage], vectors: Vectors
+        self, s: Session, agent_id: str, passages: list[Passage], vectors: Vectors,
+        archive_id: str | None = None,
     ) -> Callable[[], None]:
-        """Stage passages with their vectors in ``embedding_vec`` (indexed by pgvector)."""
+        """Stage passages (the agent's own, or ``archive_id``'s) with their vectors in
+        ``embedding_vec`` (indexed by pgvector)."""
         if len(passages) != len(vectors):
             raise ValueError(f"{len(passages)} passages but {len(vectors)} vectors")
         rows = [
             {
                 "id": p.id,
-                "agent": agent_id,
+                "agent": None if archive_id else agent_id,
+                "archive": archive_id,
+                "meta": json.dumps(p.metadata) if p.metadata else None,
                 "text": p.text.replace("\x00", " "),  # PostgreSQL text cannot hold NUL
                 "tags": json.dumps(p.tags),
                 "model": p.embedding_model,
@@ -117,9 +122,9 @@ class PgArchivalStore(SqlArchivalStore):
         ]
         if rows:
             s.execute(text(
-                "INSERT INTO passages (id, agent_id, text, tags, embedding_model, created_at,"
-                " embedding_vec) VALUES (:id, :agent, :text, :tags, :model, :created,"
-                " CAST(:vec AS vector))"
+                "INSERT INTO passages (id, agent_id, archive_id, meta, text, tags, embedding_model,"
+                " created_at, embedding_vec) VALUES (:id, :agent, :archive, :meta, :text, :tags,"
+                " :model, :created, CAST(:vec AS vector))"
             ), rows)
         return lambda: None
 
@@ -138,20 +143,22 @@ class PgArchivalStore(SqlArchivalStore):
     )
 
     async def nearest(
-        self, agent_id: str, model: str, vector: Vectors, k: int
+        self, agent_id: Scope | str, model: str, vector: Vectors, k: int
     ) -> list[tuple[str, float]]:
-        """Up to k passage ids most similar (cosine) to vector, via HNSW where indexed."""
+        """Up to k of the scope's passage ids most similar (cosine) to vector, via HNSW where
+        indexed."""
         dim = int(np.asarray(vector).size)
         if k <= 0 or dim == 0:
             return []
+        params: dict[str, object] = {"model": model, "vec": vector_literal(vector), "k": k}
+        scope = scope_sql(Scope.of(agent_id), "passages", params)
         # Must match migration 0003's partial expression indexes for the planner to use them.
         distance = f"embedding_vec::vector({dim}) <=> CAST(:vec AS vector({dim}))"
         sql = text(
             f"SELECT id, 1 - ({distance}) AS similarity FROM passages"
-            f" WHERE agent_id = :agent AND embedding_model = :model"
+            f" WHERE {scope} AND embedding_model = :model"
             f" AND vector_dims(embedding_vec) = {dim} ORDER BY {distance} LIMIT :k"
         )
-        params = {"agent": agent_id, "model": model, "vec": vector_literal(vector), "k": k}
         async with self.sessions() as s, s.begin():
             await self._tune_hnsw(s, k)
             rows = await s.execute(sql, params)

@@ -83,8 +83,9 @@ class SqlRecallStore:
             return out
 
     @staticmethod
-    def add(s: Session, agent_id: str, messages: list[Message]) -> None:
-        """Stage messages that already have their seq in an open (sync) session."""
+    def add(s: Session, agent_id: str, messages: list[Message], conversation_id: str | None = None) -> None:
+        """Stage messages that already have their seq in an open (sync) session (in a
+        conversation's thread, or with None the agent's default one)."""
         rows = []
         for m in messages:  # Core insert, one executemany: the ORM's unit of work costs more here
             search_text = m.search_text().replace("\x00", " ")
@@ -92,7 +93,7 @@ class SqlRecallStore:
                 "id": m.id, "agent_id": agent_id, "seq": m.seq, "role": m.role.value,
                 "parts": _PARTS.dump_json(m.parts).decode(), "search_text": search_text,
                 "embedding_model": None if search_text.strip() else "", "step_id": m.step_id,
-                "created_at": m.created_at,
+                "created_at": m.created_at, "conversation_id": conversation_id,
             })
         try:
             s.execute(insert(MESSAGES), rows)
@@ -118,6 +119,24 @@ class SqlRecallStore:
                 .order_by(MessageRow.seq)
             )
             return [_message(r) for r in rows]
+
+    async def thread_since(self, agent_id: str, conversation_id: str | None, seq: int) -> list[Message]:
+        """One thread's messages with seq >= seq, in order (None: the agent's default thread)."""
+        c = MessageRow.conversation_id
+        async with self.sessions() as s:
+            rows = await s.scalars(
+                select(MessageRow)
+                .where(MessageRow.agent_id == agent_id, MessageRow.seq >= seq,
+                       c.is_(None) if conversation_id is None else c == conversation_id)
+                .order_by(MessageRow.seq)
+            )
+            return [_message(r) for r in rows]
+
+    async def next_seq(self, agent_id: str) -> int:
+        """The seq the agent's next message gets (every thread shares the agent's seq)."""
+        async with self.sessions() as s:
+            last = await s.scalar(select(func.max(MessageRow.seq)).where(MessageRow.agent_id == agent_id))
+        return 0 if last is None else int(last) + 1
 
     async def window(
         self, agent_id: str, *, limit: int, before: int | None = None, after: int | None = None

@@ -1,7 +1,8 @@
 """Vector indexes kept in step with a table of embedded rows (passages, messages).
 
 `StoredVectors` owns one `VectorIndex` per (agent, embedding model) for a table whose rows
-have ``pk``, ``id``, ``agent_id``, ``embedding`` (float32 bytes) and ``embedding_model``. It
+have ``pk``, ``id``, ``agent_id``, ``embedding`` (float32 bytes) and ``embedding_model``
+(or per collection named by another column, e.g. an archive's passages by ``archive_id``). It
 loads or builds the index on first use, catches up with rows added by other processes, and
 checks every hit against the database so deleted rows never come back.
 
@@ -66,9 +67,12 @@ class StoredVectors:
         table: Any,
         config: VectorIndexConfig | None = None,
         prefix: str = "",
+        key: str = "agent_id",
     ) -> None:
         self.sessions = sessions
         self.table = table
+        self.key = getattr(table, key)
+        """The column whose value names a collection (an agent; an archive for its passages)."""
         self.prefix = prefix
         self.config = config or VectorIndexConfig()
         self.directory = self.config.directory or default_directory(sessions)
@@ -76,7 +80,7 @@ class StoredVectors:
         self._lock = threading.Lock()
 
     def _where(self, agent_id: str, model: str) -> Any:
-        return (self.table.agent_id == agent_id) & (self.table.embedding_model == model)
+        return (self.key == agent_id) & (self.table.embedding_model == model)
 
     def index(self, agent_id: str, model: str) -> VectorIndex:
         """The (possibly not yet loaded) index of an agent's vectors under a model."""

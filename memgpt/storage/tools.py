@@ -19,6 +19,7 @@ def _tool(row: ToolRow) -> ToolDef:
         id=row.id, name=row.name, spec=ToolSchema.model_validate_json(row.json_schema),
         owner=row.owner, source_code=row.source_code, tags=json.loads(row.tags),
         return_char_limit=row.return_char_limit, created_at=row.created_at,
+        default_requires_approval=bool(row.default_requires_approval),
         updated_at=row.updated_at,
     )
 
@@ -28,6 +29,7 @@ def _columns(tool: ToolDef) -> dict[str, Any]:
         "owner": tool.owner, "name": tool.name, "description": tool.spec.description,
         "source_code": tool.source_code, "json_schema": tool.spec.model_dump_json(),
         "tags": json.dumps(tool.tags), "return_char_limit": tool.return_char_limit,
+        "default_requires_approval": tool.default_requires_approval,
         "created_at": tool.created_at or utcnow(), "updated_at": tool.updated_at or utcnow(),
     }
 

@@ -25,9 +25,10 @@ from sqlalchemy.orm import Session
 
 from memgpt.core.errors import NotFoundError
 from memgpt.core.schemas import POSITION_FIELDS, utcnow
-from memgpt.memory.unit import JournalEntry, StepWrite
+from memgpt.memory.unit import THREAD_FIELDS, JournalEntry, StepWrite
 from memgpt.storage.sql_agents import SqlBlockStore, step_values
 from memgpt.storage.sql_blocks import settled
+from memgpt.storage.sql_conversations import commit_thread
 from memgpt.storage.sql_archival import SqlArchivalStore
 from memgpt.storage.runner import Runner
 from memgpt.storage.sql_recall import SqlRecallStore
@@ -58,8 +59,12 @@ class SqlUnitStore:
             raise NotFoundError(f"no agent with id {agent_id!r}")
         stored = {label: SqlBlockStore.put(s, agent_id, write.blocks[label]) for label in sorted(write.blocks)}
         values: dict[str, Any] = {"version": AGENTS.c.version + 1}
+        thread = write.conversation_id
         if write.position is not None:
-            values |= {f: getattr(write.position, f) for f in POSITION_FIELDS}
+            values |= {f: getattr(write.position, f) for f in POSITION_FIELDS
+                       if thread is None or f not in THREAD_FIELDS}
+        if thread is not None and (write.blocks or write.passages):
+            values["memory_dirty"] = True  # memory changed in a conversation: the default thread recompiles
         if write.release is not None:
             values |= {"lease_holder": None, "lease_until": None}
         version = s.scalar(  # Core, not ORM: no session state to synchronize
@@ -67,14 +72,17 @@ class SqlUnitStore:
         )
         if version is None:
             raise NotFoundError(f"no agent with id {agent_id!r}")
+        if thread is not None:
+            commit_thread(s, write)
         if write.messages:
-            self.recall.add(s, agent_id, write.messages)
+            self.recall.add(s, agent_id, write.messages, thread)
         if write.passages:
             vectors = np.asarray(write.vectors, dtype=np.float32)
             after = self.archival.add(s, agent_id, write.passages, vectors)
         if write.step is not None:
             step = write.step
-            s.execute(insert(STEPS), step_values(agent_id, step.input_id, step.model, step.step))
+            s.execute(insert(STEPS), {**step_values(agent_id, step.input_id, step.model, step.step),
+                                      "run_id": step.run_id})
         if write.finished_calls:
             s.execute(
                 update(ToolJournalRow)

@@ -8,8 +8,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 
 from memgpt.core.errors import InvalidRequestError
-from memgpt.core.schemas import AgentState as MemAgentState, Block, ContextReport
+from memgpt.core.schemas import AgentState as MemAgentState, Block, ContextReport, ToolRule
 from memgpt.formats import letta as ls
+from memgpt.formats.letta_tools import tool_rules_in
 from memgpt.server.deps import Service
 from memgpt.server.errors import NotImplementedByServer
 from memgpt.server.paging import page
@@ -71,6 +72,7 @@ async def create_agent(body: ls.CreateAgentRequest, service: Service) -> ls.Agen
     ``embedding`` is accepted but the server's embedder is used (it is shown in the response).
     """
     await _labels(service, body.tags, body.identity_ids)
+    rules = tool_rules_in(body.tool_rules or [])  # a kind we do not run is refused first
     blocks = None
     if body.memory_blocks is not None:
         blocks = [
@@ -88,11 +90,27 @@ async def create_agent(body: ls.CreateAgentRequest, service: Service) -> ls.Agen
         tools=[*(body.tools or []), *(body.tool_ids or [])],
         block_ids=body.block_ids,
     )
+    state = await _initial_rules(service, state, rules)
     if body.tags:
         await service.set_agent_tags(state.id, body.tags)
     if body.identity_ids:
         await _set_identities(service, state.id, body.identity_ids)
     return await agent_out(service, state)
+
+
+async def _initial_rules(service: AgentService, state: MemAgentState, rules: list[ToolRule]) -> MemAgentState:
+    """A new agent's tool rules: those sent, and approval for the tools that ask for it by
+    default. Rules naming tools it lacks undo the creation (400)."""
+    tools = await service.list_agent_tools(state.id)
+    rules = rules + [ToolRule(type="requires_approval", tool_name=t.name) for t in tools
+                     if t.default_requires_approval]
+    if not rules:
+        return state
+    try:
+        return await service.set_tool_rules(state.id, rules)
+    except InvalidRequestError:
+        await service.delete_agent(state.id)
+        raise
 
 
 @router.get("/v1/agents/", response_model=list[ls.AgentState])
@@ -149,8 +167,11 @@ async def update_agent(agent_id: str, body: ls.UpdateAgentRequest, service: Serv
     if changes["model"] is not None:  # before tool_ids change anything
         service.kernel.check_model(changes["model"])
     await _labels(service, body.tags, body.identity_ids)
+    rules = tool_rules_in(body.tool_rules) if body.tool_rules is not None else None
     if body.tool_ids is not None:
         await service.set_agent_tools(current.id, body.tool_ids)
+    if rules is not None:  # after tool_ids: the rules may name the tools just attached
+        await service.set_tool_rules(current.id, rules)
     state = await service.update_agent(current.id, **changes)
     if body.tags is not None:  # checked above; written once the agent's own update succeeded
         await service.set_agent_tags(state.id, body.tags)

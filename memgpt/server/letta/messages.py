@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response, StreamingResponse
 
 from memgpt.core.errors import InvalidRequestError
 from memgpt.formats import letta as ls
+from memgpt.formats.letta_tools import ApprovalCreate
+from memgpt.core.tool_control import Decision
 from memgpt.server import streaming
 from memgpt.server.deps import Service
 from memgpt.server.disconnect import unless_disconnected
 from memgpt.server.errors import NotImplementedByServer
 from memgpt.server.paging import history
+from memgpt.core.schemas import SendResult
 from memgpt.services.service import AgentService
 
 router = APIRouter(tags=["messages"])
@@ -49,16 +52,48 @@ def _input(body: ls.SendMessageRequest) -> tuple[Literal["user", "system"], str]
     if len(body.messages) != 1:
         raise InvalidRequestError(f"send one message per request (got {len(body.messages)})")
     message = body.messages[0]
+    if isinstance(message, ApprovalCreate):
+        raise InvalidRequestError("an approval is answered on its own (it was not expected here)")
     if message.role == "assistant":
         raise InvalidRequestError("cannot send an assistant message; send role user or system")
     return message.role, _text(message.content)
 
 
+def _approval(body: ls.SendMessageRequest) -> ApprovalCreate | None:
+    """The approval a send carries (alone: follow-up messages are refused), or None."""
+    found = [m for m in body.messages or [] if isinstance(m, ApprovalCreate)]
+    if not found:
+        return None
+    if len(body.messages or []) != 1 or body.input is not None:
+        raise InvalidRequestError("send an approval on its own, then the next message")
+    approval = found[0]
+    if approval.approvals is None and approval.approve is None:
+        raise InvalidRequestError("an approval needs approvals=[...] or approve (true/false)")
+    return approval
+
+
+def _approval_send(service: AgentService, approval: ApprovalCreate) -> streaming.Send:
+    """A send that answers pending tool calls (approved ones run, denied ones get the reason)."""
+    decisions = [Decision(call_id=a.tool_call_id, approve=a.approve, reason=a.reason)
+                 for a in approval.approvals or []]
+    if approval.approve is not None and not decisions:
+        decisions = [Decision(approve=approval.approve, reason=approval.reason)]
+
+    async def send(agent: str, _text: str, **options: Any) -> SendResult:
+        return await service.send_approval(agent, decisions, request_id=approval.approval_request_id, **options)
+
+    return send
+
+
 async def _send(
     request: Request, service: AgentService, agent_id: str, body: ls.SendMessageRequest, stream: bool
 ) -> ls.LettaResponse | Response:
-    role, text = _input(body)
-    send = service.send_message if role == "user" else service.send_event
+    approval = _approval(body)
+    if approval is not None:
+        role, text, send = "user", "", _approval_send(service, approval)
+    else:
+        role, text = _input(body)
+        send = service.send_message if role == "user" else service.send_event
     if stream:
         task, queue, first = await streaming.start(send, agent_id, text)
         chunks = streaming.LettaChunks(

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from memgpt.core.errors import InvalidRequestError
 from memgpt.core.schemas import ToolDef
 from memgpt.formats import letta as ls
+from memgpt.formats import letta_tools as lt
 from memgpt.server.deps import Service
 from memgpt.server.paging import page
 from memgpt.server.letta.agents import agent_out
@@ -30,6 +31,7 @@ class _ToolFields(BaseModel):
     source_type: str | None = None
     pip_requirements: list[Any] | None = None
     npm_requirements: list[Any] | None = None
+    default_requires_approval: bool | None = None
 
 
 class CreateToolRequest(_ToolFields):
@@ -42,6 +44,16 @@ class UpdateToolRequest(_ToolFields):
     """PATCH /v1/tools/{tool_id}."""
 
     source_code: str | None = None
+
+
+class ToolSearchResult(BaseModel):
+    """One tool search hit (``combined_score`` in [0, 1]; ``fts_rank`` its place)."""
+
+    tool: ls.Tool
+    combined_score: float
+    embedded_text: str | None = None
+    fts_rank: int | None = None
+    vector_rank: int | None = None
 
 
 def _options(body: _ToolFields) -> dict[str, Any]:
@@ -58,6 +70,7 @@ def _options(body: _ToolFields) -> dict[str, Any]:
     return {
         "description": description if isinstance(description, str) else None,
         "tags": body.tags, "return_char_limit": body.return_char_limit,
+        "default_requires_approval": body.default_requires_approval,
     }
 
 
@@ -174,3 +187,39 @@ async def attach_tool(agent_id: str, tool_id: str, service: Service) -> ls.Agent
 async def detach_tool(agent_id: str, tool_id: str, service: Service) -> ls.AgentState:
     """Take a custom tool from the agent (base tools cannot be detached: 400)."""
     return await agent_out(service, await service.detach_tool(agent_id, tool_id))
+
+
+@router.post("/v1/tools/search", response_model=list[ToolSearchResult])
+async def search_tools(body: lt.ToolSearchRequest, service: Service) -> list[ToolSearchResult]:
+    """The caller's tools (base tools included) that best match the query, best first: a plain
+    score over name, tags and description (``search_mode`` is ignored; no embeddings). No
+    query lists every tool the filters keep."""
+    types = set(body.tool_types or [])
+    hits = await service.search_tools(body.query, tags=body.tags, limit=1000)
+    kept = [h for h in hits if not types or _letta_type(h.tool) in types][: body.limit]
+    return [ToolSearchResult(tool=ls.tool_out(h.tool), combined_score=h.score, fts_rank=n + 1,
+                             embedded_text=f"{h.tool.name}: {h.tool.spec.description}")
+            for n, h in enumerate(kept)]
+
+
+@router.post("/v1/agents/{agent_id}/tools/{tool_name}/run", response_model=lt.ToolExecutionResult)
+async def run_tool(agent_id: str, tool_name: str, body: lt.RunToolRequest, service: Service) -> lt.ToolExecutionResult:
+    """Run one of the agent's tools now with these arguments, outside a turn. Its memory edits
+    commit under the agent's lease like a step's; nothing joins the message history. An
+    unknown tool is a 404, arguments its schema refuses a 400, the tool failing a result with
+    status ``error``. Approval rules do not apply: the caller is the one who would approve."""
+    run = await service.run_tool(agent_id, tool_name, body.args)
+    return lt.ToolExecutionResult(status="error" if run.is_error else "success", func_return=run.content)
+
+
+@router.patch("/v1/agents/{agent_id}/tools/approval/{tool_name}", response_model=ls.AgentState)
+async def update_approval(
+    agent_id: str, tool_name: str, service: Service, body: lt.UpdateApprovalRequest | None = None,
+    requires_approval: bool | None = None,
+) -> ls.AgentState:
+    """Whether the agent's calls of this tool wait for a user's approval (a
+    ``requires_approval`` tool rule). The body's ``requires_approval`` wins over the query's."""
+    wanted = body.requires_approval if body is not None and body.requires_approval is not None else requires_approval
+    if wanted is None:
+        raise InvalidRequestError("pass requires_approval (true or false) in the body")
+    return await agent_out(service, await service.set_tool_approval(agent_id, tool_name, wanted))

@@ -1,4 +1,5 @@
-"""memgpt's own routes for custom tools and agent files under /memgpt/v1 (``memgpt.Client``)."""
+"""memgpt's own routes for custom tools, tool control (run, approvals, rules, search) and agent
+files under /memgpt/v1 (``memgpt.Client``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from memgpt.core.schemas import AgentState, ToolDef
+from memgpt.core.schemas import AgentState, SendResult, ToolDef, ToolRule
+from memgpt.core.tool_control import Decision, ToolRun, ToolSearchHit
 from memgpt.server.deps import Service
 
 router = APIRouter(prefix="/memgpt/v1", tags=["memgpt"])
@@ -25,6 +27,7 @@ class CreateTool(_Body):
     description: str | None = None
     tags: list[str] | None = None
     return_char_limit: int | None = Field(default=None, ge=1, le=1_000_000)
+    default_requires_approval: bool | None = None
 
 
 class UpdateTool(_Body):
@@ -34,6 +37,7 @@ class UpdateTool(_Body):
     description: str | None = None
     tags: list[str] | None = None
     return_char_limit: int | None = Field(default=None, ge=1, le=1_000_000)
+    default_requires_approval: bool | None = None
 
 
 class SetAgentTools(_Body):
@@ -128,3 +132,68 @@ async def import_agent(body: ImportAgent, service: Service) -> AgentState:
     """A new agent from an agent file."""
     options = body.model_dump(exclude={"file"})
     return await service.import_agent(body.file, **options)
+
+
+# --- tool control: run a tool, approvals, tool rules, search ---------------------------------
+class RunTool(_Body):
+    """Arguments of AgentService.run_tool."""
+
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class SetToolRules(_Body):
+    """Arguments of AgentService.set_tool_rules: the agent's rules, replacing its old ones."""
+
+    rules: list[ToolRule]
+
+
+class SetApproval(_Body):
+    """Arguments of AgentService.set_tool_approval."""
+
+    requires_approval: bool = True
+
+
+class Approve(_Body):
+    """Arguments of AgentService.send_approval: one decision per pending call (or one with
+    no ``call_id`` for all of them) and, optionally, the approval request's message id."""
+
+    decisions: list[Decision] = Field(min_length=1)
+    request_id: str | None = None
+
+
+class SearchTools(_Body):
+    """Arguments of AgentService.search_tools."""
+
+    query: str | None = None
+    tags: list[str] | None = None
+    limit: int = Field(default=50, ge=1, le=1000)
+
+
+@router.post("/agents/{agent}/tools/{tool_name}/run", response_model=ToolRun)
+async def run_tool(agent: str, tool_name: str, body: RunTool, service: Service) -> ToolRun:
+    """Run one of the agent's tools now (outside a turn; its memory edits commit as one unit)."""
+    return await service.run_tool(agent, tool_name, body.args)
+
+
+@router.put("/agents/{agent}/tool-rules", response_model=AgentState)
+async def set_tool_rules(agent: str, body: SetToolRules, service: Service) -> AgentState:
+    """Replace the agent's tool rules."""
+    return await service.set_tool_rules(agent, body.rules)
+
+
+@router.put("/agents/{agent}/tools/{tool_name}/approval", response_model=AgentState)
+async def set_tool_approval(agent: str, tool_name: str, body: SetApproval, service: Service) -> AgentState:
+    """Whether the agent's calls of the tool wait for approval."""
+    return await service.set_tool_approval(agent, tool_name, body.requires_approval)
+
+
+@router.post("/agents/{agent}/approvals", response_model=SendResult)
+async def send_approval(agent: str, body: Approve, service: Service) -> SendResult:
+    """Approve or deny the calls waiting for approval; the agent's turn goes on."""
+    return await service.send_approval(agent, body.decisions, request_id=body.request_id)
+
+
+@router.post("/tools/search", response_model=list[ToolSearchHit])
+async def search_tools(body: SearchTools, service: Service) -> list[ToolSearchHit]:
+    """The caller's tools best matching the query (a plain score over name, tags, description)."""
+    return await service.search_tools(body.query, tags=body.tags, limit=body.limit)
