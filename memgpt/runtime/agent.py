@@ -60,6 +60,9 @@ class AgentRuntime:
         self.stores, self.unit, self.model, self.summarizer = stores, unit, model, summarizer
         self.tools, self.embedder, self.settings = tools, embedder, settings
         self.listener = listener
+        self.streaming = listener is not None
+        """Whether the model's reply is streamed (deltas to the listener): only when a caller
+        listens, not for the bookkeeping listeners of runs."""
         self.page_size = settings.page_size
         self.conversation_id = conversation_id
         """The thread this runtime runs in (None: the agent's default one); its messages and

@@ -57,11 +57,12 @@ async def step(agent: AgentRuntime, index: int, turn: TurnRules | None = None) -
 async def _ask(agent: AgentRuntime, result: Step, turn: TurnRules) -> Message:
     """The model's reply to the current context (tools past their count not offered)."""
     request = turn.offer(await agent.prepare())
+    deltas = agent.listener if agent.streaming else None
     try:
-        response = await agent.model.complete(request, on_delta=agent.listener)
+        response = await agent.model.complete(request, on_delta=deltas)
     except ContextOverflowError:  # the provider counts differently: evict, retry once
         await agent.evict(0)
-        response = await agent.model.complete(turn.offer(await agent.prepare()), on_delta=agent.listener)
+        response = await agent.model.complete(turn.offer(await agent.prepare()), on_delta=deltas)
     result.repairs, result.usage = response.repairs, response.usage
     return turn.mark(response.message)
 

@@ -66,6 +66,7 @@ class MessagesApi(ServiceBase):
                     message = await message(runtime)
                 run = await tracking.open_run(kernel, self.owner, message, runtime, run)
                 runtime.listener = tracking.tap(kernel, run, on_event)
+                runtime.streaming = on_event is not None  # a caller listens: stream the reply
                 result = await agent_loop.run(runtime, message)
             except BaseException as exc:
                 kernel.forget(state.id)  # what was loaded holds the failed step's changes
