@@ -10,9 +10,9 @@ import urllib.request
 from rich.console import Console
 from rich.panel import Panel
 
-from memgpt.core.events import Event, Listener, MessageSaved
-from memgpt.core.errors import MemGPTError
 from memgpt.cli.render import print_blocks, print_context, print_messages
+from memgpt.core.errors import MemGPTError
+from memgpt.core.events import Event, Listener, MessageSaved
 from memgpt.core.schemas import Role, SendResult, StopReason
 from memgpt.services.service import AgentService
 

@@ -4,14 +4,14 @@ and memgpt.core.errors load at start-up; each command imports the service itself
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
 import typer
 from rich.console import Console
 
-from memgpt.core.errors import MemGPTError, NotFoundError
+from memgpt.cli.common import Home, _run
+from memgpt.core.errors import NotFoundError
 
 if TYPE_CHECKING:
     from memgpt.memory.files import FileInfo
@@ -19,27 +19,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 console = Console(soft_wrap=True)
-Home = Annotated[Path | None, typer.Option(help="Data directory (default: MEMGPT_HOME).")]
 folders_app = typer.Typer(help="Folders of documents agents open, grep and search.", no_args_is_help=True)
-
-
-def _run(home: Path | None, job: Callable[[AgentService], Awaitable[T]]) -> T:
-    import asyncio
-
-    from memgpt.core.settings import Settings
-    from memgpt.services.service import default_service
-
-    settings = Settings(home=home) if home else Settings()
-
-    async def main() -> T:
-        async with default_service(settings) as svc:
-            return await job(svc)
-
-    try:
-        return asyncio.run(main())
-    except MemGPTError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from exc
 
 
 async def _folder_id(svc: AgentService, folder: str) -> str:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
+from memgpt.cli.common import Home, _run, _settings
 from memgpt.cli.conversations import conversations_app
 from memgpt.cli.folders import folders_app
 from memgpt.cli.mcp import mcp_app
@@ -22,46 +22,11 @@ from memgpt.core.errors import MemGPTError
 # Only typer, rich and memgpt.core.errors load at start-up (not even asyncio), so `memgpt --help`
 # stays fast: each command imports the service (and with it storage, embeddings, providers) itself.
 if TYPE_CHECKING:
-    from memgpt.core.settings import Settings
     from memgpt.services.service import AgentService
 
 T = TypeVar("T")
 app = typer.Typer(help="LLM agents that manage their own memory.", no_args_is_help=True)
 console = Console()
-Home = Annotated[Path | None, typer.Option(help="Data directory (default: MEMGPT_HOME).")]
-
-
-def _settings(home: Path | None, *, operator: bool = True) -> Settings:
-    """Settings from the environment, with --home in place of MEMGPT_HOME if given.
-
-    ``operator``: whoever types the command is the operator, so a model may name any base
-    URL (``--model vllm/X@http://host/v1``) unless MEMGPT_TRUST_MODEL_URLS says otherwise;
-    the server passes False (its callers name only configured endpoints).
-    """
-    from memgpt.core.settings import Settings
-
-    settings = Settings(home=home) if home else Settings()
-    if operator and settings.trust_model_urls is None:
-        settings = settings.model_copy(update={"trust_model_urls": True})
-    return settings
-
-
-def _run(home: Path | None, job: Callable[[AgentService], Awaitable[T]]) -> T:
-    import asyncio
-
-    from memgpt.services.service import default_service
-
-    settings = _settings(home)
-
-    async def main() -> T:
-        async with default_service(settings) as svc:
-            return await job(svc)
-
-    try:
-        return asyncio.run(main())
-    except MemGPTError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from exc
 
 
 @app.command()
@@ -168,7 +133,13 @@ def load(
     Safe to re-run: passages the agent already holds are not stored again.
     """
     from rich.markup import escape
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskID,
+        TextColumn,
+    )
 
     from memgpt.services.documents import LoadProgress, load_path
 

@@ -4,42 +4,20 @@ start-up; each command imports the service itself."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
 
-from memgpt.core.errors import MemGPTError
+from memgpt.cli.common import Home, _run
 
 if TYPE_CHECKING:
     from memgpt.services.service import AgentService
 
 T = TypeVar("T")
 console = Console(soft_wrap=True)  # one line per item, whatever the width
-Home = Annotated[Path | None, typer.Option(help="Data directory (default: MEMGPT_HOME).")]
 archives_app = typer.Typer(help="Archives: archival memory several agents share.", no_args_is_help=True)
 identities_app = typer.Typer(help="Identities: the users or orgs your agents serve.", no_args_is_help=True)
-
-
-def _run(home: Path | None, job: Callable[[AgentService], Awaitable[T]]) -> T:
-    import asyncio
-
-    from memgpt.core.settings import Settings
-    from memgpt.services.service import default_service
-
-    settings = Settings(home=home) if home else Settings()
-
-    async def main() -> T:
-        async with default_service(settings) as svc:
-            return await job(svc)
-
-    try:
-        return asyncio.run(main())
-    except MemGPTError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from exc
 
 
 def _clip(text: str, width: int = 70) -> str:

@@ -4,14 +4,12 @@ memgpt.core.errors load at start-up; each command imports the service itself."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
 
-from memgpt.core.errors import MemGPTError
+from memgpt.cli.common import Home, _run
 
 if TYPE_CHECKING:
     from memgpt.services.service import AgentService
@@ -20,26 +18,6 @@ T = TypeVar("T")
 runs_app = typer.Typer(help="Runs: every input an agent handled (or has queued).", no_args_is_help=True)
 window_app = typer.Typer(help="An agent's context window: reset, compact, recompile.", no_args_is_help=True)
 console = Console()
-Home = Annotated[Path | None, typer.Option(help="Data directory (default: MEMGPT_HOME).")]
-
-
-def _run(home: Path | None, job: Callable[[AgentService], Awaitable[T]]) -> T:
-    import asyncio
-
-    from memgpt.core.settings import Settings
-    from memgpt.services.service import default_service
-
-    settings = Settings(home=home) if home else Settings()
-
-    async def main() -> T:
-        async with default_service(settings) as svc:
-            return await job(svc)
-
-    try:
-        return asyncio.run(main())
-    except MemGPTError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from exc
 
 
 @runs_app.command("list")
