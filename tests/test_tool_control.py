@@ -4,10 +4,7 @@ tool search, each for its owner only."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -25,34 +22,7 @@ from memgpt.sdk.client import Client
 from memgpt.server import BackgroundServer
 
 
-@dataclass
-class Users:
-    """ada (the owner) and bob (another user) on one server, and its scripted model."""
-
-    ada: Letta
-    bob: Letta
-    model: ScriptedModel
-
-
-@pytest.fixture
-def users(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Users]:
-    for var in ("LETTA_BASE_URL", "LETTA_API_KEY", "LETTA_CUSTOM_HEADERS"):
-        monkeypatch.delenv(var, raising=False)
-
-    async def make_keys() -> tuple[str, str]:
-        async with AgentService(settings) as admin:
-            return (await admin.create_api_key("ada"))[1], (await admin.create_api_key("bob"))[1]
-
-    ada_key, bob_key = asyncio.run(make_keys())
-    model = ScriptedModel()
-    service = AgentService(settings.model_copy(update={"model": "scripted"}), models={"scripted": model})
-    with BackgroundServer(service, require_key=True) as server:
-        def client(key: str) -> Letta:
-            return Letta(base_url=server.url, api_key=key, max_retries=0, timeout=30,
-                         _strict_response_validation=True)
-
-        with client(ada_key) as ada, client(bob_key) as bob:
-            yield Users(ada, bob, model)
+from letta_users import Users, users  # noqa: E402,F401  (the fixture)
 
 
 def _agent(letta: Letta, **extra: object) -> AgentState:
