@@ -59,6 +59,7 @@ EXCLUDED: dict[str, str] = {
     "agent_tools": "internal: the runnable (sandboxed) tool registry the loop runs with",
     "check_custom_tools_allowed": "internal guard behind every custom-tool call",
     "base_tool_defs": "internal helper: list_tools()/list_agent_tools() return the base tools first",
+    "recover_runs": "lifecycle: the server calls it at startup; every runs method calls it first",
     "authenticate": "the server's per-request authentication (memgpt.server.deps)",
     # API keys are the operator's (`memgpt keys ...`, straight on AgentService): there is no admin
     # role, so over HTTP any key holder could mint keys for other users or revoke theirs, and
