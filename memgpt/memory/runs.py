@@ -9,13 +9,14 @@ the agent alone, so they are contiguous). ``RunStore`` is the port storage imple
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-from memgpt.core.schemas import Usage, new_id, utcnow
+from memgpt.core.schemas import StopReason, Usage, new_id, utcnow
 
 
 class RunStatus(StrEnum):
@@ -70,6 +71,21 @@ class Run(BaseModel):
     def active(self) -> bool:
         """Whether the run has not ended yet."""
         return self.status in ACTIVE
+
+    def end(self, reason: str | None, error: BaseException | None, last_seq: int) -> None:
+        """Set how the run ended: by its last step's stop reason (None: the turn ended
+        normally), or, with ``error``, by what stopped it; ``last_seq`` is the agent's last
+        committed message (the run's messages end there, if it wrote any)."""
+        self.seq_end = last_seq if self.seq_start is not None and last_seq >= self.seq_start else None
+        self.completed_at = utcnow()
+        if error is None:
+            self.stop_reason = str(reason or StopReason.END_TURN)
+            self.status = RunStatus.CANCELLED if self.stop_reason == StopReason.CANCELLED else RunStatus.COMPLETED
+        elif isinstance(error, asyncio.CancelledError):
+            self.status, self.stop_reason, self.error = RunStatus.CANCELLED, "cancelled", "cancelled"
+        else:
+            self.status, self.stop_reason = RunStatus.FAILED, "error"
+            self.error = f"{type(error).__name__}: {error}"
 
 
 class Compaction(BaseModel):

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from memgpt.core.schemas import AgentPosition, Block, Message, Passage, Step
+from memgpt.memory.runs import Run
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,11 @@ class StepWrite:
     finished_calls: list[str] = field(default_factory=list)
     release: str | None = None
     """A lease holder whose lease on the agent ends with this commit (the turn's last)."""
+    run_open: Run | None = None
+    """The turn's run, stored ``running`` with this commit (the input's), so a send's run
+    costs no transaction of its own."""
+    run_end: Run | None = None
+    """The turn's run as it ended, stored with this commit (the turn's last) if still active."""
     conversation_id: str | None = None
     """The thread written: None is the agent's default one; a conversation's messages carry
     its id and its ``THREAD_FIELDS`` of the position go to its row, not the agent's."""
@@ -54,7 +60,7 @@ class StepWrite:
     def empty(self) -> bool:
         """Whether there is nothing to write."""
         return not (self.position or self.messages or self.blocks or self.passages or self.step
-                    or self.finished_calls)
+                    or self.finished_calls or self.run_open or self.run_end)
 
 
 THREAD_FIELDS = ("summary", "context_start", "warned", "system_compiled", "memory_dirty")

@@ -28,6 +28,7 @@ from memgpt.memory.blocks import find
 from memgpt.memory.stores import Page, Stores
 from memgpt.memory.unit import StepRecord, StepWrite, UnitStore
 from memgpt.memory.file_view import AgentFiles
+from memgpt.memory.runs import Run
 from memgpt.runtime.context import MemoryStats, files_shown, render_system
 from memgpt.runtime.summarizer import eviction_cut, summarize
 from memgpt.tools.registry import ToolRegistry
@@ -75,8 +76,11 @@ class AgentRuntime:
         self.lease_holder = lease_holder
         self.released = False
         """Whether the last commit gave the lease back."""
-        self.run_id: str | None = None
-        """The run this turn belongs to (recorded on each step)."""
+        self.run: Run | None = None
+        """The run this turn belongs to: recorded on each step, its usage totalled as steps
+        commit, and ended with the turn's last commit."""
+        self.run_unsaved = False
+        """Whether ``run`` is still to be stored (with the next commit, the input's)."""
         self.cancel_requested: Callable[[], bool] = lambda: False
         """Checked between steps: True stops the chain with stop reason ``cancelled``."""
         self._window_tokens: int | None = None
@@ -147,7 +151,33 @@ class AgentRuntime:
         work, self.pending = self.pending, StepWrite(self.state.id, conversation_id=self.conversation_id)
         work.position, work.step = self.state.position(), record
         work.release = self.lease_holder if last else None
+        self._record_run(work, record, last)
         await uninterrupted(self._apply(work, last))
+        self.run_unsaved = self.run_unsaved and work.run_open is None
+        if work.run_end is not None and self.run is not None:  # stored: now it has ended
+            for name in Run.model_fields:
+                setattr(self.run, name, getattr(work.run_end, name))
+
+    @property
+    def run_id(self) -> str | None:
+        """The id of the turn's run (None outside runs)."""
+        return None if self.run is None else self.run.id
+
+    def _record_run(self, work: StepWrite, record: StepRecord | None, last: bool) -> None:
+        """Fold the run's record into the commit: opened with the first, its usage totalled
+        over the steps, ended with the last (snapshots: the run object changes only once
+        the commit has landed)."""
+        run = self.run
+        if run is None:
+            return
+        if self.run_unsaved:
+            work.run_open = run.model_copy()
+        if record is not None:
+            run.usage, run.step_count = run.usage + record.step.usage, run.step_count + 1
+            if last:
+                ended = run.model_copy(update={"input_id": record.input_id})
+                ended.end(record.step.stop_reason, None, self.next_seq - 1)
+                work.run_end = ended
 
     async def _apply(self, work: StepWrite, last: bool) -> None:
         self.state.version = await self.unit.commit(work)

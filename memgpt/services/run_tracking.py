@@ -87,20 +87,20 @@ def store(kernel: Kernel) -> RunStore:
 
 async def open_run(kernel: Kernel, owner: str, message: Message, runtime: AgentRuntime,
                    run: Run | None) -> Run:
-    """Open the turn's run under the agent's lease: a new ``running`` run for a direct send,
-    or the queued run a worker picked (None if it was cancelled meanwhile)."""
-    runs = store(kernel)
+    """Open the turn's run under the agent's lease: a new ``running`` run for a direct send
+    (stored with the input's commit), or the queued run a worker picked (raises RunCancelled
+    if it was cancelled meanwhile)."""
     seq = runtime.next_seq
     if run is None:
         run = Run(agent_id=runtime.state.id, owner=owner, status=RunStatus.RUNNING,
                   input_role="event" if message.role == "event" else "user", input_text=message.text,
                   seq_start=seq, started_at=utcnow(), holder=kernel.holder)
-        await runs.create(run)
-    elif not await runs.start(run.id, kernel.holder, seq):
+        runtime.run_unsaved = True
+    elif not await store(kernel).start(run.id, kernel.holder, seq):
         raise RunCancelled(run.id)
     run.status, run.seq_start, run.holder = RunStatus.RUNNING, seq, kernel.holder
     state = live(kernel)
-    runtime.run_id = run.id
+    runtime.run = run
     runtime.cancel_requested = lambda: run.id in state.cancelled
     return run
 
@@ -110,12 +110,11 @@ class RunCancelled(Exception):
 
 
 def tap(kernel: Kernel, run: Run, on_event: Listener | None) -> Listener:
-    """The turn's listener: totals the run's usage, feeds its followers, then on_event."""
+    """The turn's listener: notes the run's input, feeds its followers, then on_event (the
+    runtime totals the run's usage as its steps commit)."""
     state = live(kernel)
 
     async def listener(event: Any) -> None:
-        if isinstance(event, StepFinished):
-            run.usage, run.step_count = run.usage + event.usage, run.step_count + 1
         if isinstance(event, MessageSaved) and run.input_id is None and event.message.role in ("user", "event"):
             run.input_id = event.message.id
         if isinstance(event, (MessageSaved, StepFinished)):
@@ -129,23 +128,18 @@ def tap(kernel: Kernel, run: Run, on_event: Listener | None) -> Listener:
 
 async def close_run(kernel: Kernel, run: Run, runtime: AgentRuntime,
                     result: SendResult | None, error: BaseException | None) -> None:
-    """Store how the turn ended (never interrupted itself), then POST its callback."""
-    committed = runtime.next_seq - len(runtime.pending.messages) - 1
-    run.seq_end = committed if run.seq_start is not None and committed >= run.seq_start else None
-    run.completed_at = utcnow()
-    if result is not None:
-        reason = result.steps[-1].stop_reason if result.steps else StopReason.END_TURN
-        run.stop_reason = str(reason or StopReason.END_TURN)
-        run.status = RunStatus.CANCELLED if reason == StopReason.CANCELLED else RunStatus.COMPLETED
-        run.input_id = result.input.id
-    elif isinstance(error, asyncio.CancelledError):
-        run.status, run.stop_reason, run.error = RunStatus.CANCELLED, "cancelled", "cancelled"
-    else:
-        run.status, run.stop_reason = RunStatus.FAILED, "error"
-        run.error = f"{type(error).__name__}: {error}"
+    """Store how the turn ended unless its last commit did (never interrupted itself), tell
+    its followers, then POST its callback."""
     live(kernel).cancelled.discard(run.id)
-    task = asyncio.ensure_future(store(kernel).finish(run))
-    await asyncio.shield(task)  # the turn's caller may be cancelled: the record still lands
+    if run.active:  # not ended by the turn's last commit: an error, or no step committed
+        if result is not None:
+            run.input_id = result.input.id
+            run.end(result.steps[-1].stop_reason if result.steps else None, None, runtime.next_seq - 1)
+        else:
+            run.end(None, error, runtime.next_seq - len(runtime.pending.messages) - 1)
+        runs = store(kernel)
+        task = asyncio.ensure_future(runs.create(run) if runtime.run_unsaved else runs.finish(run))
+        await asyncio.shield(task)  # the turn's caller may be cancelled: the record still lands
     ended = RunFinished(agent_id=run.agent_id, input_id=run.input_id or "", steps=run.step_count,
                         stop_reason=StopReason(run.stop_reason or "error"), usage=run.usage, error=run.error)
     for queue in live(kernel).followers.get(run.id, []):

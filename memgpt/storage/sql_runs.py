@@ -8,9 +8,9 @@ status, so a run ended by recovery or by a cancel is never reopened by a late wr
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, and_, select, update
+from sqlalchemy import Select, Table, and_, insert, select, update
 from sqlalchemy.orm import Session
 
 from memgpt.core.errors import NotFoundError
@@ -21,16 +21,50 @@ from memgpt.storage.sql_common import Sessions
 from memgpt.storage.tables import AgentRow, RunRow, StepRow
 
 _ACTIVE = [s.value for s in ACTIVE]
+RUNS = cast(Table, RunRow.__table__)
 
 
 def _fail_stale(s: Session, agent_id: str, run_id: str) -> None:
     """A run opens under the agent's lease, so any other run of the agent still marked
     running belongs to a process that died: it ends failed (its input stays)."""
     s.execute(
-        update(RunRow).where(RunRow.agent_id == agent_id, RunRow.status == RunStatus.RUNNING.value,
-                             RunRow.id != run_id)
+        update(RUNS).where(RUNS.c.agent_id == agent_id, RUNS.c.status == RunStatus.RUNNING.value,
+                           RUNS.c.id != run_id)
         .values(status=RunStatus.FAILED.value, stop_reason="error", error=INTERRUPTED, completed_at=utcnow())
     )
+
+
+def insert_run(s: Session, run: Run) -> None:
+    """Store a new run; a ``running`` one fails the agent's other running runs (the caller
+    holds the agent's lease, so their processes are dead). Core statements, no ORM state:
+    this runs in the commit of every turn's input."""
+    s.execute(insert(RUNS), {
+        "id": run.id, "agent_id": run.agent_id, "owner": run.owner, "background": run.background,
+        "input_role": run.input_role, "input_text": run.input_text, "created_at": run.created_at,
+        "started_at": run.started_at, "holder": run.holder, "callback_url": run.callback_url,
+        "metadata_json": json.dumps(run.metadata), "request_config": json.dumps(run.request_config),
+        "cancel_requested": run.cancel_requested, **_ending(run),
+    })
+    if run.status is RunStatus.RUNNING:
+        _fail_stale(s, run.agent_id, run.id)
+
+
+def end_run(s: Session, run: Run) -> bool:
+    """Store how a run ended if it is still active (one ended elsewhere stays as it ended)."""
+    done = s.execute(update(RUNS).where(RUNS.c.id == run.id, RUNS.c.status.in_(_ACTIVE)).values(
+        {**_ending(run), "completed_at": run.completed_at or utcnow()}))
+    return bool(done.rowcount)  # type: ignore[attr-defined]
+
+
+def _ending(run: Run) -> dict[str, Any]:
+    """The columns a run's end (or its progress so far) sets."""
+    usage = run.usage
+    return {
+        "status": run.status.value, "stop_reason": run.stop_reason, "input_id": run.input_id,
+        "seq_start": run.seq_start, "seq_end": run.seq_end, "completed_at": run.completed_at,
+        "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+        "cached_tokens": usage.cached_tokens, "step_count": run.step_count, "error": run.error,
+    }
 
 
 def _run(r: RunRow) -> Run:
@@ -66,20 +100,8 @@ class SqlRunStore:
         self.sessions, self.runner = sessions, runner
 
     async def create(self, run: Run) -> None:
-        """Persist a new run."""
-        def job(s: Session) -> None:
-            s.add(RunRow(
-                id=run.id, agent_id=run.agent_id, owner=run.owner, status=run.status.value,
-                stop_reason=run.stop_reason, background=run.background, input_role=run.input_role,
-                input_text=run.input_text, input_id=run.input_id, seq_start=run.seq_start,
-                created_at=run.created_at, started_at=run.started_at, holder=run.holder,
-                callback_url=run.callback_url, metadata_json=json.dumps(run.metadata),
-                request_config=json.dumps(run.request_config),
-            ))
-            if run.status is RunStatus.RUNNING:
-                _fail_stale(s, run.agent_id, run.id)
-
-        await self.runner.run(job)
+        """Persist a new run (as it stands: a run may also be stored already ended)."""
+        await self.runner.run(lambda s: insert_run(s, run))
 
     async def get(self, run_id: str, owner: str | None = None) -> Run:
         """A run by id (owner's, if given); NotFoundError if absent."""
@@ -135,18 +157,7 @@ class SqlRunStore:
 
     async def finish(self, run: Run) -> bool:
         """Store a run's end if it is still active (a run ended elsewhere stays as it ended)."""
-        def job(s: Session) -> bool:
-            done = s.execute(
-                update(RunRow).where(RunRow.id == run.id, RunRow.status.in_(_ACTIVE)).values(
-                    status=run.status.value, stop_reason=run.stop_reason, input_id=run.input_id,
-                    seq_start=run.seq_start, seq_end=run.seq_end, completed_at=run.completed_at or utcnow(),
-                    prompt_tokens=run.usage.prompt_tokens, completion_tokens=run.usage.completion_tokens,
-                    cached_tokens=run.usage.cached_tokens, step_count=run.step_count, error=run.error,
-                )
-            )
-            return bool(done.rowcount)  # type: ignore[attr-defined]
-
-        return await self.runner.run(job)
+        return await self.runner.run(lambda s: end_run(s, run))
 
     async def cancel(self, owner: str, agent_id: str, run_ids: list[str] | None) -> dict[str, str]:
         """Cancel owner's active runs of the agent: created ones at once, running ones flagged."""

@@ -32,6 +32,7 @@ from memgpt.storage.sql_conversations import commit_thread
 from memgpt.storage.sql_archival import SqlArchivalStore
 from memgpt.storage.runner import Runner
 from memgpt.storage.sql_recall import SqlRecallStore
+from memgpt.storage.sql_runs import end_run, insert_run
 from memgpt.storage.tables import AGENT_BLOCKS, AGENTS, STEPS, ToolJournalRow, bump_versions
 
 
@@ -74,6 +75,8 @@ class SqlUnitStore:
             raise NotFoundError(f"no agent with id {agent_id!r}")
         if thread is not None:
             commit_thread(s, write)
+        if write.run_open is not None:
+            insert_run(s, write.run_open)
         if write.messages:
             self.recall.add(s, agent_id, write.messages, thread)
         if write.passages:
@@ -83,6 +86,8 @@ class SqlUnitStore:
             step = write.step
             s.execute(insert(STEPS), {**step_values(agent_id, step.input_id, step.model, step.step),
                                       "run_id": step.run_id})
+        if write.run_end is not None:
+            end_run(s, write.run_end)
         if write.finished_calls:
             s.execute(
                 update(ToolJournalRow)
