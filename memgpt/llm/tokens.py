@@ -123,8 +123,22 @@ def _count(message: Message) -> int:
 
 
 def count_tools(tools: list[ToolSchema]) -> int:
-    """Tokens the tool schemas cost in a request (as compact JSON)."""
-    return sum(_tool_tokens(json.dumps(t.model_dump(), separators=(",", ":"))) for t in tools)
+    """Tokens the tool schemas cost in a request (as compact JSON). A registry hands out the
+    same schema objects on every step, so each is counted once (kept by identity, with the
+    object itself, so an id is never reused while its count is kept)."""
+    total = 0
+    for tool in tools:
+        kept = _SCHEMA_COUNTED.get(id(tool))
+        if kept is None or kept[0] is not tool:
+            schema = json.dumps(tool.model_dump(), separators=(",", ":"))
+            kept = _SCHEMA_COUNTED[id(tool)] = (tool, _tool_tokens(schema))
+            if len(_SCHEMA_COUNTED) > _COUNTED_MAX // 50:
+                _SCHEMA_COUNTED.popitem(last=False)
+        total += kept[1]
+    return total
+
+
+_SCHEMA_COUNTED: OrderedDict[int, tuple[ToolSchema, int]] = OrderedDict()
 
 
 @lru_cache(maxsize=4096)

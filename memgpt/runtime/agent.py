@@ -56,6 +56,7 @@ class AgentRuntime:
         conversation_id: str | None = None,
         next_seq: int | None = None,
         files: AgentFiles | None = None,
+        window_tokens: int | None = None,
     ) -> None:
         self.state, self.blocks, self.context = state, blocks, context
         self.stores, self.unit, self.model, self.summarizer = stores, unit, model, summarizer
@@ -83,7 +84,8 @@ class AgentRuntime:
         """Whether ``run`` is still to be stored (with the next commit, the input's)."""
         self.cancel_requested: Callable[[], bool] = lambda: False
         """Checked between steps: True stops the chain with stop reason ``cancelled``."""
-        self._window_tokens: int | None = None
+        self.window_tokens = window_tokens
+        """Tokens of ``context``, kept as messages come and go (None: count them)."""
         self._system: Message | None = None
         self.files = files
         """The agent's files (the file tools' port; None when it has no folder)."""
@@ -141,8 +143,8 @@ class AgentRuntime:
             out.append(m)
         self.context.extend(out)
         self.pending.messages.extend(out)
-        if self._window_tokens is not None:
-            self._window_tokens += count_messages(out)
+        if self.window_tokens is not None:
+            self.window_tokens += count_messages(out)
         return out
 
     async def commit(self, record: StepRecord | None = None, *, last: bool = False) -> None:
@@ -222,9 +224,9 @@ class AgentRuntime:
     def tokens(self, request: ModelRequest) -> int:
         """Tokens of a request (prompt side) built from the current context: the window's
         count is kept as messages come and go instead of summed on every step."""
-        if self._window_tokens is None:
-            self._window_tokens = count_messages(self.context)
-        return count_message(request.messages[0]) + self._window_tokens + count_tools(request.tools)
+        if self.window_tokens is None:
+            self.window_tokens = count_messages(self.context)
+        return count_message(request.messages[0]) + self.window_tokens + count_tools(request.tools)
 
     async def prepare(self) -> ModelRequest:
         """A request that fits the window: warn past the threshold, evict past the limit."""
@@ -252,7 +254,7 @@ class AgentRuntime:
                 "window; it is saved in recall memory"
             )
         evicted, self.context = self.context[:cut], self.context[cut:]
-        self._window_tokens = None
+        self.window_tokens = None
         self.state.summary = await summarize(
             self.summarizer, self.state.summary, evicted,
             window=self.state.context_window, summary_tokens=self.summary_budget(),

@@ -115,9 +115,12 @@ def awaiting(done: Step) -> bool:
 
 def pending_calls(context: list[Message]) -> list[tuple[Message, ToolCallPart]]:
     """The calls in the window held for approval and not answered yet, with their messages."""
-    answered = {r.call_id for m in context for r in m.tool_results}
-    return [(m, c) for m in context if m.role is Role.ASSISTANT
-            for c in m.tool_calls if c.requires_approval and c.id not in answered]
+    held = [(i, m, c) for i, m in enumerate(context) if m.role is Role.ASSISTANT
+            for c in m.tool_calls if c.requires_approval]
+    if not held:  # the usual case: one cheap pass over the window
+        return []
+    answered = {r.call_id for m in context[held[0][0]:] for r in m.tool_results}
+    return [(m, c) for _, m, c in held if c.id not in answered]
 
 
 def check_input(context: list[Message], message: Message) -> None:

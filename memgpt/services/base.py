@@ -161,7 +161,7 @@ class ServiceBase:
             model=k.model(state.model), summarizer=k.model(state.summarizer_model or state.model),
             tools=tools, embedder=self.embedder, settings=self.settings,
             journal_clean=kept.journal_clean, lease_holder=lease.holder,
-            conversation_id=thread, next_seq=kept.next_seq,
+            conversation_id=thread, next_seq=kept.next_seq, window_tokens=kept.window_tokens,
             files=self._file_port(state, tools),
         )
 
@@ -177,7 +177,7 @@ class ServiceBase:
         thread = runtime.conversation_id
         self.kernel.remember(Loaded(runtime.state, runtime.blocks, runtime.context,
                                     runtime.tools if own else None, conversation=thread,
-                                    next_seq=runtime.next_seq))
+                                    next_seq=runtime.next_seq, window_tokens=runtime.window_tokens))
         self.kernel.windows.keep(runtime.state, runtime.context, thread)
 
 def find_block(blocks: list[Block], label: str) -> Block:

@@ -331,6 +331,8 @@ class Loaded:
     """The thread it was kept in (None: the agent's default one)."""
     next_seq: int | None = None
     """The seq of the agent's next message in any thread (None: read it)."""
+    window_tokens: int | None = None
+    """Tokens of ``context`` (None: count them)."""
 
 
 @dataclass

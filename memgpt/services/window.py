@@ -57,7 +57,7 @@ class WindowApi(ServiceBase):
         event saying so."""
         async with self._holding(agent) as runtime:
             state = runtime.state
-            runtime.context = []
+            runtime.context, runtime.window_tokens = [], None
             state.context_start, state.summary, state.warned = runtime.next_seq, "", False
             state.memory_dirty = True
             if add_default_initial_messages:
