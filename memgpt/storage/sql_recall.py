@@ -25,6 +25,7 @@ from memgpt.storage.tables import MESSAGES, MessageRow, bump_versions
 from memgpt.storage.vector_index import VectorIndexConfig
 
 _PARTS = TypeAdapter(list[Part])
+_INSERT_MESSAGES = insert(MESSAGES)  # built once: every commit inserts messages
 
 
 def _message(row: Any) -> Message:
@@ -96,7 +97,7 @@ class SqlRecallStore:
                 "created_at": m.created_at, "conversation_id": conversation_id,
             })
         try:
-            s.execute(insert(MESSAGES), rows)
+            s.execute(_INSERT_MESSAGES, rows)
         except IntegrityError as exc:
             raise AlreadyExistsError(f"message id or seq already stored: {exc.orig}") from exc
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, and_, insert, select, update
+from sqlalchemy import Select, Table, Update, and_, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from memgpt.core.errors import NotFoundError
@@ -24,21 +24,33 @@ _ACTIVE = [s.value for s in ACTIVE]
 RUNS = cast(Table, RunRow.__table__)
 
 
+def _end_run_statement() -> Update:
+    fields = ("status", "stop_reason", "input_id", "seq_start", "seq_end", "completed_at", "prompt_tokens",
+              "completion_tokens", "cached_tokens", "step_count", "error")
+    return update(RUNS).where(RUNS.c.id == bindparam("run_id"), RUNS.c.status.in_(_ACTIVE)).values(
+        {f: bindparam(f"v_{f}") for f in fields})
+
+
+# Statements of every turn, built once (see memgpt.storage.unit).
+_FAIL_STALE = update(RUNS).where(
+    RUNS.c.agent_id == bindparam("b_agent_id"), RUNS.c.status == RunStatus.RUNNING.value,
+    RUNS.c.id != bindparam("run_id"),
+).values(status=RunStatus.FAILED.value, stop_reason="error", error=INTERRUPTED, completed_at=bindparam("now"))
+_END_RUN = _end_run_statement()
+_INSERT_RUN = insert(RUNS)
+
+
 def _fail_stale(s: Session, agent_id: str, run_id: str) -> None:
     """A run opens under the agent's lease, so any other run of the agent still marked
     running belongs to a process that died: it ends failed (its input stays)."""
-    s.execute(
-        update(RUNS).where(RUNS.c.agent_id == agent_id, RUNS.c.status == RunStatus.RUNNING.value,
-                           RUNS.c.id != run_id)
-        .values(status=RunStatus.FAILED.value, stop_reason="error", error=INTERRUPTED, completed_at=utcnow())
-    )
+    s.execute(_FAIL_STALE, {"b_agent_id": agent_id, "run_id": run_id, "now": utcnow()})
 
 
 def insert_run(s: Session, run: Run) -> None:
     """Store a new run; a ``running`` one fails the agent's other running runs (the caller
     holds the agent's lease, so their processes are dead). Core statements, no ORM state:
     this runs in the commit of every turn's input."""
-    s.execute(insert(RUNS), {
+    s.execute(_INSERT_RUN, {
         "id": run.id, "agent_id": run.agent_id, "owner": run.owner, "background": run.background,
         "input_role": run.input_role, "input_text": run.input_text, "created_at": run.created_at,
         "started_at": run.started_at, "holder": run.holder, "callback_url": run.callback_url,
@@ -51,8 +63,8 @@ def insert_run(s: Session, run: Run) -> None:
 
 def end_run(s: Session, run: Run) -> bool:
     """Store how a run ended if it is still active (one ended elsewhere stays as it ended)."""
-    done = s.execute(update(RUNS).where(RUNS.c.id == run.id, RUNS.c.status.in_(_ACTIVE)).values(
-        {**_ending(run), "completed_at": run.completed_at or utcnow()}))
+    ending = _ending(run) | {"completed_at": run.completed_at or utcnow()}
+    done = s.execute(_END_RUN, {"run_id": run.id} | {f"v_{k}": v for k, v in ending.items()})
     return bool(done.rowcount)  # type: ignore[attr-defined]
 
 
