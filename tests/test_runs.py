@@ -296,3 +296,28 @@ async def test_other_users_runs_are_not_found(settings: Settings, model: Scripte
                     await call
             assert [r async for r in bob.runs.list()] == [] and [s async for s in bob.steps.list()] == []
             assert (await alice.steps.retrieve(step.id)).feedback is None
+
+
+async def test_cancel_from_another_process_stops_the_chain(settings: Settings) -> None:
+    """A cancel sent to another service on the same database (another server process) stops
+    the run: the flag is read with each step's commit, so the chain ends one step later than
+    an in-process cancel (its steps kept, the run cancelled, the agent free again)."""
+    model = ScriptedModel([tool_call("conversation_search", query="owls", request_heartbeat=True)])
+    started, release = gate(model, lambda _: tool_call("conversation_search", query="more", request_heartbeat=True))
+    async with AgentService(settings, models={"scripted": model}) as runner, \
+            AgentService(settings, models={"scripted": ScriptedModel()}) as other:
+        agent = await runner.create_agent("far", model="scripted")
+        run = await runner.send_async(agent.id, "search forever")
+        await started.wait()  # the second model call is under way in the runner's process
+        assert await other.cancel_runs(agent.id) == {run.id: "cancelled"}
+        release.set()
+
+        async def ended() -> bool:
+            return not (await other.get_run(run.id)).active
+        await until(ended, "the run ended")
+        done = await other.get_run(run.id)
+        assert done.status == "cancelled" and done.stop_reason == "cancelled"
+        assert done.step_count == 3 and len(await other.list_steps(run_id=run.id)) == 3
+        model.policy = None
+        model.push(reply("Still here."))
+        assert (await runner.send_message(agent.id, "hello?")).replies == ["Still here."]

@@ -53,6 +53,9 @@ class StepWrite:
     costs no transaction of its own."""
     run_end: Run | None = None
     """The turn's run as it ended, stored with this commit (the turn's last) if still active."""
+    cancel_requested: bool = False
+    """Set by ``commit``: the step's run was asked to stop (by any process sharing the
+    database), so the loop ends the chain after this step."""
     conversation_id: str | None = None
     """The thread written: None is the agent's default one; a conversation's messages carry
     its id and its ``THREAD_FIELDS`` of the position go to its row, not the agent's."""

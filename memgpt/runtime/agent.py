@@ -82,7 +82,9 @@ class AgentRuntime:
         commit, and ended with the turn's last commit."""
         self.run_unsaved = False
         """Whether ``run`` is still to be stored (with the next commit, the input's)."""
-        self.cancel_requested: Callable[[], bool] = lambda: False
+        self.cancel_requested: Callable[[], bool] = lambda: self.cancel_stored
+        self.cancel_stored = False
+        """Whether a step's commit found the run asked to stop (by any process)."""
         """Checked between steps: True stops the chain with stop reason ``cancelled``."""
         self.window_tokens = window_tokens
         """Tokens of ``context``, kept as messages come and go (None: count them)."""
@@ -156,6 +158,7 @@ class AgentRuntime:
         self._record_run(work, record, last)
         await uninterrupted(self._apply(work, last))
         self.run_unsaved = self.run_unsaved and work.run_open is None
+        self.cancel_stored |= work.cancel_requested
         if work.run_end is not None and self.run is not None:  # stored: now it has ended
             for name in Run.model_fields:
                 setattr(self.run, name, getattr(work.run_end, name))

@@ -101,7 +101,7 @@ async def open_run(kernel: Kernel, owner: str, message: Message, runtime: AgentR
     run.status, run.seq_start, run.holder = RunStatus.RUNNING, seq, kernel.holder
     state = live(kernel)
     runtime.run = run
-    runtime.cancel_requested = lambda: run.id in state.cancelled
+    runtime.cancel_requested = lambda: run.id in state.cancelled or runtime.cancel_stored
     return run
 
 

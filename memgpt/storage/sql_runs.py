@@ -38,6 +38,7 @@ _FAIL_STALE = update(RUNS).where(
 ).values(status=RunStatus.FAILED.value, stop_reason="error", error=INTERRUPTED, completed_at=bindparam("now"))
 _END_RUN = _end_run_statement()
 _INSERT_RUN = insert(RUNS)
+_CANCEL_REQUESTED = select(RUNS.c.cancel_requested).where(RUNS.c.id == bindparam("run_id"))
 
 
 def _fail_stale(s: Session, agent_id: str, run_id: str) -> None:
@@ -66,6 +67,11 @@ def end_run(s: Session, run: Run) -> bool:
     ending = _ending(run) | {"completed_at": run.completed_at or utcnow()}
     done = s.execute(_END_RUN, {"run_id": run.id} | {f"v_{k}": v for k, v in ending.items()})
     return bool(done.rowcount)  # type: ignore[attr-defined]
+
+
+def cancel_requested(s: Session, run_id: str) -> bool:
+    """Whether the run was asked to stop (``cancel``, from any process)."""
+    return bool(s.scalar(_CANCEL_REQUESTED, {"run_id": run_id}))
 
 
 def _ending(run: Run) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from memgpt.storage.sql_conversations import commit_thread
 from memgpt.storage.sql_archival import SqlArchivalStore
 from memgpt.storage.runner import Runner
 from memgpt.storage.sql_recall import SqlRecallStore
-from memgpt.storage.sql_runs import end_run, insert_run
+from memgpt.storage.sql_runs import cancel_requested, end_run, insert_run
 from memgpt.storage.tables import AGENT_BLOCKS, AGENTS, STEPS, ToolJournalRow, bump_versions
 
 
@@ -111,6 +111,8 @@ class SqlUnitStore:
                                      "run_id": step.run_id})
         if write.run_end is not None:
             end_run(s, write.run_end)
+        elif write.step is not None and write.step.run_id is not None:
+            write.cancel_requested = cancel_requested(s, write.step.run_id)
         if write.finished_calls:
             s.execute(
                 update(ToolJournalRow)
