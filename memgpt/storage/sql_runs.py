@@ -55,7 +55,7 @@ def insert_run(s: Session, run: Run) -> None:
         "id": run.id, "agent_id": run.agent_id, "owner": run.owner, "background": run.background,
         "input_role": run.input_role, "input_text": run.input_text, "created_at": run.created_at,
         "started_at": run.started_at, "holder": run.holder, "callback_url": run.callback_url,
-        "metadata_json": json.dumps(run.metadata), "request_config": json.dumps(run.request_config),
+        "metadata": json.dumps(run.metadata), "request_config": json.dumps(run.request_config),
         "cancel_requested": run.cancel_requested, **_ending(run),
     })
     if run.status is RunStatus.RUNNING:
