@@ -28,9 +28,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from memgpt.core.errors import InvalidRequestError
 from memgpt.core.schemas import (
     AgentState, Block, Message, Part, Passage, ReasoningPart, Role, TextPart, ToolCallPart,
-    ToolDef, ToolResultPart, utcnow,
+    ToolDef, ToolResultPart, ToolRule, utcnow,
 )
 from memgpt.core.version import VERSION
+from memgpt.formats.letta_tools import tool_rules_in, tool_rules_out
 
 FORMAT = 1
 """Version of the ``memgpt`` extension block."""
@@ -114,7 +115,7 @@ def write(snap: Snapshot, *, with_messages: bool = True) -> dict[str, Any]:
     agent = {
         "id": agent_ref, "name": state.name, "agent_type": "memgpt_agent", "system": state.instructions,
         "memory_blocks": [], "tools": [], "tool_ids": tool_ids, "source_ids": [], "block_ids": block_ids,
-        "tool_rules": [], "tags": [], "description": None, "metadata": None,
+        "tool_rules": tool_rules_out(state.tool_rules), "tags": [], "description": None, "metadata": None,
         "llm_config": snap.llm_config, "embedding_config": snap.embedding_config,
         "include_base_tools": False, "message_buffer_autoclear": False, "timezone": "UTC",
         "in_context_message_ids": in_context,
@@ -224,6 +225,7 @@ class _Agent(_In):
     block_ids: list[str] = Field(default_factory=list)
     memory_blocks: list[_Block] | None = None
     tool_ids: list[str] = Field(default_factory=list)
+    tool_rules: list[dict[str, Any]] | None = None
     in_context_message_ids: list[str] = Field(default_factory=list)
     messages: list[Any] = Field(default_factory=list)
     """Validated one by one (``_messages``): one validation of a long history holds the GIL
@@ -268,6 +270,8 @@ class Plan:
     last_memory_edit: datetime | None = None
     heartbeats_paused_until: datetime | None = None
     passages: list[Passage] = field(default_factory=list)
+    tool_rules: list[ToolRule] = field(default_factory=list)
+    """The agent's tool rules (Letta's kinds this server runs; any other kind is a 400)."""
 
 
 def _describe(exc: ValidationError) -> str:
@@ -478,4 +482,5 @@ def read(data: Any, *, base_tools: set[str], strip_messages: bool = False, max_m
         heartbeats_paused_until=extras.heartbeats_paused_until,
         passages=[Passage(text=p.text, tags=p.tags, **({"created_at": p.created_at} if p.created_at else {}))
                   for p in passages],
+        tool_rules=tool_rules_in(agent.tool_rules or []),
     )

@@ -8,8 +8,10 @@ and say how to get the next page, so no call can flood the context window.
 from __future__ import annotations
 
 import asyncio
-import re
+import time
 from dataclasses import dataclass
+
+import regex  # type: ignore[import-untyped]
 
 from memgpt.embeddings.base import Embedder, embed_query
 from memgpt.memory.files import (
@@ -25,6 +27,10 @@ from memgpt.memory.files import (
 GREP_PAGE = 20
 """Matches shown per grep call."""
 MAX_PATTERN = 500
+GREP_SECONDS = 2.0
+"""How long one grep may match in all: a pattern that backtracks catastrophically (``(a+)+$``)
+is stopped there with an error result instead of pinning a core (``regex`` releases the GIL
+while it matches, so the server's loop keeps running meanwhile)."""
 MAX_LINE_CHARS = 300
 MAX_SEARCH_HITS = 10
 HIT_CHARS = 1_200
@@ -119,10 +125,14 @@ class AgentFiles:
                    offset: int = 0) -> str:
         """Lines matching a regular expression (case-insensitive), a page of them with context."""
         rx, name_rx = _compile(pattern, "pattern"), _compile(include, "include") if include else None
-        files = [f for f in await self.store.agent_files(self.agent_id)
-                 if name_rx is None or name_rx.search(f.label)]
+        deadline = time.monotonic() + GREP_SECONDS
+        files = await self.store.agent_files(self.agent_id)
+        if name_rx is not None:  # a label is one line: matched as one, under the same deadline
+            named = await asyncio.to_thread(_grep_all, name_rx, [(f.label, f.label) for f in files], deadline)
+            chosen = {label for label, _, _ in named}
+            files = [f for f in files if f.label in chosen]
         texts = await self.store.contents([f.file_id for f in files])
-        found = await asyncio.to_thread(_grep_all, rx, [(f.label, texts.get(f.file_id, "")) for f in files])
+        found = await asyncio.to_thread(_grep_all, rx, [(f.label, texts.get(f.file_id, "")) for f in files], deadline)
         if not found:
             return f"No matches for {pattern!r} in {len(files)} files."
         context_lines = min(max(0, context_lines), 5)
@@ -171,24 +181,30 @@ class AgentFiles:
         return "\n".join(out)
 
 
-def _compile(pattern: str | None, what: str) -> re.Pattern[str]:
+def _compile(pattern: str | None, what: str) -> regex.Pattern[str]:
     if not pattern:
         raise FileToolError(f"Give a {what}.")
     if len(pattern) > MAX_PATTERN:
         raise FileToolError(f"The {what} is longer than {MAX_PATTERN} characters.")
     try:
-        return re.compile(pattern, re.IGNORECASE)
-    except re.error as exc:
+        return regex.compile(pattern, regex.IGNORECASE)
+    except regex.error as exc:
         raise FileToolError(f"Invalid regular expression {pattern!r}: {exc}") from exc
 
 
-def _grep_all(rx: re.Pattern[str], files: list[tuple[str, str]]) -> list[tuple[str, int, list[str]]]:
+def _grep_all(rx: regex.Pattern[str], files: list[tuple[str, str]],
+              deadline: float) -> list[tuple[str, int, list[str]]]:
+    """Every (file, line number, lines) whose line matches; FileToolError past ``deadline``."""
     found = []
-    for label, text in files:
-        lines = text.splitlines()
-        for n, line in enumerate(lines, 1):
-            if rx.search(line):
-                found.append((label, n, lines))
+    try:
+        for label, text in files:
+            lines = text.splitlines()
+            for n, line in enumerate(lines, 1):
+                if rx.search(line, timeout=max(deadline - time.monotonic(), 0.001)):
+                    found.append((label, n, lines))
+    except TimeoutError:
+        raise FileToolError(f"The regular expression {rx.pattern!r} took longer than {GREP_SECONDS:g} seconds "
+                            "(it backtracks too much); simplify it, e.g. avoid nested repeats like (a+)+.") from None
     return found
 
 

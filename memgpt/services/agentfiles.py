@@ -161,6 +161,8 @@ async def _fill(service: AgentFilesApi, state: AgentState, plan: agentfile.Plan)
             pass  # not available here: the agent's own model summarizes
     fresh.memory_dirty = True
     await service.stores.agents.save(fresh)
+    if plan.tool_rules:  # checked against the imported agent's tools (a 400 imports nothing)
+        await service.set_tool_rules(state.id, plan.tool_rules)
     for start in range(0, len(plan.passages), 64):
         batch = [p.model_copy(update={"agent_id": state.id, "embedding_model": service.embedder.name})
                  for p in plan.passages[start:start + 64]]

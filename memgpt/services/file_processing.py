@@ -4,9 +4,12 @@ its folder. The status moves pending -> parsing -> embedding -> completed; any f
 in ``error`` with a message, and the file's chunks are removed with it, so a search never
 finds half a file. The upload on disk is deleted once processed.
 
-A process that dies mid-way leaves its files "parsing" or "embedding" with itself as
-``worker``; the first folder call of the next process marks them ``error`` (``sweep``),
-asking for the file again, rather than resuming (the upload may be gone or partial).
+Closing the service stops its processing (``stop``, run by ``Kernel.close``): each file in
+progress is marked ``error`` ("interrupted") before the database closes, as Letta leaves a
+failed file for the user to upload again. A process that dies mid-way leaves its files
+"parsing" or "embedding" with itself as ``worker``; the first folder call of the next process
+marks them ``error`` the same way (``sweep``), asking for the file again, rather than
+resuming (the upload may be gone or partial).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import IO
 
@@ -30,6 +33,9 @@ log = logging.getLogger("memgpt.folders")
 EMBED_BATCH = 64
 COPY_BLOCK = 1 << 20
 _TASKS: set[asyncio.Task[None]] = set()
+_BY_STORE: weakref.WeakKeyDictionary[object, set[asyncio.Task[None]]] = weakref.WeakKeyDictionary()
+"""The processing tasks of each folder store (one per kernel), for ``stop``."""
+INTERRUPTED = "processing was interrupted (the server stopped); upload the file again"
 _SWEPT: weakref.WeakSet[object] = weakref.WeakSet()
 
 
@@ -60,11 +66,25 @@ def chunk_for_folder(sections: list[Section], chunk_tokens: int) -> list[Chunk]:
 
 
 def start(store: FolderStore, agents: AgentStore, embedder: Embedder, folder: Folder,
-          info: FileInfo, path: Path) -> None:
-    """Process a saved upload in the background (a reference is kept until it ends)."""
+          info: FileInfo, path: Path, closing: list[Callable[[], Awaitable[None]]]) -> None:
+    """Process a saved upload in the background (a reference is kept until it ends);
+    ``closing`` (the kernel's) gets ``stop`` for this store, once."""
+    if store not in _BY_STORE:
+        closing.append(lambda: stop(store))
     task = asyncio.create_task(process(store, agents, embedder, folder, info, path))
-    _TASKS.add(task)
-    task.add_done_callback(_TASKS.discard)
+    mine = _BY_STORE.setdefault(store, set())
+    for tasks in (_TASKS, mine):
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+
+async def stop(store: FolderStore) -> None:
+    """Cancel the store's processing tasks and wait for them: each marks its file ``error``
+    (interrupted) while the database is still open. Service close calls it."""
+    tasks = [t for t in _BY_STORE.get(store, ()) if t.get_loop() is asyncio.get_running_loop()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def pending() -> None:
@@ -92,7 +112,7 @@ async def process(store: FolderStore, agents: AgentStore, embedder: Embedder, fo
         await store.fail(info.id, str(exc))
     except asyncio.CancelledError:  # shutting down: mark it if the database is still there
         with contextlib.suppress(Exception):
-            await asyncio.shield(store.fail(info.id, "processing was cancelled; upload the file again"))
+            await asyncio.shield(store.fail(info.id, INTERRUPTED))
         raise
     except Exception as exc:  # an embedder or database failure: say so, keep nothing
         log.exception("processing %s failed", info.id)
@@ -120,4 +140,4 @@ async def sweep(kernel: object, store: FolderStore, is_dead: Callable[[str], boo
         return
     _SWEPT.add(kernel)
     for file_id in await store.abandoned(is_dead):
-        await store.fail(file_id, "processing was interrupted (the server stopped); upload the file again")
+        await store.fail(file_id, INTERRUPTED)

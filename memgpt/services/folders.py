@@ -159,7 +159,7 @@ class FoldersApi(ServiceBase):
         except processing.UploadTooLarge as exc:
             raise InvalidRequestError(str(exc)) from exc
         await store.add_file(info, self.kernel.holder)
-        processing.start(store, self.stores.agents, self.embedder, folder, info, path)
+        processing.start(store, self.stores.agents, self.embedder, folder, info, path, self.kernel.closing)
         return info
 
     async def list_files(self, folder_id: str, *, include_content: bool = False) -> list[FileInfo]:

@@ -15,7 +15,7 @@ import socket
 import uuid
 import weakref
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 
@@ -73,6 +73,9 @@ class Kernel:
         self._embedder_task: asyncio.Task[None] | None = None
         self._warm_up: asyncio.Task[int] | None = None
         self._opened = False
+        self.closing: list[Callable[[], Awaitable[None]]] = []
+        """Background work of service modules to stop before the database closes (file
+        processing marks its files interrupted); each registers once."""
 
     async def open(self) -> None:
         """Create or migrate the database (once)."""
@@ -84,7 +87,10 @@ class Kernel:
             self._opened = True
 
     async def close(self) -> None:
-        """Finish background embedding, then release database connections."""
+        """Stop the services' background work (``closing``), finish background embedding, then
+        release database connections."""
+        for stop in self.closing:
+            await stop()
         await self.drain()
         warm_up, self._warm_up = self._warm_up, None
         if warm_up is not None and warm_up.get_loop() is asyncio.get_running_loop():

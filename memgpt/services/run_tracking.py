@@ -21,8 +21,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
-
+from memgpt.core import urls
 from memgpt.core.events import Listener, RunFinished, StepFinished
 from memgpt.core.events import MessageSaved
 from memgpt.core.schemas import Message, SendResult, StopReason, utcnow
@@ -157,8 +156,8 @@ async def post_callback(kernel: Kernel, run: Run) -> None:
     code: int | None = None
     problem: str | None = None
     try:
-        async with httpx.AsyncClient(timeout=CALLBACK_TIMEOUT) as client:
-            response = await client.post(run.callback_url, json=body)
+        response = await urls.post_json(run.callback_url, body, timeout=CALLBACK_TIMEOUT,
+                                        private=urls.private_urls_allowed(kernel.settings))
         code = response.status_code
         if response.is_error:
             problem = f"callback answered HTTP {code}"

@@ -13,6 +13,7 @@ import asyncio
 import logging
 from typing import Any, Literal
 
+from memgpt.core import urls
 from memgpt.core.errors import AgentBusyError, InvalidRequestError, NotFoundError
 from memgpt.core.schemas import Message, Role, utcnow
 from memgpt.memory.runs import Run, RunQuery, RunStatus, StepInfo, StepQuery
@@ -43,8 +44,9 @@ class RunsApi(WindowApi):
         ``callback_url`` (http or https) is POSTed the finished run."""
         if not text.strip():
             raise InvalidRequestError("message text is empty")
-        if callback_url is not None and not callback_url.startswith(("http://", "https://")):
-            raise InvalidRequestError("callback_url must be an http:// or https:// URL")
+        if callback_url is not None:  # the outbound URL policy (docs/security.md); again at POST
+            await urls.check_url_host(callback_url, private=urls.private_urls_allowed(self.settings),
+                                      what="callback_url")
         await self.recover_runs()
         state = await self.get_agent(agent)
         run = Run(agent_id=state.id, owner=self.owner, background=True, input_role=role, input_text=text,

@@ -30,13 +30,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
+from memgpt.core import urls
 from memgpt.core.errors import AgentBusyError, InvalidRequestError, NotFoundError
 from memgpt.core.schemas import AgentState, Message, SendResult, utcnow
 from memgpt.memory.schedules import (
     Schedule, ScheduledInput, SchedulePage, ScheduleStore, after_firing, cron_expression, heartbeat_text,
     next_cron, one_time_at,
 )
+from memgpt.memory.runs import RunQuery
 from memgpt.runtime.agent import AgentRuntime
+from memgpt.services import run_tracking as tracking
 from memgpt.services.base import ServiceBase
 from memgpt.services.kernel import Kernel, holder_is_dead
 from memgpt.services.messages import MessagesApi
@@ -85,9 +88,16 @@ class SchedulesApi(ServiceBase):
         include_return_message_types: list[str] | None = None,
     ) -> Schedule:
         """Schedule messages for an agent: once at ``at`` (naive: UTC; not more than a few
-        seconds past) or on a ``cron`` expression (UTC). ``max_steps``, ``callback_url`` and
-        ``include_return_message_types`` are kept with it (Letta's fields), not acted on."""
+        seconds past) or on a ``cron`` expression (UTC). ``max_steps`` bounds the steps of each
+        delivered message's turn (never above ``MEMGPT_MAX_CHAIN_STEPS``); ``callback_url`` is
+        POSTed each delivered message's finished run, as a run's callback is, under the same URL
+        policy (checked here and at each POST). ``include_return_message_types`` is kept only."""
         state = await self.get_agent(agent)
+        if max_steps is not None and max_steps < 1:
+            raise InvalidRequestError(f"max_steps must be at least 1 (got {max_steps})")
+        if callback_url is not None:
+            await urls.check_url_host(callback_url, private=urls.private_urls_allowed(self.settings),
+                                      what="callback_url")
         now = utcnow()
         if not messages or len(messages) > MAX_MESSAGES:
             raise InvalidRequestError(f"a schedule delivers 1 to {MAX_MESSAGES} messages (got {len(messages)})")
@@ -217,12 +227,13 @@ class Scheduler:
             inputs.append(("heartbeat", Message.event(heartbeat_text(now))))
         for m in schedule.messages:
             inputs.append((m.role, Message.user(m.text) if m.role == "user" else Message.event(m.text)))
-        sender = self._schedules_view(schedule.owner)
+        sender = self._schedules_view(schedule.owner, schedule.max_steps)
         results = []
         for index, (_, message) in enumerate(inputs):
             message = message.model_copy(update={"id": schedule.input_id(due, index)})
             try:
                 results.append(await sender._send(schedule.agent_id, self._unless_delivered(message), None))
+                await self._callback(schedule, results[-1])
             except _AlreadyDelivered:
                 continue
             except AgentBusyError:
@@ -251,11 +262,28 @@ class Scheduler:
         except NotFoundError:
             return None
 
-    def _schedules_view(self, owner: str) -> MessagesApi:
-        """The sender as the schedule's owner (the scheduler serves every owner)."""
+    def _schedules_view(self, owner: str, max_steps: int | None = None) -> MessagesApi:
+        """The sender as the schedule's owner (the scheduler serves every owner), its turns
+        bounded to the schedule's ``max_steps``."""
         view = MessagesApi(self.service.kernel, owner)
         view.settings = self.service.settings
+        if max_steps is not None and max_steps < view.settings.max_chain_steps:
+            view.settings = view.settings.model_copy(update={"max_chain_steps": max_steps})
         return view
+
+    async def _callback(self, schedule: Schedule, result: SendResult) -> None:
+        """POST the delivered message's finished run to the schedule's callback_url in the
+        background (its outcome is recorded on the run, as a run's own callback is)."""
+        if not schedule.callback_url:
+            return
+        kernel = self.service.kernel
+        query = RunQuery(agent_ids=[schedule.agent_id], limit=20)
+        for run in await kernel.storage.runs.find(schedule.owner, query):
+            if run.input_id == result.input.id:
+                tracking.live(kernel).spawn(tracking.post_callback(
+                    kernel, run.model_copy(update={"callback_url": schedule.callback_url})))
+                return
+        log.warning("schedule %s: no run found for its input %s; no callback", schedule.id, result.input.id)
 
 
     async def start(self) -> None:

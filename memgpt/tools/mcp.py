@@ -17,9 +17,7 @@ error result) becomes ``ToolError``, which the loop gives the model as an error 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import ipaddress
 import json
 import os
 import tempfile
@@ -27,12 +25,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import anyio
 from cryptography.fernet import Fernet, InvalidToken
 from pydantic import BaseModel, ConfigDict
 
+from memgpt.core import urls
 from memgpt.core.errors import InvalidRequestError, ModelError, ToolError
 from memgpt.core.schemas import ToolSchema
 from memgpt.core.settings import Settings
@@ -59,27 +57,13 @@ def check_config(server: McpServer) -> None:
         return
     if not server.server_url:
         raise InvalidRequestError(f"a {server.kind} MCP server needs a server_url")
-    parts = urlsplit(server.server_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidRequestError(f"server_url must be an http(s) URL, not {server.server_url!r}")
+    urls.check_url_syntax(server.server_url, "server_url")
 
 
 async def check_url_host(url: str, *, private: bool) -> None:
-    """InvalidRequestError if ``url``'s host resolves to a loopback, private, link-local or
-    otherwise non-global address and ``private`` is not allowed (SSRF from a tenant)."""
-    if private:
-        return
-    host = urlsplit(url).hostname or ""
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, None)
-    except OSError as exc:
-        raise InvalidRequestError(f"cannot resolve the MCP server's host {host!r}: {exc}") from exc
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not address.is_global:
-            raise InvalidRequestError(
-                f"MCP server URL {url!r} points at a non-public address ({address}); this server "
-                "allows only public MCP URLs (MEMGPT_MCP_PRIVATE_URLS=true allows others)")
+    """InvalidRequestError if the MCP server URL may not be contacted here (the shared policy
+    for user-supplied URLs, ``memgpt.core.urls``: no private addresses unless allowed)."""
+    await urls.check_url_host(url, private=private, what="MCP server URL")
 
 
 class SecretBox:
@@ -343,8 +327,5 @@ def mcp_limits(settings: Settings) -> McpLimits:
     """The limits of MCP sessions under these settings (stdio servers: the custom tools'
     sandbox, with the MCP deadline as its timeout)."""
     sandbox = limits_for(settings)
-    private = settings.mcp_private_urls
-    if private is None:
-        private = settings.allow_custom_tools is not False
-    return McpLimits(timeout=settings.mcp_timeout, private_urls=private,
+    return McpLimits(timeout=settings.mcp_timeout, private_urls=urls.private_urls_allowed(settings),
                      sandbox=replace(sandbox, timeout=settings.mcp_timeout))

@@ -4,7 +4,7 @@ cron expression (UTC), delivered by the scheduler inside ``memgpt server``.
 As Letta documents: a one-time schedule must be in the future (we allow 5 s of clock skew;
 older is 400) and is removed once delivered; a recurring one fires until deleted. Messages
 are text, role ``user`` (a user message) or ``system`` (a system event); ``assistant`` is
-refused. ``max_steps`` and ``callback_url`` are kept and shown, not acted on.
+refused. ``max_steps`` and ``callback_url`` act as in Letta.
 """
 
 from __future__ import annotations
