@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import math
+import pickle
 import re
 import statistics
 import sys
@@ -544,6 +545,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="Experiment: send every query word to full text (memgpt drops common words).",
     )
     parser.add_argument("--json", action="store_true", help="End with one line of JSON scores.")
+    parser.add_argument(
+        "--dump-features", type=Path, metavar="PATH",
+        help="With --heldout: pickle every question's candidates and features (and the "
+        "conversation names) to PATH, for trying weight grids offline.",
+    )
     args = parser.parse_args(argv)
     if not args.data.is_file():
         parser.error(
@@ -565,6 +571,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         run(conversations, store=args.store, embedder=embedder, ranker=args.ranker, heldout=args.heldout)
     )
     elapsed = time.perf_counter() - started
+    if args.dump_features is not None:
+        with args.dump_features.open("wb") as dump:
+            pickle.dump(([c.sample_id for c in conversations], result.collected), dump)
 
     label = f"memgpt {args.store} ({embedder.name}, {args.ranker} ranker)"
     console = Console(width=200)

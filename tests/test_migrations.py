@@ -12,7 +12,7 @@ from sqlalchemy import text
 from memgpt import AgentService, ScriptedModel, Settings
 from memgpt.core.schemas import stable_id
 from memgpt.llm.scripted import reply, tool_call
-from memgpt.storage.db import create_engine, upgrade
+from memgpt.storage.db import create_engine, migrate, upgrade
 from memgpt.storage.factory import storage_for
 from pg import PostgresServer
 from test_stores import _alembic
@@ -89,3 +89,40 @@ async def test_shared_blocks_migration_keeps_each_agents_blocks(
         await engine.dispose()
         if server:
             await server.drop_database(url)
+
+
+async def test_window_index_migration_backfills_stored_messages(tmp_path: Path) -> None:
+    """0017 indexes every searchable message already stored with its 3-turn window (its thread's
+    searchable neighbours), stemmed; and drops the index again on downgrade."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}")
+    texts = ["where did you relocate", "", "Lisbon, for a new job", "the weather is nice"]
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(upgrade, "0001")
+            await conn.exec_driver_sql(
+                "INSERT INTO agents VALUES ('agent-1', 'old', 'scripted', NULL, 'hashing-384-v1', "
+                "'be kind', 8192, NULL, 'summary', 0, 0, '', 1, NULL, NULL, '2025-01-01 00:00:00')")
+            for seq, said in enumerate(texts):
+                await conn.execute(text(
+                    "INSERT INTO messages (id, agent_id, seq, role, parts, search_text, step_id, created_at)"
+                    " VALUES (:id, 'agent-1', :seq, 'user', '[]', :t, NULL, '2025-01-01 00:00:00')"),
+                    {"id": f"message-{seq}", "seq": seq, "t": said})
+        await migrate(engine)  # foreign keys off, as the service migrates
+        async with engine.begin() as conn:
+            rows = (await conn.execute(text(
+                "SELECT m.id, w.window FROM messages_window_fts w JOIN messages m ON m.pk = w.rowid "
+                "ORDER BY m.seq"))).all()
+            assert [tuple(r) for r in rows] == [
+                ("message-0", "where did you relocate\nLisbon, for a new job"),
+                ("message-2", "where did you relocate\nLisbon, for a new job\nthe weather is nice"),
+                ("message-3", "Lisbon, for a new job\nthe weather is nice"),
+            ]
+            stemmed = (await conn.execute(text(
+                "SELECT rowid FROM messages_window_fts WHERE messages_window_fts MATCH 'turn:relocated'"))).all()
+            assert len(stemmed) == 1
+            await conn.run_sync(lambda c: command.downgrade(_alembic(c), "0016"))
+            left = (await conn.execute(text(
+                "SELECT count(*) FROM sqlite_master WHERE name LIKE 'messages_window%'"))).scalar_one()
+            assert left == 0
+    finally:
+        await engine.dispose()

@@ -82,7 +82,8 @@ async def test_recall_search_indexes_assistant_replies_not_tool_results(
     model.push(reply("Kiwis are my favourite fruit"))
     await service.send_message(agent_id, "What fruit do you like?")
     found = await service.search_messages(agent_id, "kiwis")
-    assert [m.role for m in found.items] == [Role.ASSISTANT]
+    # the reply first; the question after it, found through its window (the reply's words)
+    assert [m.role for m in found.items] == [Role.ASSISTANT, Role.USER]
     assert found.items[0].sent_messages() == ["Kiwis are my favourite fruit"]
     # "Sent message successfully." is the send_message tool result: it must not be indexed.
     found = await service.search_messages(agent_id, "successfully")
@@ -178,21 +179,23 @@ async def test_conversation_search_tool_pages_of_five(
     agent_id = await new_agent(service)
     await add_user_messages(service, agent_id, [f"zebra sighting number {i}" for i in range(12)])
 
+    # 13 matches: the twelve, and the turn after them ("go ahead"), through its 3-turn window
     first = await run_tool(service, model, agent_id, "conversation_search", query="zebra", page=1)
     assert not first.is_error
     header1, lines1 = result_lines(first.content)
-    assert header1 == (5, 12, 1, 3)
+    assert header1 == (5, 13, 1, 3)
     assert len(lines1) == 5 and all("user] zebra sighting number" in line for line in lines1)
 
     second = await run_tool(service, model, agent_id, "conversation_search", query="zebra", page=2)
     header2, lines2 = result_lines(second.content)
-    assert header2 == (5, 12, 2, 3)
+    assert header2 == (5, 13, 2, 3)
     assert not set(lines1) & set(lines2)
 
     third = await run_tool(service, model, agent_id, "conversation_search", query="zebra", page=3)
     header3, lines3 = result_lines(third.content)
-    assert header3 == (2, 12, 3, 3)
-    numbers = {int(line.rsplit(" ", 1)[1]) for line in lines1 + lines2 + lines3}
+    assert header3 == (3, 13, 3, 3)
+    assert lines3[-1].endswith("user] go ahead")  # ranked last: only its window has the word
+    numbers = {int(line.rsplit(" ", 1)[1]) for line in lines1 + lines2 + lines3[:-1]}
     assert numbers == set(range(12))
 
 
@@ -218,7 +221,7 @@ async def test_conversation_search_tool_uses_settings_page_size(tmp_path: Path) 
         await add_user_messages(service, agent_id, [f"zebra sighting number {i}" for i in range(7)])
         result = await run_tool(service, model, agent_id, "conversation_search", query="zebra", page=2)
         header, lines = result_lines(result.content)
-        assert header == (3, 7, 2, 3)
+        assert header == (3, 8, 2, 3)  # the seven and "go ahead" after them (its window)
         assert len(lines) == 3
 
 

@@ -5,9 +5,11 @@ each in [0, 1]:
 
 - ``lexical``: its full-text score (common words left out of the query), min-max normalised;
 - ``dense``: its cosine similarity to the query, min-max normalised;
-- ``lexical_window`` / ``dense_window``: the mean of those over its 3-turn window (the turn
-  and the ones before and after it): a turn that answers only together with its neighbours
+- ``lexical_window``: the full-text score of its 3-turn window text (the turn and the ones
+  before and after it, indexed by the store) or, where the store has no such index, the mean
+  of ``lexical`` over the window: a turn that answers only together with its neighbours
   ("Where?" - "Lisbon, for a new job") is found through them;
+- ``dense_window``: the mean of ``dense`` over its 3-turn window;
 - ``neighbour``: the base score (an equal mix of the first two) of its best neighbouring turn;
 - ``session``: the base score of the best turn of its session (for recall the day it was
   said): evidence tends to come in the same conversation as the best match.
@@ -15,8 +17,9 @@ each in [0, 1]:
 The final score is a weighted sum (`Weights`). Weighted *score* fusion keeps how decisive a
 match is, where reciprocal-rank fusion flattens it to "rank 3". The default weights are the
 ones five of six leave-one-out folds chose on LoCoMo (each on five conversations, scored on
-the sixth; benchmarks/README.md says how and what each feature gave): after the turn's own
-words and meaning, its session's best turn counts most. The same weights serve archival
+the sixth; benchmarks/README.md says how and what each feature gave), with the window's words
+scored by the store's window index: after the turn's own words and meaning, its session's
+best turn counts most; the window's mean vector adds nothing once its words are scored. The same weights serve archival
 search, where passages have no order or session: there only words and meaning count.
 
 With an embedder whose vectors carry no meaning (feature hashing) only the word features
@@ -53,7 +56,7 @@ class Weights:
     lexical: float = 1.0
     dense: float = 1.0
     lexical_window: float = 0.5
-    dense_window: float = 0.25
+    dense_window: float = 0.0
     neighbour: float = 0.5
     session: float = 1.5
 
@@ -139,12 +142,15 @@ def candidates(
     positions: Mapping[str, Position] | None = None,
     exact: set[str] | None = None,
     lexical_share: float = LEXICAL_WEIGHT,
+    lexical_windows: Mapping[str, float] | None = None,
 ) -> Candidates:
     """The candidates of one search with their features.
 
     ``lexical`` holds (key, score, exact phrase), higher scores better; ``dense`` (key, cosine).
     ``exact`` overrides the exact-phrase flags of ``lexical`` when given. ``lexical_share`` is
     the words' part of the base score the neighbour and session features use (`lexical_weight`).
+    ``lexical_windows``: full-text scores of the candidates' 3-turn window texts, when the
+    store indexes them; without it the lexical window is the mean over the candidates.
     Order: lexical, then dense (ties in the final score keep it).
     """
     words = {key: score for key, score, _ in lexical}
@@ -157,7 +163,7 @@ def candidates(
     base = lexical_share * lex + (1 - lexical_share) * den
     positions = positions or {}
     near = _neighbours(keys, positions)
-    lex_w, _ = _around(lex, near)
+    lex_w = _channel(keys, lexical_windows) if lexical_windows is not None else _around(lex, near)[0]
     den_w, _ = _around(den, near)
     _, best_nb = _around(base, near)
     sessions: dict[Hashable, int] = {}

@@ -2,7 +2,9 @@
 
 Messages are stored first and embedded afterwards, in order, by `embed_pending` (the service
 calls it after each turn; every search calls it too, so a message stored by any path is
-embedded before the next search looks for it).
+embedded before the next search looks for it). The SQLite store indexes each message's 3-turn
+window text (stemmed) in the same pass, since a new message changes its predecessor's window:
+that re-index stays off the turn's commit, and a search still sees every message's window.
 Without a query (None), a search lists the messages in the date range oldest first; a
 query with no words finds nothing.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from datetime import datetime
+from typing import Protocol, runtime_checkable
 
 from memgpt.embeddings.base import Embedder, embed_query
 from memgpt.memory import hybrid
@@ -24,6 +27,24 @@ CATCH_UP = 256
 """At most this many messages are embedded on the way of a turn or a search (a second or
 two with the local model), so a backlog (messages stored before migration 0005) never
 stalls them; `memgpt reembed` and imports embed everything up front."""
+
+
+@runtime_checkable
+class WindowedWords(Protocol):
+    """A recall store that also scores each message's 3-turn window text by its words."""
+
+    async def lexical_windows(
+        self, agent_id: str, query: str, *, start: datetime | None, end: datetime | None, limit: int
+    ) -> tuple[list[tuple[str, float, bool]], dict[str, float] | None]:
+        """(id, score, exact phrase) best first, and each match's window score (None: none)."""
+
+
+async def _words(
+    store: RecallStore, agent_id: str, query: str, start: datetime | None, end: datetime | None, limit: int
+) -> tuple[list[tuple[str, float, bool]], dict[str, float] | None]:
+    if isinstance(store, WindowedWords):
+        return await store.lexical_windows(agent_id, query, start=start, end=end, limit=limit)
+    return await store.lexical(agent_id, query, start=start, end=end, limit=limit), None
 
 
 async def embed_pending(
@@ -78,7 +99,7 @@ async def candidates(
     try:
         if catch_up:
             await embed_pending(store, embedder, agent_id, catch_up)
-        lexical = await store.lexical(agent_id, query, start=start, end=end, limit=limit)
+        lexical, windows = await _words(store, agent_id, query, start, end, limit)
         found = await store.positions(agent_id, [i for i, _, _ in lexical])
         vector = (await embedding)[0]
     finally:
@@ -89,7 +110,9 @@ async def candidates(
     )
     found.update(await store.positions(agent_id, [i for i, _ in dense if i not in found]))
     positions = {i: hybrid.Position(seq, (at.year, at.month, at.day)) for i, (seq, at) in found.items()}
-    return hybrid.candidates(lexical, dense, positions, lexical_share=hybrid.lexical_weight(embedder))
+    return hybrid.candidates(
+        lexical, dense, positions, lexical_share=hybrid.lexical_weight(embedder), lexical_windows=windows
+    )
 
 
 async def search(

@@ -52,6 +52,8 @@ def write_vectors(s: Session, table: str, model: str, rows: list[PkVector]) -> N
 class PgRecallStore(SqlRecallStore):
     """Recall memory on PostgreSQL: ``messages.search_tsv`` for words, ``embedding_vec`` for meaning."""
 
+    windowed = False  # no window index on PostgreSQL yet (migration 0017 is SQLite only)
+
     _words = WordMatch(
         any=lambda query: tsquery_any(content_query(query)),
         phrase=tsquery_phrase,

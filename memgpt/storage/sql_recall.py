@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import TypeAdapter
@@ -26,6 +26,39 @@ from memgpt.storage.vector_index import VectorIndexConfig
 
 _PARTS = TypeAdapter(list[Part])
 _INSERT_MESSAGES = insert(MESSAGES)  # built once: every commit inserts messages
+
+_NEIGHBOUR = (  # the searchable message just before (<, DESC) or after (>, ASC) m in its thread
+    "(SELECT {col} FROM messages o WHERE o.agent_id = m.agent_id AND o.seq {op} m.seq"
+    " AND o.search_text != '' AND o.conversation_id IS m.conversation_id"
+    " ORDER BY o.seq {order} LIMIT 1)"
+)
+_PREVIOUS_PK = _NEIGHBOUR.format(col="o.pk", op="<", order="DESC")
+_WINDOWS = (  # the same text as migration 0017's backfill
+    "SELECT m.pk, m.search_text, coalesce({prev} || char(10), '') || m.search_text"
+    " || coalesce(char(10) || {next}, '') FROM messages m"
+    " WHERE m.pk IN ({{pks}}) AND m.search_text != ''"
+).format(prev=_NEIGHBOUR.format(col="o.search_text", op="<", order="DESC"),
+         next=_NEIGHBOUR.format(col="o.search_text", op=">", order="ASC"))
+_WINDOW_MATCH = (
+    "SELECT m.id, -bm25(messages_window_fts, 1.0, 0.0) AS turn,"
+    " -bm25(messages_window_fts, 0.0, 1.0) AS win,"
+    " (m.pk IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH :phrase)) AS exact"
+    " FROM messages_window_fts w JOIN messages m ON m.pk = w.rowid"
+    " WHERE messages_window_fts MATCH :q AND {where}"
+    " ORDER BY exact DESC, turn + win DESC, m.seq DESC LIMIT :limit"
+)
+
+
+def index_windows(s: Session, pks: list[int]) -> None:
+    """(Re)index the 3-turn windows of messages (by pk) and of their predecessors, whose
+    window a new message changes: delete and insert, so any pk may be indexed again."""
+    if not pks:
+        return
+    ids = ",".join(str(int(pk)) for pk in pks)
+    before = s.execute(text(f"SELECT {_PREVIOUS_PK} FROM messages m WHERE m.pk IN ({ids})"))
+    targets = ",".join(str(int(pk)) for pk in {*pks, *(r[0] for r in before if r[0] is not None)})
+    s.execute(text(f"DELETE FROM messages_window_fts WHERE rowid IN ({targets})"))
+    s.execute(text(f"INSERT INTO messages_window_fts(rowid, turn, window) {_WINDOWS.format(pks=targets)}"))
 
 
 def _message(row: Any) -> Message:
@@ -67,6 +100,9 @@ class SqlRecallStore:
         exact="(m.pk IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH :phrase))",
         tiebreak="m.seq DESC",
     )
+
+    windowed: ClassVar[bool] = True
+    """Whether ``messages_window_fts`` (migration 0017, SQLite) holds stemmed 3-turn windows."""
 
     async def forget_agent(self, agent_id: str) -> None:
         """Drop a deleted agent's vector indexes (in memory and on disk)."""
@@ -197,6 +233,26 @@ class SqlRecallStore:
         self._dates(where, params, start, end)
         return await self._words.ranked(self.sessions, query, where, params, limit)
 
+    async def lexical_windows(
+        self, agent_id: str, query: str, *, start: datetime | None, end: datetime | None, limit: int
+    ) -> tuple[list[tuple[str, float, bool]], dict[str, float] | None]:
+        """`lexical`, stemmed, over each message and its 3-turn window: (id, the message's own
+        score, exact phrase) best first, and each match's window score (None: no windows).
+
+        A message whose neighbours alone have the words is a match with a turn score of 0.
+        """
+        if not self.windowed:
+            return await self.lexical(agent_id, query, start=start, end=end, limit=limit), None
+        any_q, phrase = fts5_any(content_query(query)), fts5_phrase(query)
+        if any_q is None:
+            return [], {}
+        where = ["m.agent_id = :agent"]
+        params: dict[str, Any] = {"agent": agent_id, "q": any_q, "phrase": phrase, "limit": limit}
+        self._dates(where, params, start, end)
+        async with self.sessions() as s:
+            rows = list(await s.execute(text(_WINDOW_MATCH.format(where=" AND ".join(where))), params))
+        return [(r[0], float(r[1]), bool(r[3])) for r in rows], {r[0]: float(r[2]) for r in rows}
+
     async def nearest(
         self,
         agent_id: str,
@@ -285,7 +341,10 @@ class SqlRecallStore:
         self.vectors.inserted(agent_id, model, [pks[ids[n]] for n in keep], matrix[keep])
 
     def _write_embeddings(self, s: Session, model: str, rows: list[PkVector]) -> None:
+        """The vectors, and the windows of the messages just embedded: a turn's window is
+        indexed here, after the turn, in the background pass that embeds it."""
         write_blobs(s, "messages", model, rows)
+        index_windows(s, [pk for pk, _ in rows])
 
     async def forget_embeddings(self, agent_id: str, keep_model: str) -> int:
         """Mark the agent's messages embedded under another model as not embedded yet."""

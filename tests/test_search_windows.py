@@ -1,0 +1,84 @@
+"""Recall full text over 3-turn windows, stemmed (migration 0017, SQLite): a turn is found by
+the words of the turns around it, and by other forms of its words."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from memgpt import AgentService, Message
+from memgpt.memory import recall
+from memgpt.storage.sql_recall import SqlRecallStore
+
+
+async def _agent_with(service: AgentService, texts: list[str]) -> tuple[str, list[Message]]:
+    agent_id = (await service.create_agent("windows", model="scripted")).id
+    stored = await service.stores.recall.append(agent_id, [Message.user(t) for t in texts])
+    await recall.embed_pending(service.stores.recall, service.embedder, agent_id)  # indexes windows
+    return agent_id, stored
+
+
+async def _words(service: AgentService, agent_id: str, query: str) -> tuple[list[str], dict[str, float]]:
+    store = service.stores.recall
+    assert isinstance(store, SqlRecallStore)
+    found, windows = await store.lexical_windows(agent_id, query, start=None, end=None, limit=50)
+    assert windows is not None
+    return [i for i, _, _ in found], windows
+
+
+async def test_a_word_only_a_neighbour_has_finds_the_turn(service: AgentService) -> None:
+    """ "Lisbon, for a new job" answers "where did you relocate?" only with the question beside it."""
+    agent_id, (question, answer, _later) = await _agent_with(
+        service, ["Where did you relocate last spring?", "Lisbon, for a new job", "The weather is nice"])
+    found, windows = await _words(service, agent_id, "relocate")
+    assert found == [question.id, answer.id]  # the turn with the word first; the third is two away
+    assert windows[answer.id] > 0
+    page = await service.search_messages(agent_id, "relocate")
+    assert [m.id for m in page.items][:2] == [question.id, answer.id]
+
+
+async def test_stemming_running_finds_runs(service: AgentService) -> None:
+    """The Porter stemmer: query and text meet on their stems, scored on the turn itself."""
+    agent_id, (runs, other, _) = await _agent_with(
+        service, ["She runs every morning", "bread and cheese", "cats sleep a lot"])
+    store = service.stores.recall
+    assert isinstance(store, SqlRecallStore)
+    found, _ = await store.lexical_windows(agent_id, "running", start=None, end=None, limit=50)
+    assert found[0][0] == runs.id and found[0][1] > 0  # its own turn matches, not just the window
+    assert other.id in {i for i, _, _ in found}  # the neighbour, through its window only
+    assert [i for i, score, _ in found if score > 0] == [runs.id]
+
+
+async def test_a_new_turn_reindexes_its_predecessor_window(service: AgentService) -> None:
+    """The predecessor's window gains the new turn's words once the new turn is embedded."""
+    agent_id, (first,) = await _agent_with(service, ["What is your cat called?"])
+    assert await _words(service, agent_id, "Quill") == ([], {})
+    await service.stores.recall.append(agent_id, [Message.user("Quill, after a feather pen")])
+    page = await service.search_messages(agent_id, "quill")  # the search embeds what is pending
+    assert first.id in {m.id for m in page.items}
+    found, windows = await _words(service, agent_id, "quill")
+    assert found[1] == first.id and windows[first.id] > 0
+
+
+async def test_exact_phrase_stays_unstemmed_and_first(service: AgentService) -> None:
+    """Exact phrases are decided by the unstemmed index: "running late" is not "runs late"."""
+    agent_id, (stemmed, exact, _) = await _agent_with(
+        service, ["he runs late", "running late again", "something else entirely"])
+    store = service.stores.recall
+    assert isinstance(store, SqlRecallStore)
+    found, _ = await store.lexical_windows(agent_id, "running late", start=None, end=None, limit=50)
+    assert [(i, is_exact) for i, _, is_exact in found[:2]] == [(exact.id, True), (stemmed.id, False)]
+
+
+async def test_threads_and_deletes(service: AgentService) -> None:
+    """Deleting an agent drops its windows; an agent's windows never take another's words."""
+    one, _ = await _agent_with(service, ["alpha words here"])
+    two = (await service.create_agent("other", model="scripted")).id
+    await service.stores.recall.append(two, [Message.user("beta words there")])
+    await recall.embed_pending(service.stores.recall, service.embedder, two)
+    assert (await _words(service, one, "beta"))[0] == []
+    await service.delete_agent(two)
+    store = service.stores.recall
+    assert isinstance(store, SqlRecallStore)
+    async with store.sessions() as s:
+        rows = (await s.execute(text("SELECT count(*) FROM messages_window_fts"))).scalar_one()
+    assert rows == 1
