@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import re
 from pathlib import Path
@@ -254,6 +255,12 @@ NEEDLE = "The spare lighthouse lenses are kept in crate 7741 behind the Quelling
 
 def write_book(path: Path, pages: int = 200, needle_page: int = 150) -> None:
     """A PDF of filler pages (each unique), with NEEDLE in the middle of one page."""
+    path.write_bytes(_book(pages, needle_page))
+
+
+@functools.cache
+def _book(pages: int, needle_page: int) -> bytes:
+    """The book's bytes, made once per test session (the same every time: ~1 s for 200 pages)."""
     from fpdf import FPDF
 
     rng = random.Random(11)
@@ -266,7 +273,7 @@ def write_book(path: Path, pages: int = 200, needle_page: int = 150) -> None:
             lines.insert(12, NEEDLE)
         for n, line in enumerate(lines):
             pdf.text(15, 20 + n * 8, line)
-    pdf.output(str(path))
+    return bytes(pdf.output())
 
 
 def test_pdf_book_loads_and_agent_finds_page_150(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -293,6 +293,8 @@ class World:
     intruder: dict[str, str]  # headers
     intruder_user: str
     routes: list[Route] = field(default_factory=list)
+    reader: dict[str, Any] | None = None
+    """The intruder's agent (and things) that read-only requests share: see ``_own_for``."""
 
 
 async def _alice(http: httpx.AsyncClient, headers: dict[str, str]) -> Alice:
@@ -417,6 +419,31 @@ async def _own_agent(w: World) -> dict[str, Any]:
             "tool": await _own_tool(w), "block": block, "identity": identity, **extra}
 
 
+READS = frozenset({"GET", "HEAD"})
+"""Methods that change nothing, so one agent of the intruder's can serve all of them."""
+
+
+async def _own_for(w: World, method: str) -> dict[str, Any]:
+    """The intruder's own agent and things for a request with ``method`` on them. A read gets
+    the world's one shared agent (made on first use; reads change nothing, and the matrix
+    checks at the end that they did not); a write gets a fresh one, so a route that changes
+    or deletes what it names cannot affect the routes after it."""
+    if method not in READS:
+        return await _own_agent(w)
+    if w.reader is None:
+        w.reader = await _own_agent(w)
+    return w.reader
+
+
+async def _own_state(w: World, own: dict[str, Any]) -> dict[str, Any]:
+    """What the intruder sees of their agent and its things (compared before/after the reads)."""
+    kinds = await read_all(w.http, w.intruder, {k: own[k] for k in KINDS if k in own})
+    agent = (await w.http.get(f"/v1/agents/{own['agent']}", headers=w.intruder)).json()
+    messages = (await w.http.get(f"/memgpt/v1/agents/{own['agent']}/messages", headers=w.intruder,
+                                 params={"limit": 1000})).json()
+    return {"kinds": kinds, "agent": agent, "messages": messages}
+
+
 async def _own_thing(w: World, kind: str) -> str:
     """A fresh thing of the intruder's that routes name without an agent: its id."""
     if kind == "block":
@@ -494,6 +521,7 @@ async def test_no_route_reaches_another_users_agent(tmp_path: Path, intruder: st
     async with world(tmp_path, intruder) as w:
         a = w.alice
         before = await _snapshot(w.service, a.agent_id, w)
+        reader_before = await _own_state(w, await _own_for(w, "GET"))
         alice_ids = a.ids()
         exercised: set[tuple[str, str]] = set()
         problems: list[str] = []
@@ -506,7 +534,7 @@ async def test_no_route_reaches_another_users_agent(tmp_path: Path, intruder: st
                 query = _query(route)
                 # the same request on the intruder's own agent works: the body is valid, the
                 # route is live, so a 404 below is the tenancy check and nothing else
-                mine = await _own_agent(w)
+                mine = await _own_for(w, method)
                 r = await _call(w, method, _fill(route, mine), _body(route, method, mine["agent"]), query)
                 if not r.is_success and r.status_code != OWN_AGENT_STATUS.get((method, route.path)):
                     problems.append(f"{where} on the intruder's own agent: {r.status_code} {r.text}")
@@ -558,7 +586,10 @@ async def test_no_route_reaches_another_users_agent(tmp_path: Path, intruder: st
                 kind = next((SUB_PARAMS[p] for p in route.path_params if p in SUB_PARAMS), "tool")
                 for method in route.methods:
                     where, query = f"{method} {route.path}", _query(route)
-                    own = await _own_agent(w) if kind in KINDS else {kind: await _own_thing(w, kind)}
+                    if method in READS:
+                        own = await _own_for(w, method)  # holds one thing of every kind
+                    else:
+                        own = await _own_agent(w) if kind in KINDS else {kind: await _own_thing(w, kind)}
                     r = await _call(w, method, _fill(route, own), _body(route, method, own.get("agent", "")), query)
                     if not r.is_success and r.status_code != OWN_AGENT_STATUS.get((method, route.path)):
                         problems.append(f"{where} on the intruder's own {kind}: {r.status_code} {r.text[:200]}")
@@ -585,6 +616,8 @@ async def test_no_route_reaches_another_users_agent(tmp_path: Path, intruder: st
         assert not missed, f"routes with path parameters the matrix did not exercise: {missed}"
         assert not problems, "\n".join(problems)
         assert await _snapshot(w.service, a.agent_id, w) == before, "Alice's agent changed"
+        assert w.reader is not None and await _own_state(w, w.reader) == reader_before, \
+            "reads changed the intruder's shared agent: the routes must not share it"
 
 
 @pytest.mark.parametrize("intruder", ["bob", "local"])
