@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 
 class _Server(uvicorn.Server):
@@ -38,3 +40,27 @@ async def serving_app(app: FastAPI) -> AsyncIterator[str]:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
         sock.close()
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Wait until check() holds (polling; fails after many tries, not after a set time)."""
+    for _ in range(2000):
+        if await check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never happened: {what}")
+
+
+def recording_hook(with_host: bool = False) -> tuple[FastAPI, list[Any]]:
+    """An app that answers POST /hook and records each JSON body (with its Host header as
+    ``(host, body)`` if with_host), for callback tests to serve with ``serving_app``."""
+    got: list[Any] = []
+    hook = FastAPI()
+
+    @hook.post("/hook")
+    async def receive(request: Request) -> dict[str, str]:
+        body = json.loads(await request.body())
+        got.append((request.headers["host"], body) if with_host else body)
+        return {"ok": "yes"}
+
+    return hook, got

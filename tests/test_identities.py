@@ -4,7 +4,6 @@ SDK has no method (``/v1/identities``), with two users to show tenancy."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -16,7 +15,7 @@ from letta_client.types.agents import AssistantMessage, UserMessage
 from memgpt import AgentService, ScriptedModel, Settings
 from memgpt.core.errors import AlreadyExistsError, InvalidRequestError
 from memgpt.llm.scripted import reply
-from memgpt.server import BackgroundServer
+from letta_users import letta, two_users
 
 
 @dataclass
@@ -33,25 +32,12 @@ class Users:
 @pytest.fixture
 def users(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Users]:
     """A server requiring keys, with keys for ada and bob and a scripted model."""
-    for var in ("LETTA_BASE_URL", "LETTA_API_KEY", "LETTA_CUSTOM_HEADERS"):
-        monkeypatch.delenv(var, raising=False)
-
-    async def make_keys() -> tuple[str, str]:
-        async with AgentService(settings) as admin:
-            return (await admin.create_api_key("ada"))[1], (await admin.create_api_key("bob"))[1]
-
-    ada_key, bob_key = asyncio.run(make_keys())
     model = ScriptedModel()
-    service = AgentService(settings.model_copy(update={"model": "scripted"}), models={"scripted": model})
-    with BackgroundServer(service, require_key=True) as server:
-        def client(key: str) -> Letta:
-            return Letta(base_url=server.url, api_key=key, max_retries=0, timeout=30,
-                         _strict_response_validation=True)
-
+    with two_users(settings, monkeypatch, model) as (url, ada_key, bob_key):
         def raw(key: str) -> httpx.Client:
-            return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+            return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
 
-        with client(ada_key) as ada, client(bob_key) as bob, raw(ada_key) as http, raw(bob_key) as bob_http:
+        with letta(url, ada_key) as ada, letta(url, bob_key) as bob, raw(ada_key) as http, raw(bob_key) as bob_http:
             yield Users(ada, bob, http, bob_http, model)
 
 

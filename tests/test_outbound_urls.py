@@ -5,20 +5,16 @@ was checked. DNS is played by replacing ``urls._resolve``; the receiver is on lo
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
-from fastapi import FastAPI, Request
 
 from memgpt import AgentService, ScriptedModel, Settings
 from memgpt.core import urls
 from memgpt.core.errors import InvalidRequestError
 from memgpt.llm.scripted import reply
 from memgpt.memory.runs import Run
-from serve import serving_app
+from serve import recording_hook, serving_app, until
 
 
 def playing_dns(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[list[str]]]) -> None:
@@ -30,13 +26,6 @@ def playing_dns(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[list[st
         return [host]  # an IP literal
     monkeypatch.setattr(urls, "_resolve", resolve)
 
-
-async def until(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    for _ in range(2000):
-        if await check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"never happened: {what}")
 
 
 @pytest.fixture
@@ -80,13 +69,7 @@ async def test_callback_goes_to_the_checked_address(
         settings: Settings, model: ScriptedModel, monkeypatch: pytest.MonkeyPatch) -> None:
     """With private URLs allowed, the POST reaches the address the name resolved to when
     checked (a name real DNS does not know), with the name as its Host."""
-    got: list[tuple[str, dict[str, Any]]] = []
-    hook = FastAPI()
-
-    @hook.post("/hook")
-    async def receive(request: Request) -> dict[str, str]:
-        got.append((request.headers["host"], json.loads(await request.body())))
-        return {"ok": "yes"}
+    hook, got = recording_hook(with_host=True)
 
     playing_dns(monkeypatch, {"hook.invalid": [["127.0.0.1"]]})
     allowed = settings.model_copy(update={"mcp_private_urls": True})

@@ -5,13 +5,11 @@ delivered in order, a crashed run failed with its input kept, callbacks, resumed
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from fastapi import FastAPI, Request
 from letta_client import AsyncLetta, NotFoundError
 from letta_client.types import ToolReturnMessage
 from letta_client.types.agents import AssistantMessage, Run, UserMessage
@@ -24,7 +22,7 @@ from memgpt.memory.runs import INTERRUPTED
 from memgpt.server import create_app
 from memgpt.services import kernel as kernel_mod
 from memgpt.services import run_tracking
-from serve import serving_app
+from serve import recording_hook, serving_app, until
 
 
 @dataclass
@@ -44,14 +42,6 @@ async def env(settings: Settings, model: ScriptedModel) -> AsyncIterator[Env]:
                               _strict_response_validation=True) as client:
             yield Env(client, service, model, url)
 
-
-async def until(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    """Wait until check() holds (polling; fails after many tries, not after a set time)."""
-    for _ in range(2000):
-        if await check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"never happened: {what}")
 
 
 async def finished(client: AsyncLetta, run_id: str) -> Run:
@@ -218,13 +208,7 @@ async def test_run_stream_resumes_from_a_seq(env: Env) -> None:
 
 async def test_callback_is_posted(env: Env) -> None:
     """callback_url gets the finished run by POST; a callback that fails is recorded only."""
-    got: list[dict[str, Any]] = []
-    hook = FastAPI()
-
-    @hook.post("/hook")
-    async def receive(request: Request) -> dict[str, str]:
-        got.append(json.loads(await request.body()))
-        return {"ok": "yes"}
+    hook, got = recording_hook()
 
     c = env.client
     agent = await c.agents.create(name="caller", model="scripted")

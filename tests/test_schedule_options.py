@@ -4,12 +4,9 @@ the delivered message's finished run, under the outbound URL policy (memgpt/core
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from fastapi import FastAPI, Request
 
 from memgpt import AgentService, ScriptedModel, Settings
 from memgpt.core.errors import InvalidRequestError
@@ -18,7 +15,7 @@ from memgpt.llm.base import ModelRequest, ModelResponse
 from memgpt.llm.scripted import reply, tool_call
 from memgpt.memory.schedules import ScheduledInput
 from memgpt.services.schedules import Scheduler
-from serve import serving_app
+from serve import recording_hook, serving_app
 
 
 def _endless(request: ModelRequest) -> ModelResponse:
@@ -40,13 +37,7 @@ async def test_max_steps_bounds_each_delivered_turn(settings: Settings) -> None:
 
 
 async def test_callback_gets_the_delivered_run(settings: Settings) -> None:
-    got: list[dict[str, Any]] = []
-    hook = FastAPI()
-
-    @hook.post("/hook")
-    async def receive(request: Request) -> dict[str, str]:
-        got.append(json.loads(await request.body()))
-        return {"ok": "yes"}
+    hook, got = recording_hook()
 
     model = ScriptedModel()
     model.push(reply("on it"))

@@ -20,6 +20,7 @@ from memgpt.llm.base import ModelRequest, ModelResponse
 from memgpt.llm.scripted import reply, tool_call
 from memgpt.memory.schedules import ScheduledInput
 from memgpt.server import BackgroundServer
+from letta_users import letta, two_users
 from memgpt.services.schedules import CLAIM_SECONDS, Scheduler
 from pg import PostgresServer
 
@@ -45,23 +46,10 @@ class Users:
 @pytest.fixture
 def users(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Users]:
     """A server requiring keys (scheduler polling every 0.2 s), keys for ada and bob."""
-    for var in ("LETTA_BASE_URL", "LETTA_API_KEY", "LETTA_CUSTOM_HEADERS"):
-        monkeypatch.delenv(var, raising=False)
-
-    async def make_keys() -> tuple[str, str]:
-        async with AgentService(settings) as admin:
-            return (await admin.create_api_key("ada"))[1], (await admin.create_api_key("bob"))[1]
-
-    ada_key, bob_key = asyncio.run(make_keys())
     model = ScriptedModel(policy=_answer)
-    served = settings.model_copy(update={"model": "scripted", "scheduler_poll": 0.2})
-    with BackgroundServer(AgentService(served, models={"scripted": model}), require_key=True) as server:
-        def client(key: str) -> Letta:
-            return Letta(base_url=server.url, api_key=key, max_retries=0, timeout=30,
-                         _strict_response_validation=True)
-
-        with client(ada_key) as ada, client(bob_key) as bob:
-            yield Users(ada, bob, model)
+    with two_users(settings, monkeypatch, model, scheduler_poll=0.2) as (url, ada_key, bob_key), \
+            letta(url, ada_key) as ada, letta(url, bob_key) as bob:
+        yield Users(ada, bob, model)
 
 
 def _texts(client: Letta, agent_id: str) -> list[object]:
