@@ -4,7 +4,12 @@ search never misses one that is still waiting."""
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from memgpt import AgentService, ScriptedModel, Settings
 from memgpt.embeddings import HashingEmbedder
@@ -17,9 +22,11 @@ class Counting(HashingEmbedder):
     def __init__(self) -> None:
         super().__init__()
         self.calls: list[int] = []
+        self.niceness: list[int] = []
 
     def embed(self, texts: list[str]) -> Any:
         self.calls.append(len(texts))
+        self.niceness.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
         return super().embed(texts)
 
 
@@ -32,8 +39,22 @@ async def test_turns_of_many_agents_share_embedding_batches(settings: Settings) 
         agents = [(await svc.create_agent(f"a{i}", model="m")).id for i in range(10)]
         await asyncio.gather(*(svc.send_message(a, f"the word is heron-{n}") for n, a in enumerate(agents)))
         assert embedder.calls == []  # nothing embedded on the turns' path
-        await svc.kernel.drain()
+        statements: list[str] = []
+
+        def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            statements.append(statement)
+
+        event.listen(Engine, "before_cursor_execute", count)
+        try:
+            await svc.kernel.drain()
+        finally:
+            event.remove(Engine, "before_cursor_execute", count)
         assert sum(embedder.calls) == 20 and len(embedder.calls) <= 2  # 10 inputs + 10 replies
+        # the agents' messages are listed, stored and indexed together, not agent by agent
+        assert len(statements) <= 2 * 8, statements
+        # at a lower CPU priority than the turns (Linux: the worker thread's own nice value)
+        main = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        assert all(n >= min(19, main + 10) for n in embedder.niceness), (main, embedder.niceness)
         for a in agents:
             assert await svc.stores.recall.unembedded(a, 10) == []
 

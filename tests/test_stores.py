@@ -295,6 +295,28 @@ async def test_recall_embeddings_pending_nearest_and_forget(backend: Backend) ->
     assert await recall.nearest(agent.id, "emb", more[0], 1) == []
 
 
+async def test_recall_embeddings_of_several_agents_at_once(backend: Backend) -> None:
+    """One query lists the pending messages of several agents, oldest first and at most
+    `limit` per agent; one write stores their vectors, each in its own agent's index, and
+    skips a message named with the wrong agent."""
+    a, b = await new_agent(backend), await new_agent(backend, "b")
+    recall = backend.stores.recall
+    rng = np.random.default_rng(11)
+    of_a = await recall.append(a.id, [Message.user(f"a note {i}") for i in range(3)])
+    of_b = await recall.append(b.id, [Message.user(f"b note {i}") for i in range(2)])
+    pending = await recall.unembedded_of([a.id, b.id], 2)
+    assert sorted(pending) == sorted([(a.id, m.id, m.text) for m in of_a[:2]] + [(b.id, m.id, m.text) for m in of_b])
+    assert await recall.unembedded_of([], 5) == [] and await recall.unembedded_of([a.id], 0) == []
+    vectors = unit(rng, 4)
+    await recall.set_embeddings_of("emb", [(a.id, of_a[0].id), (b.id, of_b[1].id), (b.id, of_a[1].id),
+                                           (a.id, of_a[2].id)], vectors)
+    assert [i for i, _ in await recall.unembedded(a.id, 10)] == [of_a[1].id]  # named with b: skipped
+    assert [i for i, _ in await recall.unembedded(b.id, 10)] == [of_b[0].id]
+    assert (await recall.nearest(b.id, "emb", vectors[1], 1))[0][0] == of_b[1].id
+    assert (await recall.nearest(a.id, "emb", vectors[3], 1))[0][0] == of_a[2].id
+    assert of_a[1].id not in {i for i, _ in await recall.nearest(b.id, "emb", vectors[2], 5)}
+
+
 # --- archival --------------------------------------------------------------------------------
 async def test_archival_insert_page_count_delete(backend: Backend) -> None:
     """Passages page newest first, count per agent, come back by id (only to their agent)

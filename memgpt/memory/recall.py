@@ -16,6 +16,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from memgpt.core.background import run as background_run
 from memgpt.embeddings.base import Embedder, embed_query
 from memgpt.memory import hybrid
 from memgpt.memory.lexical import words
@@ -55,24 +56,27 @@ async def embed_pending(
 
 
 async def embed_pending_many(
-    store: RecallStore, embedder: Embedder, agent_ids: list[str], limit: int | None = None
+    store: RecallStore, embedder: Embedder, agent_ids: list[str], limit: int | None = None, *,
+    background: bool = False,
 ) -> int:
     """Embed the pending messages of several agents (up to limit each, oldest first), in
-    batches shared between them; returns how many."""
+    batches shared between them; returns how many. ``background``: on the low-priority
+    worker (`memgpt.core.background`), for work nobody is waiting for."""
+    run = background_run if background else asyncio.to_thread
     done: Counter[str] = Counter()
     agents = list(agent_ids)
     while agents:
-        room = {a: CATCH_UP if limit is None else min(CATCH_UP, limit - done[a]) for a in agents}
-        todo = [(a, i, text) for a in agents if room[a] > 0 for i, text in await store.unembedded(a, room[a])]
+        room = CATCH_UP if limit is None else min(CATCH_UP, *(limit - done[a] for a in agents))
+        if room <= 0:
+            break
+        todo = await store.unembedded_of(agents, room)
         for start in range(0, len(todo), EMBED_BATCH):
             batch = todo[start:start + EMBED_BATCH]
-            vectors = await asyncio.to_thread(embedder.embed, [text for _, _, text in batch])
-            for agent_id in dict.fromkeys(a for a, _, _ in batch):
-                rows = [n for n, (a, _, _) in enumerate(batch) if a == agent_id]
-                await store.set_embeddings(agent_id, embedder.name, [batch[n][1] for n in rows], vectors[rows])
+            vectors = await run(embedder.embed, [text for _, _, text in batch])
+            await store.set_embeddings_of(embedder.name, [(a, i) for a, i, _ in batch], vectors)
         fetched = Counter(a for a, _, _ in todo)
         done.update(fetched)
-        agents = [a for a in agents if room[a] > 0 and fetched[a] == room[a]]  # maybe more waiting
+        agents = [a for a in agents if fetched[a] == room and (limit is None or done[a] < limit)]  # maybe more
     return sum(done.values())
 
 

@@ -122,10 +122,14 @@ class RecallStore(Protocol):
         """(seq, created_at) of the agent's messages by id (unknown ids left out)."""
     async def unembedded(self, agent_id: str, limit: int) -> list[tuple[str, str]]:
         """(id, search text) of the oldest searchable messages not yet embedded."""
+    async def unembedded_of(self, agent_ids: list[str], limit: int) -> list[tuple[str, str, str]]:
+        """(agent id, message id, search text): `unembedded` of several agents (up to limit each)."""
     async def set_embeddings(
         self, agent_id: str, model: str, ids: list[str], vectors: Vectors
     ) -> None:
         """Store messages' embeddings under model."""
+    async def set_embeddings_of(self, model: str, messages: list[tuple[str, str]], vectors: Vectors) -> None:
+        """`set_embeddings` of messages given as (agent id, message id), of several agents at once."""
     async def forget_embeddings(self, agent_id: str, keep_model: str) -> int:
         """Mark messages embedded under any other model as not embedded."""
     async def forget_agent(self, agent_id: str) -> None:

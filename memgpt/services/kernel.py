@@ -272,7 +272,7 @@ class Kernel:
             await asyncio.sleep(EMBED_DELAY)  # let a burst of turns become one batch
             agents, self._to_embed = self._to_embed, set()
             try:
-                await recall.embed_pending_many(self.stores.recall, self.embedder, sorted(agents))
+                await recall.embed_pending_many(self.stores.recall, self.embedder, sorted(agents), background=True)
             except Exception:  # the next search or turn catches up
                 log.exception("embedding new messages of %d agents failed", len(agents))
 

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import TypeAdapter
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -36,7 +36,7 @@ _PREVIOUS_PK = _NEIGHBOUR.format(col="o.pk", op="<", order="DESC")
 _WINDOWS = (  # the same text as migration 0017's backfill
     "SELECT m.pk, m.search_text, coalesce({prev} || char(10), '') || m.search_text"
     " || coalesce(char(10) || {next}, '') FROM messages m"
-    " WHERE m.pk IN ({{pks}}) AND m.search_text != ''"
+    " WHERE m.pk IN :pks AND m.search_text != ''"
 ).format(prev=_NEIGHBOUR.format(col="o.search_text", op="<", order="DESC"),
          next=_NEIGHBOUR.format(col="o.search_text", op=">", order="ASC"))
 _WINDOW_MATCH = (
@@ -49,16 +49,30 @@ _WINDOW_MATCH = (
 )
 
 
+_PREVIOUS_OF = text(f"SELECT {_PREVIOUS_PK} FROM messages m WHERE m.pk IN :pks").bindparams(
+    bindparam("pks", expanding=True))
+_DROP_WINDOWS = text("DELETE FROM messages_window_fts WHERE rowid IN :pks").bindparams(
+    bindparam("pks", expanding=True))
+_ADD_WINDOWS = text(f"INSERT INTO messages_window_fts(rowid, turn, window) {_WINDOWS}").bindparams(
+    bindparam("pks", expanding=True))
+_UNEMBEDDED = text(  # each agent's oldest messages waiting for an embedding (ix_messages_agent_model)
+    "SELECT agent_id, id, search_text FROM (SELECT agent_id, id, search_text, pk,"
+    " row_number() OVER (PARTITION BY agent_id ORDER BY pk) AS n FROM messages"
+    " WHERE agent_id IN :agents AND embedding_model IS NULL) AS waiting WHERE n <= :n ORDER BY pk"
+).bindparams(bindparam("agents", expanding=True))
+_PKS = text("SELECT pk, id, agent_id FROM messages WHERE id IN :ids").bindparams(
+    bindparam("ids", expanding=True))
+
+
 def index_windows(s: Session, pks: list[int]) -> None:
     """(Re)index the 3-turn windows of messages (by pk) and of their predecessors, whose
     window a new message changes: delete and insert, so any pk may be indexed again."""
     if not pks:
         return
-    ids = ",".join(str(int(pk)) for pk in pks)
-    before = s.execute(text(f"SELECT {_PREVIOUS_PK} FROM messages m WHERE m.pk IN ({ids})"))
-    targets = ",".join(str(int(pk)) for pk in {*pks, *(r[0] for r in before if r[0] is not None)})
-    s.execute(text(f"DELETE FROM messages_window_fts WHERE rowid IN ({targets})"))
-    s.execute(text(f"INSERT INTO messages_window_fts(rowid, turn, window) {_WINDOWS.format(pks=targets)}"))
+    before = s.execute(_PREVIOUS_OF, {"pks": [int(pk) for pk in pks]})
+    targets = sorted({*(int(pk) for pk in pks), *(int(r[0]) for r in before if r[0] is not None)})
+    s.execute(_DROP_WINDOWS, {"pks": targets})
+    s.execute(_ADD_WINDOWS, {"pks": targets})
 
 
 def _message(row: Any) -> Message:
@@ -313,32 +327,40 @@ class SqlRecallStore:
 
     async def unembedded(self, agent_id: str, limit: int) -> list[tuple[str, str]]:
         """(id, search text) of the oldest searchable messages that have no embedding yet."""
+        return [(i, t) for _, i, t in await self.unembedded_of([agent_id], limit)]
+
+    async def unembedded_of(self, agent_ids: list[str], limit: int) -> list[tuple[str, str, str]]:
+        """(agent id, message id, search text) of each agent's oldest (up to limit) searchable
+        messages with no embedding yet, in one query, oldest first."""
+        if not agent_ids or limit <= 0:
+            return []
         async with self.sessions() as s:
-            rows = await s.execute(
-                select(MessageRow.id, MessageRow.search_text)
-                .where(MessageRow.agent_id == agent_id, MessageRow.embedding_model.is_(None))
-                .order_by(MessageRow.pk)
-                .limit(limit)
-            )
-            return [(r[0], r[1]) for r in rows]
+            rows = await s.execute(_UNEMBEDDED, {"agents": list(agent_ids), "n": limit})
+            return [(r[0], r[1], r[2]) for r in rows]
 
     async def set_embeddings(
         self, agent_id: str, model: str, ids: list[str], vectors: Vectors
     ) -> None:
         """Store the embeddings of messages (under model), replacing any they had."""
-        matrix = np.asarray(vectors, dtype=np.float32).reshape(len(ids), -1)
+        await self.set_embeddings_of(model, [(agent_id, i) for i in ids], vectors)
 
-        def job(s: Session) -> dict[str, int]:
-            found = {r[1]: r[0] for r in s.execute(
-                select(MessageRow.pk, MessageRow.id)
-                .where(MessageRow.agent_id == agent_id, MessageRow.id.in_(ids))
-            )}
-            self._write_embeddings(s, model, [(found[i], v) for i, v in zip(ids, matrix) if i in found])
+    async def set_embeddings_of(self, model: str, messages: list[tuple[str, str]], vectors: Vectors) -> None:
+        """Store the embeddings of messages given as (agent id, message id), of any number of
+        agents, under model, in one transaction (a message of another agent is skipped)."""
+        if not messages:
+            return
+        matrix = np.asarray(vectors, dtype=np.float32).reshape(len(messages), -1)
+        ids = [i for _, i in messages]
+
+        def job(s: Session) -> dict[tuple[str, str], int]:
+            found = {(r[2], r[1]): int(r[0]) for r in s.execute(_PKS, {"ids": ids})}
+            self._write_embeddings(s, model, [(found[m], v) for m, v in zip(messages, matrix) if m in found])
             return found
 
         pks = await self.runner.run(job)
-        keep = [n for n, i in enumerate(ids) if i in pks]
-        self.vectors.inserted(agent_id, model, [pks[ids[n]] for n in keep], matrix[keep])
+        for agent_id in dict.fromkeys(a for a, _ in messages):
+            keep = [n for n, m in enumerate(messages) if m[0] == agent_id and m in pks]
+            self.vectors.inserted(agent_id, model, [pks[messages[n]] for n in keep], matrix[keep])
 
     def _write_embeddings(self, s: Session, model: str, rows: list[PkVector]) -> None:
         """The vectors, and the windows of the messages just embedded: a turn's window is
