@@ -8,7 +8,7 @@ wrapped so every call is timed. N messages go to one agent, one at a time, and f
 * in-process - ``await AgentService.send_message`` (no HTTP): the agent loop, storage, context
                building, token counting
 * HTTP       - ``POST /v1/agents/{id}/messages`` (or ``/memgpt/v1/...`` with --route native)
-               from an httpx client in this process to uvicorn in a child process on
+               from an aiohttp client in this process to uvicorn in a child process on
                127.0.0.1, from the request being sent to the response being read; the model's
                time is measured in the server and subtracted
 * ratio      - HTTP / in-process, per statistic
@@ -84,25 +84,30 @@ class TimedModel:
 
 
 class TimedEmbedder:
-    """The configured embedder, timing each batch (it runs in a worker thread, after turns)."""
+    """The configured embedder, timing each batch (it runs on the background worker thread,
+    after turns): CPU of the calling thread, and wall time, which bounds the worker's
+    throughput (an engine may spread one batch over several threads of its own, whose CPU
+    the calling thread's clock does not see)."""
 
     def __init__(self, inner: Any) -> None:
-        self.inner, self.seconds, self.texts = inner, 0.0, 0
+        self.inner, self.seconds, self.wall, self.texts = inner, 0.0, 0.0, 0
         self.name, self.dim, self.semantic = inner.name, inner.dim, inner.semantic
 
     def embed(self, texts: list[str]) -> Any:
-        t = time.thread_time()
+        t, w = time.thread_time(), time.perf_counter()
         try:
             return self.inner.embed(texts)
         finally:
             self.seconds += time.thread_time() - t
+            self.wall += time.perf_counter() - w
             self.texts += len(texts)
 
 
 @dataclass
 class Embedding:
     name: str
-    cpu_per_turn: float  # seconds of embedding CPU per turn (in-process agent)
+    cpu_per_turn: float  # seconds of embedding CPU per turn (in-process agent; the calling thread's)
+    wall_per_turn: float  # seconds of the background worker's time per turn
     texts_per_turn: float
 
 
@@ -204,7 +209,8 @@ class InProcess:
 
 
 class OverHttp:
-    """Sends through the server in the child process."""
+    """Sends through the server in the child process (an aiohttp client: httpx's client
+    costs about 1.1 ms more CPU per request, measured here, which is not the server's)."""
 
     def __init__(self, http: Any, route: str) -> None:
         self.http, self.route = http, route
@@ -212,31 +218,38 @@ class OverHttp:
         self.elapsed: list[float] = []
         self.steps: list[int] = []
 
+    async def post(self, path: str, body: dict[str, Any]) -> Any:
+        async with self.http.post(path, json=body) as r:
+            r.raise_for_status()
+            return await r.json()
+
     async def create(self) -> None:
         name = f"bench-{os.getpid()}-http"
         if self.route == "letta":
-            r = await self.http.post("/v1/agents/", json={"name": name, "model": MODEL})
-            self.path = f"/v1/agents/{r.json()['id']}/messages"
+            agent = await self.post("/v1/agents/", {"name": name, "model": MODEL})
+            self.path = f"/v1/agents/{agent['id']}/messages"
         else:
-            r = await self.http.post("/memgpt/v1/agents", json={"name": name, "model": MODEL})
-            self.path = f"/memgpt/v1/agents/{r.json()['id']}/messages"
-        r.raise_for_status()
+            agent = await self.post("/memgpt/v1/agents", {"name": name, "model": MODEL})
+            self.path = f"/memgpt/v1/agents/{agent['id']}/messages"
 
     async def send(self, i: int) -> None:
         letta = self.route == "letta"
         body = {"messages": [{"role": "user", "content": f"message {i}"}]} if letta else {"text": f"message {i}"}
         t = time.perf_counter()
-        r = await self.http.post(self.path, json=body)
+        data = await self.post(self.path, body)
         self.elapsed.append(time.perf_counter() - t)
-        r.raise_for_status()
-        data = r.json()
         self.steps.append(max(1, int(data["usage"]["step_count"]) if letta else len(data["steps"])))
+
+    async def model_times(self) -> list[float]:
+        """The model's timings recorded in the server since the last call."""
+        async with self.http.get("/bench/model-times") as r:
+            return list(await r.json())
 
 
 async def measure(backend: str, fresh: Callable[[], Any], n: int, warmup: int, route: str) -> list[Result]:
     """Both paths, interleaved message by message (alternating which goes first), so that
     whatever else the machine is doing weighs on both alike."""
-    import httpx
+    import aiohttp
 
     model = TimedModel()
     url, home = fresh()
@@ -247,19 +260,20 @@ async def measure(backend: str, fresh: Callable[[], Any], n: int, warmup: int, r
         agent = await service.create_agent(f"bench-{os.getpid()}-inproc", model=MODEL)
         local = InProcess(service, model, agent.id)
         async with child_server(child_url, child_home) as base, \
-                httpx.AsyncClient(base_url=base, timeout=60, trust_env=False) as http:
+                aiohttp.ClientSession(base, timeout=aiohttp.ClientTimeout(total=60)) as http:
             remote = OverHttp(http, route)
             await remote.create()
-            await http.get("/bench/model-times")  # drop the setup's
+            await remote.model_times()  # drop the setup's
             for i in range(warmup + n):
                 first, second = (local, remote) if i % 2 == 0 else (remote, local)
                 await first.send(i)
                 await second.send(i)
             # one agent, one message at a time: the model's calls arrive in order
-            times: list[float] = (await http.get("/bench/model-times")).json()
+            times = await remote.model_times()
         await service.kernel.drain()  # the background embedding of the last turns
         turns = warmup + n
-        EMBEDDING.append(Embedding(embedder.name, embedder.seconds / turns, embedder.texts / turns))
+        EMBEDDING.append(Embedding(embedder.name, embedder.seconds / turns, embedder.wall / turns,
+                                   embedder.texts / turns))
     inside = _group(times, remote.steps)
     out = []
     for path, elapsed, spent, steps in (
@@ -383,10 +397,10 @@ def main() -> None:
           f"to one agent after {args.warmup} warm-up, python {sys.version.split()[0]}, {os.cpu_count()} cpus")
     print(table(results, args.messages))
     for e in EMBEDDING:  # embedding is off the turn's path: what it costs, and what it allows
-        rate = f"{1 / e.cpu_per_turn:.1f}" if e.cpu_per_turn > 0 else "unbounded"
-        print(f"embedding ({e.name}): {e.cpu_per_turn * 1000:.2f} ms CPU per turn "
-              f"({e.texts_per_turn:.1f} texts); the backlog stays bounded up to {rate} turns/s "
-              "on one core")
+        rate = f"{1 / e.wall_per_turn:.1f}" if e.wall_per_turn > 0 else "unbounded"
+        print(f"embedding ({e.name}): {e.cpu_per_turn * 1000:.2f} ms CPU per turn in the calling thread, "
+              f"{e.wall_per_turn * 1000:.2f} ms of the background worker ({e.texts_per_turn:.1f} texts); "
+              f"the backlog stays bounded up to {rate} turns/s")
 
 
 if __name__ == "__main__":

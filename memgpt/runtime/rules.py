@@ -114,13 +114,20 @@ def awaiting(done: Step) -> bool:
 
 
 def pending_calls(context: list[Message]) -> list[tuple[Message, ToolCallPart]]:
-    """The calls in the window held for approval and not answered yet, with their messages."""
-    held = [(i, m, c) for i, m in enumerate(context) if m.role is Role.ASSISTANT
-            for c in m.tool_calls if c.requires_approval]
-    if not held:  # the usual case: one cheap pass over the window
-        return []
-    answered = {r.call_id for m in context[held[0][0]:] for r in m.tool_results}
-    return [(m, c) for _, m, c in held if c.id not in answered]
+    """The calls in the window held for approval and not answered yet, with their messages.
+
+    Only the messages since the last user message are read: every input is checked here
+    first and refused while a call waits, so a call held before an accepted input had been
+    answered (a turn costs a few messages' look, not a pass over the whole window)."""
+    answered: set[str] = set()
+    held: list[tuple[Message, ToolCallPart]] = []
+    for m in reversed(context):
+        if m.role is Role.USER:
+            break
+        answered.update(p.call_id for p in m.parts if isinstance(p, ToolResultPart))
+        held[:0] = [(m, p) for p in m.parts
+                    if isinstance(p, ToolCallPart) and p.requires_approval and p.id not in answered]
+    return held
 
 
 def check_input(context: list[Message], message: Message) -> None:
