@@ -57,6 +57,7 @@ class AgentRuntime:
         next_seq: int | None = None,
         files: AgentFiles | None = None,
         window_tokens: int | None = None,
+        archival_count: int | None = None,
     ) -> None:
         self.state, self.blocks, self.context = state, blocks, context
         self.stores, self.unit, self.model, self.summarizer = stores, unit, model, summarizer
@@ -73,6 +74,9 @@ class AgentRuntime:
             context[-1].seq + 1 if context else state.context_start)
         """Threads share the agent's seq: a loader that knows the agent's next seq gives it."""
         self.pending = StepWrite(state.id, conversation_id=conversation_id)
+        self.archival_count = archival_count
+        """The agent's stored passages, when the loader knows without reading (a new agent's 0):
+        used by the first compile of the system message only; later ones count afresh."""
         self.journal_clean = journal_clean
         self.lease_holder = lease_holder
         self.released = False
@@ -204,7 +208,7 @@ class AgentRuntime:
             stats = MemoryStats(
                 recall_hidden=state.context_start,
                 recall_total=self.next_seq,
-                archival=await self.stores.archival.count(state.id) + len(self.pending.passages),
+                archival=await self._archival_count() + len(self.pending.passages),
                 last_edit=state.last_memory_edit,
                 now=utcnow(),
             )
@@ -213,6 +217,10 @@ class AgentRuntime:
         if self._system is None or self._system.text != state.system_compiled:
             self._system = Message(role=Role.SYSTEM, parts=[TextPart(text=state.system_compiled)])
         return self._system  # one object per compile, so its token count is counted once
+
+    async def _archival_count(self) -> int:
+        known, self.archival_count = self.archival_count, None
+        return known if known is not None else await self.stores.archival.count(self.state.id)
 
     def output_tokens(self) -> int:
         """Tokens reserved for the reply (``reply_reserve``)."""

@@ -64,9 +64,10 @@ class AgentsApi(ToolsApi):
         await self.stores.agents.create(state, chosen, [b.id for b in shared])
         for tool in extra:
             await self.kernel.tool_store.attach(state.id, tool.id)
-        if not extra:  # what its first turn would read back: keep it (version 0, no history, base tools)
+        if not extra:  # what its first turn would read: keep it (version 0, no history or passages, base tools)
             base = self.kernel.base_tools if self.settings is self.kernel.settings else None
-            self.kernel.remember(Loaded(state.model_copy(), await self.stores.blocks.all(state.id), [], base))
+            self.kernel.remember(Loaded(state.model_copy(), await self.stores.blocks.all(state.id), [], base,
+                                        archival_count=0))
         return state
 
     def model_names(self) -> list[str]:

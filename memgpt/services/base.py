@@ -162,6 +162,7 @@ class ServiceBase:
             tools=tools, embedder=self.embedder, settings=self.settings,
             journal_clean=kept.journal_clean, lease_holder=lease.holder,
             conversation_id=thread, next_seq=kept.next_seq, window_tokens=kept.window_tokens,
+            archival_count=kept.archival_count,
             files=self._file_port(state, tools),
         )
 

@@ -339,6 +339,8 @@ class Loaded:
     """The seq of the agent's next message in any thread (None: read it)."""
     window_tokens: int | None = None
     """Tokens of ``context`` (None: count them)."""
+    archival_count: int | None = None
+    """The agent's passages, if known without reading (a new agent: 0)."""
 
 
 @dataclass
