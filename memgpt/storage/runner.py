@@ -50,27 +50,31 @@ class AsyncRunner:
 
 class GroupRunner:
     """Transactions on the async engine (PostgreSQL), committed in groups as ThreadRunner's
-    are: while one transaction runs, the jobs queued meanwhile wait and then share the next
+    are: while a transaction runs, the jobs queued meanwhile wait and then share the next
     one, so 150 agents' steps cost a few BEGIN/COMMIT round trips (and pool check-outs, each
-    with its pre-ping) instead of one each. A failing job rolls its group back and each job of
-    the group runs again alone. The worker lives on the loop that first runs a job; a call from
+    with its pre-ping) instead of one each. Up to ``workers`` group transactions run at once
+    on their own connections: each statement is a round trip to the server, and one group
+    at a time left the server waiting on us and us on it. A failing job rolls its group back
+    and each job of the group runs again alone (two groups that deadlock on a shared block
+    are such a failure). The workers live on the loop that first runs a job; a call from
     another loop runs its job alone."""
 
-    def __init__(self, sessions: Sessions, group: int = 64) -> None:
-        self.sessions, self.group = sessions, group
+    def __init__(self, sessions: Sessions, group: int = 64, workers: int = 4) -> None:
+        self.sessions, self.group, self.most = sessions, group, workers
         self.queue: list[_Job[Any]] = []
-        self.worker: asyncio.Task[None] | None = None
+        self.workers: set[asyncio.Task[None]] = set()
 
     async def run(self, job: Callable[[Session], T]) -> T:
         """job(session) in the next group transaction."""
         loop = asyncio.get_running_loop()
-        worker = self.worker
-        if worker is not None and not worker.done() and worker.get_loop() is not loop:
+        if any(w.get_loop() is not loop for w in self.workers):
             return await self._alone(job)
         done: asyncio.Future[T] = loop.create_future()
         self.queue.append(_Job(job, done, loop))
-        if worker is None or worker.done():
-            self.worker = loop.create_task(self._work())
+        if len(self.workers) < self.most:
+            worker = loop.create_task(self._work())
+            self.workers.add(worker)
+            worker.add_done_callback(self.workers.discard)
         return await done
 
     async def _work(self) -> None:
