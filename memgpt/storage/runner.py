@@ -67,14 +67,13 @@ class GroupRunner:
     async def run(self, job: Callable[[Session], T]) -> T:
         """job(session) in the next group transaction."""
         loop = asyncio.get_running_loop()
+        self.workers = {w for w in self.workers if not w.done()}  # (a finished one takes no more jobs)
         if any(w.get_loop() is not loop for w in self.workers):
             return await self._alone(job)
         done: asyncio.Future[T] = loop.create_future()
         self.queue.append(_Job(job, done, loop))
         if len(self.workers) < self.most:
-            worker = loop.create_task(self._work())
-            self.workers.add(worker)
-            worker.add_done_callback(self.workers.discard)
+            self.workers.add(loop.create_task(self._work()))
         return await done
 
     async def _work(self) -> None:
