@@ -400,6 +400,7 @@ GRID = {  # lexical is fixed at 1 (only ratios matter)
     "dense_window": (0.0, 0.25, 0.5),
     "neighbour": (0.0, 0.5, 1.0),
     "session": (0.0, 0.5, 1.0, 1.5),
+    "date": (0.0, 0.5, 1.0, 1.5, 2.0),
 }
 
 
@@ -443,12 +444,14 @@ def leave_one_out(collected: list[list[tuple[Question, hybrid.Candidates, list[s
     return scores, chosen
 
 
+_OFF = (0.0,)
 ABLATIONS: dict[str, dict[str, tuple[float, ...]]] = {
     "score fusion only (dense weight chosen)": {
-        "lexical_window": (0.0,), "dense_window": (0.0,), "neighbour": (0.0,), "session": (0.0,)},
-    "+ 3-turn windows": {"neighbour": (0.0,), "session": (0.0,)},
-    "+ windows + best neighbour": {"session": (0.0,)},
-    "+ session boost only": {"lexical_window": (0.0,), "dense_window": (0.0,), "neighbour": (0.0,)},
+        "lexical_window": _OFF, "dense_window": _OFF, "neighbour": _OFF, "session": _OFF, "date": _OFF},
+    "+ 3-turn windows": {"neighbour": _OFF, "session": _OFF, "date": _OFF},
+    "+ windows + best neighbour": {"session": _OFF, "date": _OFF},
+    "+ session boost only": {"lexical_window": _OFF, "dense_window": _OFF, "neighbour": _OFF, "date": _OFF},
+    "all but the date feature": {"date": _OFF},
     "all features (the full grid)": {},
 }
 
@@ -536,14 +539,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="Also choose the ranking weights on all conversations but one and score that one, "
         "for each conversation in turn (leave-one-out), and report the held-out scores.",
     )
-    parser.add_argument(
-        "--ablations", action="store_true",
-        help="With --heldout: the held-out R@10 with features left out, one set at a time.",
-    )
-    parser.add_argument(
-        "--keep-common-words", action="store_true",
-        help="Experiment: send every query word to full text (memgpt drops common words).",
-    )
+    parser.add_argument("--ablations", action="store_true",
+                        help="With --heldout: the held-out R@10 with features left out, one set at a time.")
+    parser.add_argument("--keep-common-words", action="store_true",
+                        help="Experiment: send every query word to full text (memgpt drops common words).")
     parser.add_argument("--json", action="store_true", help="End with one line of JSON scores.")
     parser.add_argument(
         "--dump-features", type=Path, metavar="PATH",

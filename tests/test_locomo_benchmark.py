@@ -213,7 +213,7 @@ def test_heldout_weights_are_chosen_without_the_scored_conversation(
     assert scores["heldout_weights"]["synthetic-1"]["lexical"] == 1.0
     assert "weights chosen without synthetic-1" in out
     assert 0.75 <= scores["heldout"]["all"]["recall@10"] <= 1.0
-    assert len(scores["ablations"]) == 5
+    assert len(scores["ablations"]) == 6
     assert bench().main(["--data", str(data), "--embedder", "hashing", "--ranker", "baseline", "--json"]) == 0
     base = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert base["memgpt"] == base["baseline"] == scores["baseline"]

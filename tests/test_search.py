@@ -559,10 +559,10 @@ def test_window_neighbour_and_session_features_by_hand() -> None:
     assert found.keys == ["b", "a", "z", "c"]
     rows = dict(zip(found.keys, found.features.tolist()))
     # lexical: b 1, a 1/3, z 0; dense: c 1, z 0.5, a 0; base = their mean
-    assert rows["a"] == pytest.approx([1 / 3, 0.0, (1 / 3 + 1) / 3, 0.0, 0.5, 0.5])
-    assert rows["b"] == pytest.approx([1.0, 0.0, 4 / 9, 1 / 3, 0.5, 0.5])
-    assert rows["c"] == pytest.approx([0.0, 1.0, 1 / 3, 1 / 3, 0.5, 0.5])
-    assert rows["z"] == pytest.approx([0.0, 0.5, 0.0, 0.5 / 3, 0.0, 0.25])
+    assert rows["a"] == pytest.approx([1 / 3, 0.0, (1 / 3 + 1) / 3, 0.0, 0.5, 0.5, 0.0])
+    assert rows["b"] == pytest.approx([1.0, 0.0, 4 / 9, 1 / 3, 0.5, 0.5, 0.0])
+    assert rows["c"] == pytest.approx([0.0, 1.0, 1 / 3, 1 / 3, 0.5, 0.5, 0.0])
+    assert rows["z"] == pytest.approx([0.0, 0.5, 0.0, 0.5 / 3, 0.0, 0.25, 0.0])  # no date named
     assert found.exact.tolist() == [False, False, True, False]
     assert hybrid.rank(found)[0] == "z"  # the exact phrase first
 

@@ -1,6 +1,6 @@
 """Ranking search candidates by a weighted sum of word, meaning and neighbourhood scores.
 
-Every candidate (the best full-text matches and the nearest embeddings) gets six features,
+Every candidate (the best full-text matches and the nearest embeddings) gets seven features,
 each in [0, 1]:
 
 - ``lexical``: its full-text score (common words left out of the query), min-max normalised;
@@ -9,18 +9,24 @@ each in [0, 1]:
   before and after it, indexed by the store) or, where the store has no such index, the mean
   of ``lexical`` over the window: a turn that answers only together with its neighbours
   ("Where?" - "Lisbon, for a new job") is found through them;
-- ``dense_window``: the mean of ``dense`` over its 3-turn window;
+- ``dense_window``: the mean of ``dense`` over its 3-turn window (a neighbour that is no
+  candidate counts 0: this beat the cosine to the window's summed stored vectors);
 - ``neighbour``: the base score (an equal mix of the first two) of its best neighbouring turn;
 - ``session``: the base score of the best turn of its session (for recall the day it was
-  said): evidence tends to come in the same conversation as the best match.
+  said): evidence tends to come in the same conversation as the best match;
+- ``date``: for a query that names a time ("in July 2023", "on 3 May, 2023", "in June";
+  `lexical.named_periods`), how close the candidate's day is to it, exp(-days / 7), days after
+  the time counting half (things are told after they happen); 0 for every candidate when the
+  query names none.
 
 The final score is a weighted sum (`Weights`). Weighted *score* fusion keeps how decisive a
 match is, where reciprocal-rank fusion flattens it to "rank 3". The default weights are the
 ones five of six leave-one-out folds chose on LoCoMo (each on five conversations, scored on
 the sixth; benchmarks/README.md says how and what each feature gave), with the window's words
-scored by the store's window index: after the turn's own words and meaning, its session's
-best turn counts most; the window's mean vector adds nothing once its words are scored. The same weights serve archival
-search, where passages have no order or session: there only words and meaning count.
+scored by the store's window index: after the turn's own words and meaning, a time the query
+names and its session's best turn count most; the best neighbour adds nothing once the
+windows are scored. The same weights serve archival search, where passages have no order,
+session or date feature: there only words and meaning count.
 
 With an embedder whose vectors carry no meaning (feature hashing) only the word features
 count; vector neighbours only follow them.
@@ -31,20 +37,25 @@ embedding thinks of them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import astuple, dataclass, fields
+from datetime import date
 
 import numpy as np
 import numpy.typing as npt
 
 from memgpt.embeddings.base import Embedder
+from memgpt.memory.lexical import Period
 
 LEXICAL_WEIGHT = 0.5
 LEXICAL_CANDIDATES = 200
 VECTOR_CANDIDATES = 200
 MIN_SIMILARITY = 0.05
 """Cosine below this is noise for every embedder we ship; such neighbours are dropped."""
-FEATURES = ("lexical", "dense", "lexical_window", "dense_window", "neighbour", "session")
+FEATURES = ("lexical", "dense", "lexical_window", "dense_window", "neighbour", "session", "date")
+DATE_SCALE_DAYS = 7.0
+"""A candidate this many days from the time a query names scores 1/e of one within it."""
 
 Matrix = npt.NDArray[np.float64]
 
@@ -54,11 +65,12 @@ class Weights:
     """How much each feature counts in the final score (see the module docstring)."""
 
     lexical: float = 1.0
-    dense: float = 1.0
+    dense: float = 0.75
     lexical_window: float = 0.5
-    dense_window: float = 0.0
-    neighbour: float = 0.5
+    dense_window: float = 0.25
+    neighbour: float = 0.0
     session: float = 1.5
+    date: float = 2.0
 
     def vector(self) -> Matrix:
         """The weights in FEATURES order."""
@@ -83,10 +95,12 @@ def weights_for(embedder: Embedder) -> Weights:
 @dataclass(frozen=True)
 class Position:
     """Where a candidate sits: its place in the conversation (None if it has no order, as
-    passages) and its session (any value; candidates with equal values share a session)."""
+    passages), its session (any value; candidates with equal values share a session) and the
+    day it was said (None: no date feature)."""
 
     seq: int | None
     session: Hashable
+    day: date | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +157,7 @@ def candidates(
     exact: set[str] | None = None,
     lexical_share: float = LEXICAL_WEIGHT,
     lexical_windows: Mapping[str, float] | None = None,
+    periods: Sequence[Period] = (),
 ) -> Candidates:
     """The candidates of one search with their features.
 
@@ -151,6 +166,7 @@ def candidates(
     the words' part of the base score the neighbour and session features use (`lexical_weight`).
     ``lexical_windows``: full-text scores of the candidates' 3-turn window texts, when the
     store indexes them; without it the lexical window is the mean over the candidates.
+    ``periods``: the times the query names (`lexical.named_periods`), for the date feature.
     Order: lexical, then dense (ties in the final score keep it).
     """
     words = {key: score for key, score, _ in lexical}
@@ -174,8 +190,21 @@ def candidates(
     placed = codes >= 0
     np.maximum.at(session_best, codes[placed], base[placed])
     sess = np.where(placed, session_best[np.maximum(codes, 0)] if sessions else 0.0, base)
-    matrix = np.column_stack([lex, den, lex_w, den_w, best_nb, sess])
+    matrix = np.column_stack([lex, den, lex_w, den_w, best_nb, sess, _dates(keys, positions, periods)])
     return Candidates(keys, matrix, np.asarray([k in pinned for k in keys], dtype=bool))
+
+
+def _dates(keys: list[str], positions: Mapping[str, Position], periods: Sequence[Period]) -> Matrix:
+    """exp(-days / DATE_SCALE_DAYS) from each candidate's day to the nearest named period."""
+    out = np.zeros(len(keys))
+    if periods:
+        by_day: dict[date, float] = {}  # candidates share few days (sessions)
+        for i, key in enumerate(keys):
+            if (p := positions.get(key)) is not None and p.day is not None:
+                if (value := by_day.get(p.day)) is None:
+                    value = by_day[p.day] = math.exp(-min(t.distance(p.day) for t in periods) / DATE_SCALE_DAYS)
+                out[i] = value
+    return out
 
 
 def rank(found: Candidates, weights: Weights = DEFAULT) -> list[str]:

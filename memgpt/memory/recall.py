@@ -19,7 +19,7 @@ from typing import Protocol, runtime_checkable
 from memgpt.core.background import run as background_run
 from memgpt.embeddings.base import Embedder, embed_query
 from memgpt.memory import hybrid
-from memgpt.memory.lexical import words
+from memgpt.memory.lexical import named_periods, words
 from memgpt.memory.stores import Page, RecallStore
 from memgpt.core.schemas import Message
 
@@ -93,7 +93,8 @@ async def candidates(
 ) -> hybrid.Candidates:
     """The candidates of a search with their features (full text drops the query's common
     words; the exact phrase is the whole query). A message's session is the UTC day it was
-    said; its neighbours are the messages just before and after it.
+    said; its neighbours are the messages just before and after it; its day is scored against
+    the times the query names (the ``date`` feature).
 
     The query is embedded in a thread while everything that does not need its vector runs:
     embedding up to ``catch_up`` pending messages, full text, and the positions of the word
@@ -113,9 +114,10 @@ async def candidates(
         agent_id, embedder.name, vector, hybrid.VECTOR_CANDIDATES, start=start, end=end
     )
     found.update(await store.positions(agent_id, [i for i, _ in dense if i not in found]))
-    positions = {i: hybrid.Position(seq, (at.year, at.month, at.day)) for i, (seq, at) in found.items()}
+    positions = {i: hybrid.Position(seq, (at.year, at.month, at.day), at.date()) for i, (seq, at) in found.items()}
     return hybrid.candidates(
-        lexical, dense, positions, lexical_share=hybrid.lexical_weight(embedder), lexical_windows=windows
+        lexical, dense, positions, lexical_share=hybrid.lexical_weight(embedder), lexical_windows=windows,
+        periods=named_periods(query),
     )
 
 
