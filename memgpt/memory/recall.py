@@ -23,6 +23,9 @@ from memgpt.memory.lexical import named_periods, words
 from memgpt.memory.stores import Page, RecallStore
 from memgpt.core.schemas import Message
 
+Placed = dict[str, tuple[int, datetime]]
+"""(seq, created_at) of messages by id."""
+
 EMBED_BATCH = 64
 CATCH_UP = 256
 """At most this many messages are embedded on the way of a turn or a search (a second or
@@ -96,24 +99,41 @@ async def candidates(
     said; its neighbours are the messages just before and after it; its day is scored against
     the times the query names (the ``date`` feature).
 
-    The query is embedded in a thread while everything that does not need its vector runs:
-    embedding up to ``catch_up`` pending messages, full text, and the positions of the word
-    matches. Only the vector search and the positions of the vector-only candidates follow it.
+    The query is embedded in a thread while up to ``catch_up`` pending messages are embedded
+    (and, with them, their windows indexed for full text). Then two chains run side by side,
+    each waiting for the database in its own connection: the words (full text, then the
+    positions of its matches) and the meaning (the query's vector, the vector search, the
+    positions of its matches). A search takes about the longer of the two, not their sum.
     """
     embedding = asyncio.ensure_future(asyncio.to_thread(embed_query, embedder, [query]))
-    try:
-        if catch_up:
+    if catch_up:  # before both: the vector search and the window index must see them
+        try:
             await embed_pending(store, embedder, agent_id, catch_up)
+        except BaseException:
+            embedding.add_done_callback(lambda task: task.exception())
+            raise
+
+    async def by_words() -> tuple[list[tuple[str, float, bool]], dict[str, float] | None, Placed]:
         lexical, windows = await _words(store, agent_id, query, start, end, limit)
-        found = await store.positions(agent_id, [i for i, _, _ in lexical])
+        return lexical, windows, await store.positions(agent_id, [i for i, _, _ in lexical])
+
+    async def by_meaning() -> tuple[list[tuple[str, float]], Placed]:
         vector = (await embedding)[0]
+        dense = await store.nearest(agent_id, embedder.name, vector, hybrid.VECTOR_CANDIDATES, start=start, end=end)
+        return dense, await store.positions(agent_id, [i for i, _ in dense])
+
+    words_chain, meaning_chain = asyncio.ensure_future(by_words()), asyncio.ensure_future(by_meaning())
+    try:
+        (lexical, windows, found), (dense, more) = await asyncio.gather(words_chain, meaning_chain)
+    except BaseException:
+        for chain in (words_chain, meaning_chain):  # the other chain stops too; a second error is not left unobserved
+            chain.cancel()
+            chain.add_done_callback(lambda task: task.cancelled() or task.exception())
+        raise
     finally:
         if not embedding.done():  # an error above: let the thread finish unobserved
             embedding.add_done_callback(lambda task: task.exception())
-    dense = await store.nearest(
-        agent_id, embedder.name, vector, hybrid.VECTOR_CANDIDATES, start=start, end=end
-    )
-    found.update(await store.positions(agent_id, [i for i, _ in dense if i not in found]))
+    found.update(more)
     positions = {i: hybrid.Position(seq, (at.year, at.month, at.day), at.date()) for i, (seq, at) in found.items()}
     return hybrid.candidates(
         lexical, dense, positions, lexical_share=hybrid.lexical_weight(embedder), lexical_windows=windows,
