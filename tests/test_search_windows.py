@@ -7,7 +7,7 @@ from sqlalchemy import text
 
 from memgpt import AgentService, Message
 from memgpt.memory import recall
-from memgpt.storage.sql_recall import SqlRecallStore
+from memgpt.storage.sql_recall import _WINDOW_MATCH, SqlRecallStore
 
 
 async def _agent_with(service: AgentService, texts: list[str]) -> tuple[str, list[Message]]:
@@ -20,7 +20,7 @@ async def _agent_with(service: AgentService, texts: list[str]) -> tuple[str, lis
 async def _words(service: AgentService, agent_id: str, query: str) -> tuple[list[str], dict[str, float]]:
     store = service.stores.recall
     assert isinstance(store, SqlRecallStore)
-    found, windows = await store.lexical_windows(agent_id, query, start=None, end=None, limit=50)
+    found, windows, _ = await store.lexical_windows(agent_id, query, start=None, end=None, limit=50)
     assert windows is not None
     return [i for i, _, _ in found], windows
 
@@ -42,7 +42,7 @@ async def test_stemming_running_finds_runs(service: AgentService) -> None:
         service, ["She runs every morning", "bread and cheese", "cats sleep a lot"])
     store = service.stores.recall
     assert isinstance(store, SqlRecallStore)
-    found, _ = await store.lexical_windows(agent_id, "running", start=None, end=None, limit=50)
+    found, _, _ = await store.lexical_windows(agent_id, "running", start=None, end=None, limit=50)
     assert found[0][0] == runs.id and found[0][1] > 0  # its own turn matches, not just the window
     assert other.id in {i for i, _, _ in found}  # the neighbour, through its window only
     assert [i for i, score, _ in found if score > 0] == [runs.id]
@@ -65,7 +65,7 @@ async def test_exact_phrase_stays_unstemmed_and_first(service: AgentService) -> 
         service, ["he runs late", "running late again", "something else entirely"])
     store = service.stores.recall
     assert isinstance(store, SqlRecallStore)
-    found, _ = await store.lexical_windows(agent_id, "running late", start=None, end=None, limit=50)
+    found, _, _ = await store.lexical_windows(agent_id, "running late", start=None, end=None, limit=50)
     assert [(i, is_exact) for i, _, is_exact in found[:2]] == [(exact.id, True), (stemmed.id, False)]
 
 
@@ -82,3 +82,21 @@ async def test_threads_and_deletes(service: AgentService) -> None:
     async with store.sessions() as s:
         rows = (await s.execute(text("SELECT count(*) FROM messages_window_fts"))).scalar_one()
     assert rows == 1
+
+
+async def test_window_matches_come_with_their_positions(service: AgentService) -> None:
+    """The window query returns each match's (seq, created_at) as `positions` would (no second
+    lookup), read through migration 0018's covering index rather than the message rows."""
+    agent_id, _ = await _agent_with(
+        service, ["Where did you relocate last spring?", "Lisbon, for a new job", "The weather is nice"])
+    store = service.stores.recall
+    assert isinstance(store, SqlRecallStore)
+    found, _, placed = await store.lexical_windows(agent_id, "relocate lisbon", start=None, end=None, limit=50)
+    assert placed is not None and set(placed) == {i for i, _, _ in found} and len(placed) == 3
+    assert placed == await store.positions(agent_id, list(placed))
+    assert all(at.tzinfo is not None for _, at in placed.values())
+    async with store.sessions() as s:
+        plan = " ".join(str(r[-1]) for r in await s.execute(
+            text("EXPLAIN QUERY PLAN " + _WINDOW_MATCH.format(where="m.agent_id = :agent")),
+            {"agent": agent_id, "q": "lisbon", "phrase": '"lisbon"', "limit": 50}))
+    assert "COVERING INDEX ix_messages_window_join" in plan, plan

@@ -39,16 +39,22 @@ class WindowedWords(Protocol):
 
     async def lexical_windows(
         self, agent_id: str, query: str, *, start: datetime | None, end: datetime | None, limit: int
-    ) -> tuple[list[tuple[str, float, bool]], dict[str, float] | None]:
-        """(id, score, exact phrase) best first, and each match's window score (None: none)."""
+    ) -> tuple[list[tuple[str, float, bool]], dict[str, float] | None, Placed | None]:
+        """(id, score, exact phrase) best first, each match's window score (None: none), and
+        each match's position (None: ask `positions`)."""
 
 
 async def _words(
     store: RecallStore, agent_id: str, query: str, start: datetime | None, end: datetime | None, limit: int
-) -> tuple[list[tuple[str, float, bool]], dict[str, float] | None]:
+) -> tuple[list[tuple[str, float, bool]], dict[str, float] | None, Placed]:
+    """The full-text matches, their window scores, and their positions."""
     if isinstance(store, WindowedWords):
-        return await store.lexical_windows(agent_id, query, start=start, end=end, limit=limit)
-    return await store.lexical(agent_id, query, start=start, end=end, limit=limit), None
+        lexical, windows, placed = await store.lexical_windows(agent_id, query, start=start, end=end, limit=limit)
+    else:
+        lexical, windows, placed = await store.lexical(agent_id, query, start=start, end=end, limit=limit), None, None
+    if placed is None:
+        placed = await store.positions(agent_id, [i for i, _, _ in lexical])
+    return lexical, windows, placed
 
 
 async def embed_pending(
@@ -113,16 +119,13 @@ async def candidates(
             embedding.add_done_callback(lambda task: task.exception())
             raise
 
-    async def by_words() -> tuple[list[tuple[str, float, bool]], dict[str, float] | None, Placed]:
-        lexical, windows = await _words(store, agent_id, query, start, end, limit)
-        return lexical, windows, await store.positions(agent_id, [i for i, _, _ in lexical])
-
     async def by_meaning() -> tuple[list[tuple[str, float]], Placed]:
         vector = (await embedding)[0]
         dense = await store.nearest(agent_id, embedder.name, vector, hybrid.VECTOR_CANDIDATES, start=start, end=end)
         return dense, await store.positions(agent_id, [i for i, _ in dense])
 
-    words_chain, meaning_chain = asyncio.ensure_future(by_words()), asyncio.ensure_future(by_meaning())
+    words_chain = asyncio.ensure_future(_words(store, agent_id, query, start, end, limit))
+    meaning_chain = asyncio.ensure_future(by_meaning())
     try:
         (lexical, windows, found), (dense, more) = await asyncio.gather(words_chain, meaning_chain)
     except BaseException:

@@ -21,7 +21,7 @@ from memgpt.storage.fts import fts5_any, fts5_phrase
 from memgpt.storage.runner import AsyncRunner, Runner
 from memgpt.storage.sql_common import PkVector, Sessions, WordMatch, naive_utc, write_blobs
 from memgpt.storage.stored_vectors import StoredVectors
-from memgpt.storage.tables import MESSAGES, MessageRow, bump_versions
+from memgpt.storage.tables import MESSAGES, MessageRow, UTCDateTime, bump_versions
 from memgpt.storage.vector_index import VectorIndexConfig
 
 _PARTS = TypeAdapter(list[Part])
@@ -39,11 +39,12 @@ _WINDOWS = (  # the same text as migration 0017's backfill
     " WHERE m.pk IN :pks AND m.search_text != ''"
 ).format(prev=_NEIGHBOUR.format(col="o.search_text", op="<", order="DESC"),
          next=_NEIGHBOUR.format(col="o.search_text", op=">", order="ASC"))
-_WINDOW_MATCH = (
+_WINDOW_MATCH = (  # the join reads migration 0018's covering index, not the rows (text, vector)
     "SELECT m.id, -bm25(messages_window_fts, 1.0, 0.0) AS turn,"
     " -bm25(messages_window_fts, 0.0, 1.0) AS win,"
-    " (m.pk IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH :phrase)) AS exact"
-    " FROM messages_window_fts w JOIN messages m ON m.pk = w.rowid"
+    " (m.pk IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH :phrase)) AS exact,"
+    " m.seq, m.created_at"
+    " FROM messages_window_fts w JOIN messages m INDEXED BY ix_messages_window_join ON m.pk = w.rowid"
     " WHERE messages_window_fts MATCH :q AND {where}"
     " ORDER BY exact DESC, turn + win DESC, m.seq DESC LIMIT :limit"
 )
@@ -249,23 +250,26 @@ class SqlRecallStore:
 
     async def lexical_windows(
         self, agent_id: str, query: str, *, start: datetime | None, end: datetime | None, limit: int
-    ) -> tuple[list[tuple[str, float, bool]], dict[str, float] | None]:
+    ) -> tuple[list[tuple[str, float, bool]], dict[str, float] | None, dict[str, tuple[int, datetime]] | None]:
         """`lexical`, stemmed, over each message and its 3-turn window: (id, the message's own
-        score, exact phrase) best first, and each match's window score (None: no windows).
+        score, exact phrase) best first, each match's window score (None: no windows), and
+        each match's `positions` (None: not read).
 
         A message whose neighbours alone have the words is a match with a turn score of 0.
         """
         if not self.windowed:
-            return await self.lexical(agent_id, query, start=start, end=end, limit=limit), None
+            return await self.lexical(agent_id, query, start=start, end=end, limit=limit), None, None
         any_q, phrase = fts5_any(content_query(query)), fts5_phrase(query)
         if any_q is None:
-            return [], {}
+            return [], {}, {}
         where = ["m.agent_id = :agent"]
         params: dict[str, Any] = {"agent": agent_id, "q": any_q, "phrase": phrase, "limit": limit}
         self._dates(where, params, start, end)
         async with self.sessions() as s:
-            rows = list(await s.execute(text(_WINDOW_MATCH.format(where=" AND ".join(where))), params))
-        return [(r[0], float(r[1]), bool(r[3])) for r in rows], {r[0]: float(r[2]) for r in rows}
+            sql = text(_WINDOW_MATCH.format(where=" AND ".join(where))).columns(created_at=UTCDateTime)
+            rows = list(await s.execute(sql, params))
+        placed = {r[0]: (int(r[4]), r[5]) for r in rows}
+        return [(r[0], float(r[1]), bool(r[3])) for r in rows], {r[0]: float(r[2]) for r in rows}, placed
 
     async def nearest(
         self,
