@@ -3,6 +3,8 @@ the words of the turns around it, and by other forms of its words."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import text
 
 from memgpt import AgentService, Message
@@ -17,11 +19,18 @@ async def _agent_with(service: AgentService, texts: list[str]) -> tuple[str, lis
     return agent_id, stored
 
 
-async def _words(service: AgentService, agent_id: str, query: str) -> tuple[list[str], dict[str, float]]:
+async def _matches(service: AgentService, agent_id: str, query: str) -> tuple[
+        list[tuple[str, float, bool]], dict[str, float], dict[str, tuple[int, datetime]]]:
+    """The window query's (id, turn score, exact) matches, window scores and positions."""
     store = service.stores.recall
     assert isinstance(store, SqlRecallStore)
-    found, windows, _ = await store.lexical_windows(agent_id, query, start=None, end=None, limit=50)
-    assert windows is not None
+    found, windows, placed = await store.lexical_windows(agent_id, query, start=None, end=None, limit=50)
+    assert windows is not None and placed is not None
+    return found, windows, placed
+
+
+async def _words(service: AgentService, agent_id: str, query: str) -> tuple[list[str], dict[str, float]]:
+    found, windows, _ = await _matches(service, agent_id, query)
     return [i for i, _, _ in found], windows
 
 
@@ -40,9 +49,7 @@ async def test_stemming_running_finds_runs(service: AgentService) -> None:
     """The Porter stemmer: query and text meet on their stems, scored on the turn itself."""
     agent_id, (runs, other, _) = await _agent_with(
         service, ["She runs every morning", "bread and cheese", "cats sleep a lot"])
-    store = service.stores.recall
-    assert isinstance(store, SqlRecallStore)
-    found, _, _ = await store.lexical_windows(agent_id, "running", start=None, end=None, limit=50)
+    found, _, _ = await _matches(service, agent_id, "running")
     assert found[0][0] == runs.id and found[0][1] > 0  # its own turn matches, not just the window
     assert other.id in {i for i, _, _ in found}  # the neighbour, through its window only
     assert [i for i, score, _ in found if score > 0] == [runs.id]
@@ -63,9 +70,7 @@ async def test_exact_phrase_stays_unstemmed_and_first(service: AgentService) -> 
     """Exact phrases are decided by the unstemmed index: "running late" is not "runs late"."""
     agent_id, (stemmed, exact, _) = await _agent_with(
         service, ["he runs late", "running late again", "something else entirely"])
-    store = service.stores.recall
-    assert isinstance(store, SqlRecallStore)
-    found, _, _ = await store.lexical_windows(agent_id, "running late", start=None, end=None, limit=50)
+    found, _, _ = await _matches(service, agent_id, "running late")
     assert [(i, is_exact) for i, _, is_exact in found[:2]] == [(exact.id, True), (stemmed.id, False)]
 
 
@@ -91,8 +96,8 @@ async def test_window_matches_come_with_their_positions(service: AgentService) -
         service, ["Where did you relocate last spring?", "Lisbon, for a new job", "The weather is nice"])
     store = service.stores.recall
     assert isinstance(store, SqlRecallStore)
-    found, _, placed = await store.lexical_windows(agent_id, "relocate lisbon", start=None, end=None, limit=50)
-    assert placed is not None and set(placed) == {i for i, _, _ in found} and len(placed) == 3
+    found, _, placed = await _matches(service, agent_id, "relocate lisbon")
+    assert set(placed) == {i for i, _, _ in found} and len(placed) == 3
     assert placed == await store.positions(agent_id, list(placed))
     assert all(at.tzinfo is not None for _, at in placed.values())
     async with store.sessions() as s:

@@ -112,27 +112,24 @@ async def candidates(
     positions of its matches). A search takes about the longer of the two, not their sum.
     """
     embedding = asyncio.ensure_future(asyncio.to_thread(embed_query, embedder, [query]))
-    if catch_up:  # before both: the vector search and the window index must see them
-        try:
-            await embed_pending(store, embedder, agent_id, catch_up)
-        except BaseException:
-            embedding.add_done_callback(lambda task: task.exception())
-            raise
 
     async def by_meaning() -> tuple[list[tuple[str, float]], Placed]:
         vector = (await embedding)[0]
         dense = await store.nearest(agent_id, embedder.name, vector, hybrid.VECTOR_CANDIDATES, start=start, end=end)
         return dense, await store.positions(agent_id, [i for i, _ in dense])
 
-    words_chain = asyncio.ensure_future(_words(store, agent_id, query, start, end, limit))
-    meaning_chain = asyncio.ensure_future(by_meaning())
     try:
-        (lexical, windows, found), (dense, more) = await asyncio.gather(words_chain, meaning_chain)
-    except BaseException:
-        for chain in (words_chain, meaning_chain):  # the other chain stops too; a second error is not left unobserved
-            chain.cancel()
-            chain.add_done_callback(lambda task: task.cancelled() or task.exception())
-        raise
+        if catch_up:  # before both: the vector search and the window index must see them
+            await embed_pending(store, embedder, agent_id, catch_up)
+        by_words = asyncio.ensure_future(_words(store, agent_id, query, start, end, limit))
+        chains = by_words, asyncio.ensure_future(by_meaning())
+        try:
+            (lexical, windows, found), (dense, more) = await asyncio.gather(*chains)
+        except BaseException:
+            for chain in chains:  # the other chain stops too; a second error is not left unobserved
+                chain.cancel()
+                chain.add_done_callback(lambda task: task.cancelled() or task.exception())
+            raise
     finally:
         if not embedding.done():  # an error above: let the thread finish unobserved
             embedding.add_done_callback(lambda task: task.exception())
