@@ -323,16 +323,17 @@ async def search_latency(n: int, args: argparse.Namespace, workdir: Path) -> lis
     from memgpt.core.schemas import Message
     from memgpt.embeddings import embedder_from_spec
     from memgpt.memory import recall
-    from memgpt.storage.sql_recall import SqlRecallStore
+    from memgpt.storage.factory import open_storage
 
     db_dir = workdir / f"search-n{n}"
     shutil.rmtree(db_dir, ignore_errors=True)
     db_dir.mkdir(parents=True)
-    engine = create_engine(f"sqlite+aiosqlite:///{db_dir / 'memgpt.db'}")
-    await migrate(engine)
+    storage = open_storage(f"sqlite+aiosqlite:///{db_dir / 'memgpt.db'}",
+                           vector_index=VectorIndexConfig(directory=db_dir / "vectors"))
+    await storage.migrate()  # the server's storage: its reader threads and writer thread
     agent = AgentState(name=f"search-{n}", model="m", instructions="", context_window=4096)
-    await SqlAgentStore(sessionmaker(engine)).create(agent, [])
-    store = SqlRecallStore(sessionmaker(engine), VectorIndexConfig(directory=db_dir / "vectors"))
+    await storage.agents.create(agent, [])
+    store = storage.recall
     start = datetime(2024, 1, 1, tzinfo=timezone.utc)
     texts = chat_texts(n)
     messages = [Message.user(t).model_copy(update={"created_at": start + timedelta(hours=i // 3)})
@@ -362,7 +363,7 @@ async def search_latency(n: int, args: argparse.Namespace, workdir: Path) -> lis
                         note=f"{len(lat)} searches; query embedding alone p50 {statistics.median(embed_lat):.1f} ms; "
                              f"load average {os.getloadavg()[0]:.1f}"))
         await store.forget_embeddings(agent.id, "")  # the next embedder starts from no vectors
-    await engine.dispose()
+    await storage.close()
     return rows
 
 

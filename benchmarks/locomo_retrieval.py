@@ -247,7 +247,7 @@ async def search_baseline(service: AgentService, store: str, agent_id: str, quer
     chosen: Any = service.stores.recall if store == "recall" else service.stores.archival
     every_word = replace(chosen._words, any=fts5_any)  # the stores now drop common words
     condition = "m.agent_id = :agent" if store == "recall" else "p.agent_id = :agent"
-    words_found = await every_word.ranked(chosen.sessions, query, [condition], {"agent": agent_id}, 200)
+    words_found = await every_word.ranked(chosen.reader, query, [condition], {"agent": agent_id}, 200)
     dense = await chosen.nearest(agent_id, emb.name, vector, 50)
     return hybrid.fuse(words_found, dense, hybrid.lexical_weight(emb))[:k]
 

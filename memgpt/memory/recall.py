@@ -108,15 +108,15 @@ async def candidates(
     The query is embedded in a thread while up to ``catch_up`` pending messages are embedded
     (and, with them, their windows indexed for full text). Then two chains run side by side,
     each waiting for the database in its own connection: the words (full text, then the
-    positions of its matches) and the meaning (the query's vector, the vector search, the
-    positions of its matches). A search takes about the longer of the two, not their sum.
+    positions of its matches) and the meaning (the query's vector, then the vector search
+    with its matches' positions). A search takes about the longer of the two, not their sum.
     """
     embedding = asyncio.ensure_future(asyncio.to_thread(embed_query, embedder, [query]))
 
     async def by_meaning() -> tuple[list[tuple[str, float]], Placed]:
         vector = (await embedding)[0]
-        dense = await store.nearest(agent_id, embedder.name, vector, hybrid.VECTOR_CANDIDATES, start=start, end=end)
-        return dense, await store.positions(agent_id, [i for i, _ in dense])
+        return await store.nearest_placed(
+            agent_id, embedder.name, vector, hybrid.VECTOR_CANDIDATES, start=start, end=end)
 
     try:
         if catch_up:  # before both: the vector search and the window index must see them

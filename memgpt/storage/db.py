@@ -53,15 +53,32 @@ def create_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, pool_timeout=120)
 
 
-def sqlite_writer_engine(engine: AsyncEngine) -> Engine | None:
-    """A sync engine on the same SQLite file as engine, with the same pragmas (None for an
-    in-memory database, which another engine could not see)."""
+def _sqlite_sync_engine(engine: AsyncEngine, **pool: Any) -> Engine | None:
+    """A sync engine on the same SQLite file as engine (None for an in-memory database, which
+    another engine could not see)."""
     database = engine.url.database
     if engine.dialect.name != "sqlite" or not database or database == ":memory:":
         return None
-    sync = sqlalchemy.create_engine(engine.url.set(drivername="sqlite"), connect_args={"timeout": 30})
-    event.listen(sync, "connect", _writer_connection)
-    event.listen(sync, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+    return sqlalchemy.create_engine(
+        engine.url.set(drivername="sqlite"), connect_args={"timeout": 30, "check_same_thread": False}, **pool
+    )
+
+
+def sqlite_writer_engine(engine: AsyncEngine) -> Engine | None:
+    """A sync engine for the writer thread, with the same pragmas (None: in-memory)."""
+    sync = _sqlite_sync_engine(engine)
+    if sync is not None:
+        event.listen(sync, "connect", _writer_connection)
+        event.listen(sync, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+    return sync
+
+
+def sqlite_reader_engine(engine: AsyncEngine) -> Engine | None:
+    """A sync engine for the reader threads: `SQLITE_POOL` connections with the same pragmas,
+    one per thread (None: in-memory)."""
+    sync = _sqlite_sync_engine(engine, pool_size=SQLITE_POOL, max_overflow=0, pool_timeout=120)
+    if sync is not None:
+        event.listen(sync, "connect", _sqlite_pragmas)
     return sync
 
 

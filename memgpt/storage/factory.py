@@ -28,6 +28,7 @@ from memgpt.storage.sql_runs import SqlRunStore
 from memgpt.storage.sql_mcp import SqlMcpStore
 from memgpt.storage.sql_schedules import SqlScheduleStore
 from memgpt.storage.tools import SqlToolStore
+from memgpt.storage.reader import AsyncReader, Reader, ThreadReader
 from memgpt.storage.runner import GroupRunner, Runner, ThreadRunner
 from memgpt.storage.unit import SqlUnitStore
 from memgpt.storage.vector_index import VectorIndexConfig
@@ -53,6 +54,8 @@ class Storage:
     """Steps committed whole, the tool journal, agent leases."""
     runner: Runner
     """Where the unit store's transactions run (a writer thread on SQLite)."""
+    reader: Reader
+    """Where the search path reads (reader threads on a SQLite file)."""
     identities: IdentityStore
     """Identities, agent tags, and messages read across an owner's agents."""
     conversations: ConversationStore
@@ -78,8 +81,9 @@ class Storage:
         await db.migrate(self.engine)
 
     async def close(self) -> None:
-        """Release the database connections (and the SQLite writer thread)."""
+        """Release the database connections (and the SQLite writer and reader threads)."""
         await asyncio.to_thread(self.runner.close)
+        await asyncio.to_thread(self.reader.close)
         await self.engine.dispose()
 
 
@@ -103,11 +107,14 @@ def storage_for(engine: AsyncEngine, *, vector_index: VectorIndexConfig | None =
         raise ValueError(f"unsupported database {dialect!r}: memgpt runs on SQLite or PostgreSQL")
     writer = db.sqlite_writer_engine(engine)
     runner: Runner = ThreadRunner(writer) if writer is not None else GroupRunner(sessions)
+    reading = db.sqlite_reader_engine(engine)
+    reader: Reader = ThreadReader(reading, db.SQLITE_POOL) if reading is not None else AsyncReader(sessions)
     if dialect == POSTGRESQL:
-        recall, archival = PgRecallStore(sessions, runner=runner), PgArchivalStore(sessions, runner=runner)
+        recall = PgRecallStore(sessions, runner=runner, reader=reader)
+        archival = PgArchivalStore(sessions, runner=runner, reader=reader)
     else:
-        recall = SqlRecallStore(sessions, vector_index, runner)
-        archival = SqlArchivalStore(sessions, vector_index, runner)
+        recall = SqlRecallStore(sessions, vector_index, runner, reader)
+        archival = SqlArchivalStore(sessions, vector_index, runner, reader)
     return Storage(
         engine=engine,
         dialect=dialect,
@@ -119,10 +126,11 @@ def storage_for(engine: AsyncEngine, *, vector_index: VectorIndexConfig | None =
         tools=SqlToolStore(sessions),
         unit=SqlUnitStore(runner, recall, archival),
         runner=runner,
+        reader=reader,
         identities=SqlIdentityStore(sessions),
         conversations=SqlConversationStore(sessions, runner),
         archives=SqlArchiveStore(sessions),
-        folders=SqlFolderStore(sessions, vector_index, postgres=dialect == POSTGRESQL),
+        folders=SqlFolderStore(sessions, vector_index, postgres=dialect == POSTGRESQL, reader=reader),
         runs=SqlRunStore(sessions, runner),
         mcp=SqlMcpStore(sessions),
         schedules=SqlScheduleStore(sessions, runner),

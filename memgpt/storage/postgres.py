@@ -28,6 +28,7 @@ from memgpt.storage.sql_archival import SqlArchivalStore, scope_sql
 from memgpt.memory.lexical import content_query
 from memgpt.storage.sql_common import PkVector, WordMatch, naive_utc
 from memgpt.storage.sql_recall import SqlRecallStore
+from memgpt.storage.tables import UTCDateTime
 
 MAX_EF_SEARCH = 1000
 
@@ -65,7 +66,7 @@ class PgRecallStore(SqlRecallStore):
         tiebreak="m.seq DESC",
     )
 
-    async def nearest(
+    async def nearest_placed(
         self,
         agent_id: str,
         model: str,
@@ -74,10 +75,11 @@ class PgRecallStore(SqlRecallStore):
         *,
         start: datetime | None = None,
         end: datetime | None = None,
-    ) -> list[tuple[str, float]]:
-        """Up to k (id, cosine) most similar: an exact pgvector scan of the agent's messages."""
+    ) -> tuple[list[tuple[str, float]], dict[str, tuple[int, datetime]]]:
+        """Up to k (id, cosine) most similar, an exact pgvector scan of the agent's messages,
+        and their (seq, created_at)."""
         if k <= 0:
-            return []
+            return [], {}
         where = ["m.agent_id = :agent", "m.embedding_model = :model"]
         params: dict[str, Any] = {
             "agent": agent_id, "model": model, "vec": vector_literal(vector), "k": k
@@ -85,11 +87,11 @@ class PgRecallStore(SqlRecallStore):
         self._dates(where, params, start, end)
         distance = "m.embedding_vec <=> CAST(:vec AS vector)"
         sql = text(
-            f"SELECT m.id, 1 - ({distance}) FROM messages m WHERE {' AND '.join(where)}"
-            f" ORDER BY {distance} LIMIT :k"
-        )
-        async with self.sessions() as s:
-            return [(r[0], float(r[1])) for r in await s.execute(sql, params)]
+            f"SELECT m.id, 1 - ({distance}), m.seq, m.created_at FROM messages m"
+            f" WHERE {' AND '.join(where)} ORDER BY {distance} LIMIT :k"
+        ).columns(created_at=UTCDateTime)
+        rows = await self.reader.read(lambda s: list(s.execute(sql, params)))
+        return [(r[0], float(r[1])) for r in rows], {r[0]: (int(r[2]), r[3]) for r in rows}
 
     def _write_embeddings(self, s: Session, model: str, rows: list[PkVector]) -> None:
         write_vectors(s, "messages", model, rows)

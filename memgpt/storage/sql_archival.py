@@ -15,6 +15,7 @@ from memgpt.core.schemas import Passage
 from memgpt.memory.lexical import content_query
 from memgpt.embeddings.base import Vectors
 from memgpt.storage.fts import fts5_any, fts5_phrase
+from memgpt.storage.reader import AsyncReader, Reader
 from memgpt.storage.runner import AsyncRunner, Runner
 from memgpt.storage.sql_common import PkVector, Sessions, WordMatch, write_blobs
 from memgpt.storage.stored_vectors import StoredVectors
@@ -63,13 +64,15 @@ class SqlArchivalStore:
 
     def __init__(
         self, sessions: Sessions, vector_index: VectorIndexConfig | None = None,
-        runner: Runner | None = None,
+        runner: Runner | None = None, reader: Reader | None = None,
     ) -> None:
         self.sessions = sessions
         self.runner = runner or AsyncRunner(sessions)
         """Runs this store's re-embedding writes; the SQLite writer thread if given."""
-        self.vectors = StoredVectors(sessions, PassageRow, vector_index)
-        self.archive_vectors = StoredVectors(sessions, PassageRow, vector_index, key="archive_id")
+        self.reader = reader or AsyncReader(sessions)
+        """Runs the reads of a search; the SQLite reader threads if given."""
+        self.vectors = StoredVectors(sessions, PassageRow, vector_index, reader=self.reader)
+        self.archive_vectors = StoredVectors(sessions, PassageRow, vector_index, key="archive_id", reader=self.reader)
         """The archives' vector indexes: an archive is a collection of its own."""
 
     _words = WordMatch(
@@ -189,7 +192,7 @@ class SqlArchivalStore:
         """(id, score, exact phrase) of the scope's best word matches, best first."""
         params: dict[str, object] = {}
         where = scope_sql(Scope.of(agent_id), "p", params)
-        return await self._words.ranked(self.sessions, query, [where], params, limit)
+        return await self._words.ranked(self.reader, query, [where], params, limit)
 
     async def set_embeddings(self, agent_id: str, model: str, ids: list[str], vectors: Vectors) -> int:
         """Replace the embeddings of passages (now under model); returns how many were found."""

@@ -12,6 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
+from memgpt.storage.reader import Reader
+
 Sessions = async_sessionmaker[AsyncSession]
 
 PkVector = tuple[int, "np.ndarray[Any, Any]"]
@@ -33,7 +35,7 @@ class WordMatch:
     tiebreak: str
 
     async def ranked(
-        self, sessions: Sessions, query: str, conditions: list[str], params: dict[str, Any], limit: int
+        self, reader: Reader, query: str, conditions: list[str], params: dict[str, Any], limit: int
     ) -> list[tuple[str, float, bool]]:
         """(id, score, exact phrase) of the best matches meeting conditions, exact first."""
         any_q, phrase = self.any(query), self.phrase(query)
@@ -45,8 +47,8 @@ class WordMatch:
             f" ORDER BY exact DESC, score DESC, {self.tiebreak} LIMIT :limit"
         )
         values = {**params, "q": any_q, "phrase": phrase, "limit": limit}
-        async with sessions() as s:
-            return [(r[0], float(r[1]), bool(r[2])) for r in await s.execute(sql, values)]
+        rows = await reader.read(lambda s: list(s.execute(sql, values)))
+        return [(r[0], float(r[1]), bool(r[2])) for r in rows]
 
 
 def write_blobs(s: Session, table: str, model: str, rows: list[PkVector]) -> None:

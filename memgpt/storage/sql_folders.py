@@ -34,6 +34,7 @@ from memgpt.memory.files import (
 )
 from memgpt.memory.lexical import content_query
 from memgpt.storage.fts import fts5_any, fts5_phrase, tsquery_any, tsquery_phrase
+from memgpt.storage.reader import AsyncReader, Reader
 from memgpt.storage.sql_common import Sessions, WordMatch
 from memgpt.storage.stored_vectors import StoredVectors
 from memgpt.storage.tables import (
@@ -94,9 +95,11 @@ class SqlFolderStore:
     """The ``FolderStore`` port over SQL."""
 
     def __init__(self, sessions: Sessions, vector_index: VectorIndexConfig | None = None,
-                 postgres: bool = False) -> None:
+                 postgres: bool = False, reader: Reader | None = None) -> None:
         self.sessions = sessions
-        self.vectors = StoredVectors(sessions, FileChunkRow, vector_index, prefix="chunks.")
+        self.reader = reader or AsyncReader(sessions)
+        """Runs the reads of a search; the SQLite reader threads if given."""
+        self.vectors = StoredVectors(sessions, FileChunkRow, vector_index, prefix="chunks.", reader=self.reader)
         self._words = _PG_WORDS if postgres else _SQLITE_WORDS
 
     # --- folders ----------------------------------------------------------------------------
@@ -364,7 +367,7 @@ class SqlFolderStore:
             return []
         names = {f"f{i}": f for i, f in enumerate(folder_ids)}
         where = f"c.folder_id IN ({', '.join(':' + n for n in names)})"
-        return await self._words.ranked(self.sessions, query, [where], names, k)
+        return await self._words.ranked(self.reader, query, [where], names, k)
 
     async def chunks(self, ids: list[str]) -> list[ChunkHit]:
         if not ids:

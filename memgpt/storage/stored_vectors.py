@@ -14,6 +14,7 @@ they are inserted; messages are embedded in pk order shortly after they are stor
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import re
 import threading
@@ -24,13 +25,14 @@ from typing import Any
 import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
+from memgpt.storage.reader import AsyncReader, Reader
 from memgpt.storage.sql_common import Sessions
 from memgpt.storage.vector_index import Matrix, VectorIndex, VectorIndexConfig
 
 _FETCH_CHUNK = 20_000
 _VERIFY_ROUNDS = 3
-_INLINE_EXACT_ROWS = 20_000
 
 
 def default_directory(sessions: Sessions) -> Path | None:
@@ -68,8 +70,11 @@ class StoredVectors:
         config: VectorIndexConfig | None = None,
         prefix: str = "",
         key: str = "agent_id",
+        reader: Reader | None = None,
     ) -> None:
         self.sessions = sessions
+        self.reader = reader or AsyncReader(sessions)
+        """Where searches read (`nearest`); loading and catching up read through sessions."""
         self.table = table
         self.key = getattr(table, key)
         """The column whose value names a collection (an agent; an archive for its passages)."""
@@ -231,43 +236,51 @@ class StoredVectors:
             idx.sync_lock.release()
         idx.maybe_build()
 
-    async def nearest(
-        self, agent_id: str, model: str, vector: Matrix, k: int
-    ) -> list[tuple[str, float]]:
-        """Up to k (passage id, similarity) nearest to vector, checked against the database.
+    async def nearest(self, agent_id: str, model: str, vector: Matrix, k: int) -> list[tuple[str, float]]:
+        """Up to k (row id, similarity) nearest to vector, checked against the database."""
+        return [(i, sim) for i, sim, _ in await self.nearest_with(agent_id, model, vector, k)]
 
-        One query per search in the common case: it fetches the hits' ids (so rows deleted
-        behind the index's back are dropped) and the key's newest pk (so rows added by others
-        are caught up, and the search repeated).
+    async def nearest_with(
+        self, agent_id: str, model: str, vector: Matrix, k: int, columns: Sequence[Any] = ()
+    ) -> list[tuple[str, float, tuple[Any, ...]]]:
+        """`nearest`, each hit with its row's values of columns.
+
+        One read per search in the common case, on the reader: the index search and a query
+        that fetches the hits' ids and columns (so rows deleted behind the index's back are
+        dropped) and the key's newest pk (so rows added by others are caught up, and the
+        search repeated).
         """
         if k <= 0:
             return []
         idx = self.index(agent_id, model)
-        where = self._where(agent_id, model)
-        newest_pk = select(self.table.pk).where(where).order_by(self.table.pk.desc()).limit(1)
-        newest = newest_pk.scalar_subquery()
-        out: list[tuple[str, float]] = []
-        async with self.sessions() as s:
-            if not idx.loaded:
+        if not idx.loaded:
+            async with self.sessions() as s:
                 await self._sync(idx, agent_id, model, s)
-            for _ in range(_VERIFY_ROUNDS):
-                if idx.exact_rows() <= _INLINE_EXACT_ROWS:
-                    hits = idx.search(vector, k)  # a millisecond or so: not worth a thread hop
-                else:
-                    hits = await asyncio.to_thread(idx.search, vector, k)
-                rows = list(await s.execute(
-                    select(self.table.pk, self.table.id, newest).where(
-                        where, self.table.pk.in_([pk for pk, _ in hits])
-                    )
-                )) if hits else []
-                top = rows[0][2] if rows else await s.scalar(newest_pk)
-                if top is not None and int(top) > idx.synced:
+        search = functools.partial(self._search, idx, self._where(agent_id, model), vector, k, tuple(columns))
+        out: list[tuple[str, float, tuple[Any, ...]]] = []
+        for _ in range(_VERIFY_ROUNDS):
+            hits, rows, top = await self.reader.read(search)
+            if top is not None and int(top) > idx.synced:
+                async with self.sessions() as s:
                     await self._sync(idx, agent_id, model, s)  # new rows: catch up, search again
-                    continue
-                ids = {int(r[0]): str(r[1]) for r in rows}
-                out = [(ids[pk], sim) for pk, sim in hits if pk in ids]
-                gone = [pk for pk, _ in hits if pk not in ids]
-                if not gone:
-                    break
-                idx.discard(gone)  # deleted behind our back: drop them and search again
+                continue
+            found = {int(r[0]): r for r in rows}
+            out = [(str(found[pk][1]), sim, tuple(found[pk][3:])) for pk, sim in hits if pk in found]
+            gone = [pk for pk, _ in hits if pk not in found]
+            if not gone:
+                break
+            idx.discard(gone)  # deleted behind our back: drop them and search again
         return out[:k]
+
+    def _search(
+        self, idx: VectorIndex, where: Any, vector: Matrix, k: int, columns: tuple[Any, ...], s: Session
+    ) -> tuple[list[tuple[int, float]], list[Any], Any]:
+        """The index's hits, their rows (pk, id, the newest pk, columns), and the newest pk."""
+        newest = select(self.table.pk).where(where).order_by(self.table.pk.desc()).limit(1)
+        hits = idx.search(vector, k)
+        rows = list(s.execute(
+            select(self.table.pk, self.table.id, newest.scalar_subquery(), *columns).where(
+                where, self.table.pk.in_([pk for pk, _ in hits])
+            )
+        )) if hits else []
+        return hits, rows, rows[0][2] if rows else s.scalar(newest)
