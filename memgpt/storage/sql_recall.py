@@ -20,9 +20,9 @@ from memgpt.memory.stores import Page
 from memgpt.storage.fts import fts5_any, fts5_phrase
 from memgpt.storage.reader import AsyncReader, Reader
 from memgpt.storage.runner import AsyncRunner, Runner
-from memgpt.storage.sql_common import PkVector, Sessions, WordMatch, naive_utc, write_blobs
+from memgpt.storage.sql_common import PkVector, Sessions, WordMatch, naive_utc, stored_utc, write_blobs
 from memgpt.storage.stored_vectors import StoredVectors
-from memgpt.storage.tables import MESSAGES, MessageRow, UTCDateTime, bump_versions
+from memgpt.storage.tables import MESSAGES, MessageRow, bump_versions
 from memgpt.storage.vector_index import VectorIndexConfig
 
 _PARTS = TypeAdapter(list[Part])
@@ -272,9 +272,9 @@ class SqlRecallStore:
         where = ["m.agent_id = :agent"]
         params: dict[str, Any] = {"agent": agent_id, "q": any_q, "phrase": phrase, "limit": limit}
         self._dates(where, params, start, end)
-        sql = text(_WINDOW_MATCH.format(where=" AND ".join(where))).columns(created_at=UTCDateTime)
+        sql = text(_WINDOW_MATCH.format(where=" AND ".join(where)))
         rows = await self.reader.read(lambda s: list(s.execute(sql, params)))
-        placed = {r[0]: (int(r[4]), r[5]) for r in rows}
+        placed = {r[0]: (int(r[4]), stored_utc(r[5])) for r in rows}
         return [(r[0], float(r[1]) - float(r[2]), bool(r[3])) for r in rows], {r[0]: float(r[2]) for r in rows}, placed
 
     async def nearest(
@@ -308,20 +308,19 @@ class SqlRecallStore:
         if k <= 0:
             return [], {}
         if start is None and end is None:
-            found = await self.vectors.nearest_with(
-                agent_id, model, vector, k, (MessageRow.seq, MessageRow.created_at))
-            return [(i, sim) for i, sim, _ in found], {i: (int(c[0]), c[1]) for i, _, c in found}
+            found = await self.vectors.nearest_with(agent_id, model, vector, k, ("seq", "created_at"))
+            return [(i, sim) for i, sim, _ in found], {i: (int(c[0]), stored_utc(c[1])) for i, _, c in found}
         where = ["m.agent_id = :agent", "m.embedding_model = :model"]
         params: dict[str, Any] = {"agent": agent_id, "model": model}
         self._dates(where, params, start, end)
         sql = text(f"SELECT m.id, m.embedding, m.seq, m.created_at FROM messages m WHERE {' AND '.join(where)}")
-        rows = await self.reader.read(lambda s: list(s.execute(sql.columns(created_at=UTCDateTime), params)))
+        rows = await self.reader.read(lambda s: list(s.execute(sql, params)))
         if not rows:
             return [], {}
         matrix = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), -1)
         sims = matrix @ np.asarray(vector, np.float32).ravel()
         top = np.argsort(-sims, kind="stable")[:k]
-        return [(rows[i][0], float(sims[i])) for i in top], {rows[i][0]: (int(rows[i][2]), rows[i][3]) for i in top}
+        return [(rows[i][0], float(sims[i])) for i in top], {rows[i][0]: (int(rows[i][2]), stored_utc(rows[i][3])) for i in top}
 
     async def get_many(self, agent_id: str, ids: list[str]) -> list[Message]:
         """The agent's messages by id, in the order given (unknown ids skipped).

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -82,6 +82,7 @@ class StoredVectors:
         self.config = config or VectorIndexConfig()
         self.directory = self.config.directory or default_directory(sessions)
         self._indexes: dict[tuple[str, str], VectorIndex] = {}
+        self._check_statements: dict[tuple[str, ...], tuple[Any, Any]] = {}
         self._lock = threading.Lock()
 
     def _where(self, agent_id: str, model: str) -> Any:
@@ -241,9 +242,10 @@ class StoredVectors:
         return [(i, sim) for i, sim, _ in await self.nearest_with(agent_id, model, vector, k)]
 
     async def nearest_with(
-        self, agent_id: str, model: str, vector: Matrix, k: int, columns: Sequence[Any] = ()
+        self, agent_id: str, model: str, vector: Matrix, k: int, columns: tuple[str, ...] = ()
     ) -> list[tuple[str, float, tuple[Any, ...]]]:
-        """`nearest`, each hit with its row's values of columns.
+        """`nearest`, each hit with its row's values of the named columns, as the driver
+        returns them (no type processing: a timestamp is SQLite's text).
 
         One read per search in the common case, on the reader: the index search and a query
         that fetches the hits' ids and columns (so rows deleted behind the index's back are
@@ -256,7 +258,7 @@ class StoredVectors:
         if not idx.loaded:
             async with self.sessions() as s:
                 await self._sync(idx, agent_id, model, s)
-        search = functools.partial(self._search, idx, self._where(agent_id, model), vector, k, tuple(columns))
+        search = functools.partial(self._search, idx, agent_id, model, vector, k, self._checks(columns))
         out: list[tuple[str, float, tuple[Any, ...]]] = []
         for _ in range(_VERIFY_ROUNDS):
             hits, rows, top = await self.reader.read(search)
@@ -272,15 +274,28 @@ class StoredVectors:
             idx.discard(gone)  # deleted behind our back: drop them and search again
         return out[:k]
 
+    def _checks(self, columns: tuple[str, ...]) -> tuple[Any, Any]:
+        """The statements that check a search's hits (pk, id, the key's newest pk, columns)
+        and read the newest pk alone, built once per columns: plain text with an expanding
+        IN, so a search neither builds nor compiles a statement."""
+        with self._lock:
+            known = self._check_statements.get(columns)
+            if known is None:
+                table, key = self.table.__table__.name, self.key.name
+                mine = f"{key} = :key AND embedding_model = :model"
+                newest = f"SELECT pk FROM {table} WHERE {mine} ORDER BY pk DESC LIMIT 1"
+                extra = "".join(f", {c}" for c in columns)
+                check = text(f"SELECT pk, id, ({newest}){extra} FROM {table} WHERE {mine} AND pk IN :pks")
+                known = self._check_statements[columns] = (
+                    check.bindparams(bindparam("pks", expanding=True)), text(newest))
+            return known
+
     def _search(
-        self, idx: VectorIndex, where: Any, vector: Matrix, k: int, columns: tuple[Any, ...], s: Session
+        self, idx: VectorIndex, key: str, model: str, vector: Matrix, k: int, checks: tuple[Any, Any], s: Session
     ) -> tuple[list[tuple[int, float]], list[Any], Any]:
         """The index's hits, their rows (pk, id, the newest pk, columns), and the newest pk."""
-        newest = select(self.table.pk).where(where).order_by(self.table.pk.desc()).limit(1)
+        check, newest = checks
         hits = idx.search(vector, k)
-        rows = list(s.execute(
-            select(self.table.pk, self.table.id, newest.scalar_subquery(), *columns).where(
-                where, self.table.pk.in_([pk for pk, _ in hits])
-            )
-        )) if hits else []
-        return hits, rows, rows[0][2] if rows else s.scalar(newest)
+        values = {"key": key, "model": model}
+        rows = list(s.execute(check, {**values, "pks": [pk for pk, _ in hits]})) if hits else []
+        return hits, rows, rows[0][2] if rows else s.scalar(newest, values)
