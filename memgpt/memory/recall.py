@@ -106,33 +106,35 @@ async def candidates(
     the times the query names (the ``date`` feature).
 
     The query is embedded in a thread while up to ``catch_up`` pending messages are embedded
-    (and, with them, their windows indexed for full text). Then two chains run side by side,
-    each waiting for the database in its own connection: the words (full text, then the
-    positions of its matches) and the meaning (the query's vector, then the vector search
-    with its matches' positions). A search takes about the longer of the two, not their sum.
+    (and, with them, their windows indexed for full text). Two chains run side by side, each
+    waiting for the database in its own connection: the words (after the catch-up: full text
+    with its matches' positions) and the meaning (the query's vector, then, once caught up,
+    the vector search with its matches' positions). Both see every pending message, and the
+    catch-up check costs the meaning chain nothing: a query takes longer to embed. A search
+    takes about the longer chain, not their sum.
     """
     embedding = asyncio.ensure_future(asyncio.to_thread(embed_query, embedder, [query]))
+    caught_up = asyncio.ensure_future(embed_pending(store, embedder, agent_id, catch_up))  # (0: no-op)
+
+    async def by_words() -> tuple[list[tuple[str, float, bool]], dict[str, float] | None, Placed]:
+        await caught_up
+        return await _words(store, agent_id, query, start, end, limit)
 
     async def by_meaning() -> tuple[list[tuple[str, float]], Placed]:
         vector = (await embedding)[0]
+        await caught_up
         return await store.nearest_placed(
             agent_id, embedder.name, vector, hybrid.VECTOR_CANDIDATES, start=start, end=end)
 
+    chains = asyncio.ensure_future(by_words()), asyncio.ensure_future(by_meaning())
     try:
-        if catch_up:  # before both: the vector search and the window index must see them
-            await embed_pending(store, embedder, agent_id, catch_up)
-        by_words = asyncio.ensure_future(_words(store, agent_id, query, start, end, limit))
-        chains = by_words, asyncio.ensure_future(by_meaning())
-        try:
-            (lexical, windows, found), (dense, more) = await asyncio.gather(*chains)
-        except BaseException:
-            for chain in chains:  # the other chain stops too; a second error is not left unobserved
-                chain.cancel()
-                chain.add_done_callback(lambda task: task.cancelled() or task.exception())
-            raise
-    finally:
-        if not embedding.done():  # an error above: let the thread finish unobserved
-            embedding.add_done_callback(lambda task: task.exception())
+        (lexical, windows, found), (dense, more) = await asyncio.gather(*chains)
+    except BaseException:
+        for chain in chains:  # the other chain stops too (gather hears any error of theirs)
+            chain.cancel()
+        for task in (caught_up, embedding):  # either may still fail, with nobody left to hear it
+            task.add_done_callback(lambda task: task.cancelled() or task.exception())
+        raise
     found.update(more)
     positions = {i: hybrid.Position(seq, (at.year, at.month, at.day), at.date()) for i, (seq, at) in found.items()}
     return hybrid.candidates(

@@ -1,0 +1,71 @@
+"""A recall search runs its words and its meaning side by side, after the catch-up of pending
+messages: a failure anywhere fails the search once and leaves no task's error unobserved."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from typing import Any
+
+import pytest
+
+from memgpt import AgentService, Message
+from memgpt.memory import hybrid, recall
+
+
+async def _failing_search(
+    service: AgentService, monkeypatch: pytest.MonkeyPatch, method: str, *, embedding_fails: bool = False
+) -> list[dict[str, Any]]:
+    """Search with the store's `method` raising (after 50 ms) and, if asked, the query's
+    embedding too (at once); the loop's reports of errors nobody heard, after the search."""
+    agent_id = (await service.create_agent("chains", model="scripted")).id
+    store = service.stores.recall
+    await store.append(agent_id, [Message.user("the heron nests by the river")])
+    reports: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, context: reports.append(context))
+
+    async def broken(*_: Any, **__: Any) -> Any:
+        await asyncio.sleep(0.05)
+        raise RuntimeError(f"{method} failed")
+
+    def no_vector(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("embedding failed")
+
+    monkeypatch.setattr(store, method, broken)
+    if embedding_fails:
+        monkeypatch.setattr(recall, "embed_query", no_vector)
+    try:
+        with pytest.raises(RuntimeError, match="embedding failed" if embedding_fails else f"{method} failed"):
+            await recall.search(store, service.embedder, agent_id, "heron river", limit=5)
+        await asyncio.sleep(0.3)  # the query's embedding thread finishes meanwhile
+        gc.collect()  # an unobserved task error is reported when the task is collected
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(None)
+    return reports
+
+
+@pytest.mark.parametrize("method", ["unembedded_of", "lexical_windows", "nearest_placed"])
+async def test_a_failure_fails_the_search_once(service: AgentService, monkeypatch: pytest.MonkeyPatch, method: str) -> None:
+    """The catch-up check, the words chain or the meaning chain failing: the search raises
+    that error, and nothing is left for the loop to report as never retrieved."""
+    assert await _failing_search(service, monkeypatch, method) == []
+
+
+async def test_the_first_failure_is_the_one_raised(service: AgentService, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The query cannot be embedded (the meaning chain fails at once) and the catch-up fails
+    50 ms later, when the words chain no longer waits for it: the search raises the first."""
+    assert await _failing_search(service, monkeypatch, "unembedded_of", embedding_fails=True) == []
+
+
+async def test_both_chains_see_a_message_still_pending(service: AgentService) -> None:
+    """A message stored a moment ago, not yet embedded nor window-indexed, is found by its
+    words and by its meaning: both chains wait for the catch-up."""
+    agent_id = (await service.create_agent("pending", model="scripted")).id
+    store = service.stores.recall
+    (stored,) = await store.append(agent_id, [Message.user("the kestrel hovers over the meadow")])
+    assert await store.unembedded_of([agent_id], 10)  # pending
+    found = await recall.candidates(store, service.embedder, agent_id, "kestrel meadow", catch_up=recall.CATCH_UP)
+    row = found.features[found.keys.index(stored.id)]
+    assert row[hybrid.FEATURES.index("lexical")] > 0 and row[hybrid.FEATURES.index("dense")] > 0
