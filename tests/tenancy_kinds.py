@@ -48,6 +48,8 @@ class Kind:
     ghost: str
     read: str | None = None
     """A GET path template (``{id}``) showing the thing to its owner, compared before/after."""
+    uses: tuple[str, ...] = ()
+    """Kinds its maker reads from ``made`` (made first, e.g. an archive for its passage)."""
 
     @property
     def secret(self) -> str:
@@ -59,21 +61,29 @@ KINDS: dict[str, Kind] = {}
 """Registered kinds, in registration order (a maker may use the ids of earlier kinds)."""
 
 
-def kind(name: str, *params: str, ghost: str, read: str | None = None) -> Callable[[Maker], Maker]:
+def kind(name: str, *params: str, ghost: str, read: str | None = None,
+         uses: tuple[str, ...] = ()) -> Callable[[Maker], Maker]:
     """Register a kind named ``name``, named in paths by ``params``."""
     def register(make: Maker) -> Maker:
         assert name not in KINDS, f"kind {name!r} registered twice"
-        KINDS[name] = Kind(name, params, make, ghost, read)
+        assert all(u in KINDS for u in uses), f"kind {name!r} uses kinds registered after it"
+        KINDS[name] = Kind(name, params, make, ghost, read, uses)
         return make
     return register
 
 
 async def make_all(http: httpx.AsyncClient, headers: dict[str, str], agent_id: str,
-                   text: Callable[[Kind], str]) -> dict[str, str]:
-    """One fresh thing of every registered kind for the caller and agent: ids by kind."""
+                   text: Callable[[Kind], str], only: set[str] | None = None) -> dict[str, str]:
+    """One fresh thing of every registered kind (or of the kinds in ``only``, with the kinds
+    they use) for the caller and agent: ids by kind."""
+    wanted = set(KINDS) if only is None else {n for n in only if n in KINDS}
+    for k in reversed(KINDS.values()):  # a kind is registered after the kinds it uses
+        if k.name in wanted:
+            wanted.update(k.uses)
     made: dict[str, str] = {}
     for k in KINDS.values():
-        made[k.name] = await k.make(http, headers, agent_id, text(k), made)
+        if k.name in wanted:
+            made[k.name] = await k.make(http, headers, agent_id, text(k), made)
     return made
 
 
@@ -113,7 +123,7 @@ async def _archive(http: httpx.AsyncClient, headers: dict[str, str], agent_id: s
     return archive
 
 
-@kind("archive_passage", "archive_passage_id", ghost=f"passage-{uuid.UUID(int=102)}")
+@kind("archive_passage", "archive_passage_id", ghost=f"passage-{uuid.UUID(int=102)}", uses=("archive",))
 async def _archive_passage(http: httpx.AsyncClient, headers: dict[str, str], agent_id: str, text: str,
                            made: dict[str, str]) -> str:
     """A passage of the archive made just before, the secret in its text."""
@@ -153,7 +163,7 @@ async def _mcp_server(http: httpx.AsyncClient, headers: dict[str, str], agent_id
     return str(r.json()["id"])
 
 
-@kind("mcp_tool", "mcp_tool_id", "mcp_tool", ghost=f"tool-{uuid.UUID(int=117)}")
+@kind("mcp_tool", "mcp_tool_id", "mcp_tool", ghost=f"tool-{uuid.UUID(int=117)}", uses=("mcp_server",))
 async def _mcp_tool(http: httpx.AsyncClient, headers: dict[str, str], agent_id: str, text: str,
                     made: dict[str, str]) -> str:
     """The ``add`` tool of the MCP server made just before."""
@@ -172,7 +182,7 @@ async def _folder(http: httpx.AsyncClient, headers: dict[str, str], agent_id: st
     return str(r.json()["id"])
 
 
-@kind("file", "file_id", ghost=f"file-{uuid.UUID(int=122)}")
+@kind("file", "file_id", ghost=f"file-{uuid.UUID(int=122)}", uses=("folder",))
 async def _file(http: httpx.AsyncClient, headers: dict[str, str], agent_id: str, text: str,
                 made: dict[str, str]) -> str:
     """A text file holding the secret in the folder made just before, processed, with the
@@ -236,7 +246,7 @@ async def _run(http: httpx.AsyncClient, headers: dict[str, str], agent_id: str, 
     return str(r.json()[0]["id"])
 
 
-@kind("step", "step_id", ghost=f"step-{uuid.UUID(int=132)}", read="/v1/steps/{id}")
+@kind("step", "step_id", ghost=f"step-{uuid.UUID(int=132)}", read="/v1/steps/{id}", uses=("run",))
 async def _step(http: httpx.AsyncClient, headers: dict[str, str], agent_id: str, text: str,
                 made: dict[str, str]) -> str:
     """The first step of the agent's run made above."""

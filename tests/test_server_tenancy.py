@@ -397,39 +397,52 @@ def _takes_agent(route: Route) -> bool:
     return "agent_id" in fields
 
 
-async def _own_agent(w: World) -> dict[str, Any]:
-    """A fresh agent of the intruder's with a passage and a message: ids by parameter kind."""
+async def _own_agent(w: World, names: set[str] | None = None) -> dict[str, Any]:
+    """A fresh agent of the intruder's with a thing of every kind (or, given ``names``, of
+    the kinds named there): ids by parameter kind."""
     h = w.intruder
+    wants = (lambda kind: True) if names is None else names.__contains__
     r = await w.http.post("/memgpt/v1/agents", headers=h, json={"name": f"mine-{uuid.uuid4().hex[:8]}",
                                                                 "model": "scripted"})
     assert r.status_code == 201, r.text
     agent = r.json()
-    r = await w.http.post(f"/memgpt/v1/agents/{agent['id']}/passages", headers=h, json={"text": "my own note"})
-    assert r.status_code == 201, r.text
-    passage = r.json()[0]["id"]
-    r = await w.http.post(f"/memgpt/v1/agents/{agent['id']}/messages", headers=h, json={"text": "my own words"})
-    assert r.status_code == 200, r.text
-    message = (await w.http.get(f"/memgpt/v1/agents/{agent['id']}/messages", headers=h)).json()[-1]["id"]
-    block = await _new_block(w.http, h)
-    r = await w.http.patch(f"/v1/agents/{agent['id']}/core-memory/blocks/attach/{block}", headers=h)
-    assert r.status_code == 200, r.text
-    identity = await _new_identity(w.http, h, f"me-{uuid.uuid4().hex[:8]}", agent["id"])
-    extra = await make_all(w.http, h, agent["id"], lambda k: f"my own {k.name}")
-    return {"agent": agent["id"], "name": agent["name"], "label": "human", "passage": passage, "message": message,
-            "tool": await _own_tool(w), "block": block, "identity": identity, **extra}
+    own: dict[str, Any] = {"agent": agent["id"], "name": agent["name"], "label": "human"}
+    if wants("passage"):
+        r = await w.http.post(f"/memgpt/v1/agents/{agent['id']}/passages", headers=h, json={"text": "my own note"})
+        assert r.status_code == 201, r.text
+        own["passage"] = r.json()[0]["id"]
+    if wants("message"):
+        r = await w.http.post(f"/memgpt/v1/agents/{agent['id']}/messages", headers=h, json={"text": "my own words"})
+        assert r.status_code == 200, r.text
+        own["message"] = (await w.http.get(f"/memgpt/v1/agents/{agent['id']}/messages", headers=h)).json()[-1]["id"]
+    if wants("block"):
+        own["block"] = await _new_block(w.http, h)
+        r = await w.http.patch(f"/v1/agents/{agent['id']}/core-memory/blocks/attach/{own['block']}", headers=h)
+        assert r.status_code == 200, r.text
+    if wants("identity"):
+        own["identity"] = await _new_identity(w.http, h, f"me-{uuid.uuid4().hex[:8]}", agent["id"])
+    if wants("tool"):
+        own["tool"] = await _own_tool(w)
+    return {**own, **await make_all(w.http, h, agent["id"], lambda k: f"my own {k.name}", names)}
+
+
+def _named(route: Route) -> set[str]:
+    """The kinds of thing a route's path names (besides the agent)."""
+    return {SUB_PARAMS[p] for p in route.path_params if p in SUB_PARAMS}
 
 
 READS = frozenset({"GET", "HEAD"})
 """Methods that change nothing, so one agent of the intruder's can serve all of them."""
 
 
-async def _own_for(w: World, method: str) -> dict[str, Any]:
-    """The intruder's own agent and things for a request with ``method`` on them. A read gets
-    the world's one shared agent (made on first use; reads change nothing, and the matrix
-    checks at the end that they did not); a write gets a fresh one, so a route that changes
-    or deletes what it names cannot affect the routes after it."""
+async def _own_for(w: World, method: str, route: Route) -> dict[str, Any]:
+    """The intruder's own agent and things for a request with ``method`` on ``route``. A read
+    gets the world's one shared agent with a thing of every kind (made on first use; reads
+    change nothing, and the matrix checks at the end that they did not); a write gets a
+    fresh agent with just the things the route names, so a route that changes or deletes
+    what it names cannot affect the routes after it."""
     if method not in READS:
-        return await _own_agent(w)
+        return await _own_agent(w, _named(route))
     if w.reader is None:
         w.reader = await _own_agent(w)
     return w.reader
@@ -449,7 +462,7 @@ async def _own_thing(w: World, kind: str) -> str:
     if kind == "block":
         return await _new_block(w.http, w.intruder)
     if kind in ("identity", "message") or kind in KINDS:
-        return str((await _own_agent(w))[kind])
+        return str((await _own_agent(w, {kind}))[kind])
     return await _own_tool(w)
 
 
@@ -521,7 +534,7 @@ async def test_no_route_reaches_another_users_agent(tmp_path: Path, intruder: st
     async with world(tmp_path, intruder) as w:
         a = w.alice
         before = await _snapshot(w.service, a.agent_id, w)
-        reader_before = await _own_state(w, await _own_for(w, "GET"))
+        reader_before = await _own_state(w, await _own_for(w, "GET", w.routes[0]))
         alice_ids = a.ids()
         exercised: set[tuple[str, str]] = set()
         problems: list[str] = []
@@ -534,7 +547,7 @@ async def test_no_route_reaches_another_users_agent(tmp_path: Path, intruder: st
                 query = _query(route)
                 # the same request on the intruder's own agent works: the body is valid, the
                 # route is live, so a 404 below is the tenancy check and nothing else
-                mine = await _own_for(w, method)
+                mine = await _own_for(w, method, route)
                 r = await _call(w, method, _fill(route, mine), _body(route, method, mine["agent"]), query)
                 if not r.is_success and r.status_code != OWN_AGENT_STATUS.get((method, route.path)):
                     problems.append(f"{where} on the intruder's own agent: {r.status_code} {r.text}")
@@ -587,9 +600,9 @@ async def test_no_route_reaches_another_users_agent(tmp_path: Path, intruder: st
                 for method in route.methods:
                     where, query = f"{method} {route.path}", _query(route)
                     if method in READS:
-                        own = await _own_for(w, method)  # holds one thing of every kind
+                        own = await _own_for(w, method, route)  # holds one thing of every kind
                     else:
-                        own = await _own_agent(w) if kind in KINDS else {kind: await _own_thing(w, kind)}
+                        own = await _own_agent(w, _named(route)) if kind in KINDS else {kind: await _own_thing(w, kind)}
                     r = await _call(w, method, _fill(route, own), _body(route, method, own.get("agent", "")), query)
                     if not r.is_success and r.status_code != OWN_AGENT_STATUS.get((method, route.path)):
                         problems.append(f"{where} on the intruder's own {kind}: {r.status_code} {r.text[:200]}")
