@@ -46,7 +46,7 @@ async def _failing_search(
     return reports
 
 
-@pytest.mark.parametrize("method", ["unembedded_of", "lexical_windows", "nearest_placed"])
+@pytest.mark.parametrize("method", ["unembedded_of", "lexical_windows", "nearest"])
 async def test_a_failure_fails_the_search_once(service: AgentService, monkeypatch: pytest.MonkeyPatch, method: str) -> None:
     """The catch-up check, the words chain or the meaning chain failing: the search raises
     that error, and nothing is left for the loop to report as never retrieved."""

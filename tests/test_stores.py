@@ -257,7 +257,7 @@ async def test_recall_date_filters_are_half_open(backend: Backend) -> None:
 
     async def found(start: datetime | None, end: datetime | None) -> list[set[str]]:
         words = await recall.lexical(agent.id, "diary note", start=start, end=end, limit=10)
-        meaning = await recall.nearest(agent.id, "emb", vectors[0], 10, start=start, end=end)
+        meaning = (await recall.nearest(agent.id, "emb", vectors[0], 10, start=start, end=end))[0]
         listing = await recall.by_date(agent.id, start=start, end=end, limit=10, offset=0)
         assert listing.total == len(listing.items)
         return [
@@ -283,16 +283,16 @@ async def test_recall_embeddings_pending_nearest_and_forget(backend: Backend) ->
     vectors = unit(rng, 4)
     await recall.set_embeddings(agent.id, "emb", [m.id for m in first], vectors)
     assert await recall.unembedded(agent.id, 10) == []
-    hits = await recall.nearest(agent.id, "emb", vectors[2], 2)
+    hits = (await recall.nearest(agent.id, "emb", vectors[2], 2))[0]
     assert hits[0][0] == first[2].id and hits[0][1] == pytest.approx(1.0, abs=1e-5)
     later = await recall.append(agent.id, [Message.user("later")])
     more = unit(rng, 1)
     await recall.set_embeddings(agent.id, "emb", [later[0].id], more)
-    assert (await recall.nearest(agent.id, "emb", more[0], 1))[0][0] == later[0].id
-    assert await recall.nearest(agent.id, "other", more[0], 1) == []
+    assert ((await recall.nearest(agent.id, "emb", more[0], 1))[0])[0][0] == later[0].id
+    assert (await recall.nearest(agent.id, "other", more[0], 1))[0] == []
     assert await recall.forget_embeddings(agent.id, keep_model="other") == 5
     assert [i for i, _ in await recall.unembedded(agent.id, 10)] == [m.id for m in first + later]
-    assert await recall.nearest(agent.id, "emb", more[0], 1) == []
+    assert (await recall.nearest(agent.id, "emb", more[0], 1))[0] == []
 
 
 async def test_recall_embeddings_of_several_agents_at_once(backend: Backend) -> None:
@@ -312,9 +312,9 @@ async def test_recall_embeddings_of_several_agents_at_once(backend: Backend) -> 
                                            (a.id, of_a[2].id)], vectors)
     assert [i for i, _ in await recall.unembedded(a.id, 10)] == [of_a[1].id]  # named with b: skipped
     assert [i for i, _ in await recall.unembedded(b.id, 10)] == [of_b[0].id]
-    assert (await recall.nearest(b.id, "emb", vectors[1], 1))[0][0] == of_b[1].id
-    assert (await recall.nearest(a.id, "emb", vectors[3], 1))[0][0] == of_a[2].id
-    assert of_a[1].id not in {i for i, _ in await recall.nearest(b.id, "emb", vectors[2], 5)}
+    assert ((await recall.nearest(b.id, "emb", vectors[1], 1))[0])[0][0] == of_b[1].id
+    assert ((await recall.nearest(a.id, "emb", vectors[3], 1))[0])[0][0] == of_a[2].id
+    assert of_a[1].id not in {i for i, _ in (await recall.nearest(b.id, "emb", vectors[2], 5))[0]}
 
 
 # --- archival --------------------------------------------------------------------------------

@@ -123,7 +123,7 @@ async def candidates(
     async def by_meaning() -> tuple[list[tuple[str, float]], Placed]:
         vector = (await embedding)[0]
         await caught_up
-        return await store.nearest_placed(
+        return await store.nearest(
             agent_id, embedder.name, vector, hybrid.VECTOR_CANDIDATES, start=start, end=end)
 
     chains = asyncio.ensure_future(by_words()), asyncio.ensure_future(by_meaning())

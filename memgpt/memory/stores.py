@@ -114,19 +114,9 @@ class RecallStore(Protocol):
         *,
         start: datetime | None = None,
         end: datetime | None = None,
-    ) -> list[tuple[str, float]]:
-        """Up to k (message id, cosine) of the messages embedded with model most like vector."""
-    async def nearest_placed(
-        self,
-        agent_id: str,
-        model: str,
-        vector: Vectors,
-        k: int,
-        *,
-        start: datetime | None = None,
-        end: datetime | None = None,
     ) -> tuple[list[tuple[str, float]], dict[str, tuple[int, datetime]]]:
-        """`nearest`, and the (seq, created_at) of its hits, read with them."""
+        """Up to k (message id, cosine) of the messages embedded with model most like vector,
+        and their (seq, created_at), read with them."""
     async def get_many(self, agent_id: str, ids: list[str]) -> list[Message]:
         """The agent's messages by id, in the order given."""
     async def positions(self, agent_id: str, ids: list[str]) -> dict[str, tuple[int, datetime]]:

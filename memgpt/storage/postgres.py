@@ -66,7 +66,7 @@ class PgRecallStore(SqlRecallStore):
         tiebreak="m.seq DESC",
     )
 
-    async def nearest_placed(
+    async def nearest(
         self,
         agent_id: str,
         model: str,

@@ -286,21 +286,9 @@ class SqlRecallStore:
         *,
         start: datetime | None = None,
         end: datetime | None = None,
-    ) -> list[tuple[str, float]]:
-        """Up to k (id, cosine) of the embedded messages most similar to vector."""
-        return (await self.nearest_placed(agent_id, model, vector, k, start=start, end=end))[0]
-
-    async def nearest_placed(
-        self,
-        agent_id: str,
-        model: str,
-        vector: Vectors,
-        k: int,
-        *,
-        start: datetime | None = None,
-        end: datetime | None = None,
     ) -> tuple[list[tuple[str, float]], dict[str, tuple[int, datetime]]]:
-        """`nearest`, and each hit's (seq, created_at) from the same read.
+        """Up to k (id, cosine) of the embedded messages most similar to vector, and each hit's
+        (seq, created_at) from the same read.
 
         Without dates through the agent's vector index; with dates by an exact scan of the
         messages in range (a date range holds few enough for that).
