@@ -249,6 +249,8 @@ async def search_baseline(service: AgentService, store: str, agent_id: str, quer
     condition = "m.agent_id = :agent" if store == "recall" else "p.agent_id = :agent"
     words_found = await every_word.ranked(chosen.reader, query, [condition], {"agent": agent_id}, 200)
     dense = await chosen.nearest(agent_id, emb.name, vector, 50)
+    if store == "recall":  # recall's nearest also returns its hits' positions
+        dense = dense[0]
     return hybrid.fuse(words_found, dense, hybrid.lexical_weight(emb))[:k]
 
 

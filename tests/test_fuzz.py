@@ -28,7 +28,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -210,8 +210,10 @@ def _headers(served: Served, auth: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {served.key}"} if auth == "bearer" else {}
 
 
-def _target_agent(served: Served, auth: str) -> dict[str, str]:
-    """A fresh agent of the caller with a passage and a message: real values by parameter name."""
+def _target_agent(served: Served, auth: str, names: Collection[str] | None = None) -> dict[str, str]:
+    """A fresh agent of the caller's and real things inside or beside it: values by path
+    parameter name. With ``names``, only the things those parameters name (a write operation
+    needs nothing else); without, one of everything (the agent shared by reads)."""
     headers = _headers(served, auth)
 
     def call(method: str, path: str, **kwargs: Any) -> Any:
@@ -219,57 +221,72 @@ def _target_agent(served: Served, auth: str) -> dict[str, str]:
         assert r.status_code < 300, f"setting up the target agent: {method} {path}: {r.status_code} {r.text}"
         return r.json()
 
+    def want(*params: str) -> bool:
+        return names is None or any(p in names for p in params)
+
     agent = call("POST", "/memgpt/v1/agents", json={"name": f"target-{uuid.uuid4().hex[:12]}",
                                                       "model": "scripted"})
-    [passage] = call("POST", f"/memgpt/v1/agents/{agent['id']}/passages", json={"text": "the mirror is 150 mm"})
-    call("POST", f"/memgpt/v1/agents/{agent['id']}/messages", json={"text": "hello there"})
-    message = call("GET", f"/memgpt/v1/agents/{agent['id']}/messages")[-1]
-    tool = call("POST", "/memgpt/v1/tools", json={"source_code": TOOL_SOURCE.format(name=f"t_{uuid.uuid4().hex[:12]}")})
-    call("PUT", f"/memgpt/v1/agents/{agent['id']}/tools/{tool['id']}")
-    block = call("POST", "/memgpt/v1/blocks", json={"label": f"notes_{uuid.uuid4().hex[:8]}", "value": "shared"})
-    call("PUT", f"/memgpt/v1/agents/{agent['id']}/blocks/{block['id']}")
-    identity = call("POST", "/memgpt/v1/identities",
-                    json={"identifier_key": f"user-{uuid.uuid4().hex[:12]}", "name": "Ada"})
-    schedule = call("POST", f"/memgpt/v1/agents/{agent['id']}/schedules",
-                    json={"cron": "0 0 1 1 *", "messages": [{"text": "happy new year"}]})
-    folder = call("POST", "/memgpt/v1/folders", json={"name": f"docs-{uuid.uuid4().hex[:12]}"})
-    file = call("POST", f"/memgpt/v1/folders/{folder['id']}/files", params={"wait": True},
-                files={"file": ("notes.txt", b"The mirror is 150 mm.\nThe tube is 1 m.")})
-    call("PUT", f"/memgpt/v1/agents/{agent['id']}/folders/{folder['id']}")
-    archive = call("POST", "/memgpt/v1/archives", json={"name": f"shelf-{uuid.uuid4().hex[:12]}"})
-    [kept] = call("POST", f"/memgpt/v1/archives/{archive['id']}/passages", json={"items": [{"text": "the tube is 1 m"}]})
-    call("PUT", f"/memgpt/v1/agents/{agent['id']}/archives/{archive['id']}")
-    mcp = call("POST", "/memgpt/v1/mcp-servers", json={
-        "name": f"mcp-{uuid.uuid4().hex[:12]}", "kind": "streamable_http", "server_url": shared_http_url()})
-    mcp_tool = next(t for t in call("GET", f"/memgpt/v1/mcp-servers/{mcp['id']}/tools") if t["name"] == "add")
-    conversation = call("POST", "/memgpt/v1/conversations", json={"agent_id": agent["id"]})
-    call("POST", f"/memgpt/v1/conversations/{conversation['id']}/messages", json={"text": "hello there"})
-    run = call("GET", "/memgpt/v1/runs", params={"agent": agent["id"], "limit": 1})[0]
-    step = call("GET", "/memgpt/v1/steps", params={"run_id": run["id"], "limit": 1})[0]
-    return {
-        "run_id": run["id"], "step_id": step["id"],
-        "conversation_id": conversation["id"], "conversation": conversation["id"],
-        "mcp_server_id": mcp["id"], "mcp_server": mcp["id"], "mcp_tool_id": mcp_tool["id"], "mcp_tool": mcp_tool["id"],
-        "folder_id": folder["id"], "file_id": file["id"],
-        "agent_id": agent["id"], "agent": agent["id"], "block_label": "human", "label": "human",
-        "memory_id": passage["id"], "passage_id": passage["id"], "message_id": message["id"],
-        "tool_id": tool["id"], "tool": tool["id"], "block_id": block["id"], "identity_id": identity["id"],
-        "tool_name": tool["name"],
-        "scheduled_message_id": schedule["id"], "schedule_id": schedule["id"],
-        "archive_id": archive["id"], "archive_passage_id": kept["id"],
-    }
+    a = agent["id"]
+    out = {"agent_id": a, "agent": a, "block_label": "human", "label": "human"}
+    if want("memory_id", "passage_id"):
+        [passage] = call("POST", f"/memgpt/v1/agents/{a}/passages", json={"text": "the mirror is 150 mm"})
+        out |= {"memory_id": passage["id"], "passage_id": passage["id"]}
+    if want("message_id", "run_id", "step_id"):
+        call("POST", f"/memgpt/v1/agents/{a}/messages", json={"text": "hello there"})
+        out["message_id"] = call("GET", f"/memgpt/v1/agents/{a}/messages")[-1]["id"]
+        run = call("GET", "/memgpt/v1/runs", params={"agent": a, "limit": 1})[0]
+        step = call("GET", "/memgpt/v1/steps", params={"run_id": run["id"], "limit": 1})[0]
+        out |= {"run_id": run["id"], "step_id": step["id"]}
+    if want("tool_id", "tool", "tool_name"):
+        tool = call("POST", "/memgpt/v1/tools", json={"source_code": TOOL_SOURCE.format(name=f"t_{uuid.uuid4().hex[:12]}")})
+        call("PUT", f"/memgpt/v1/agents/{a}/tools/{tool['id']}")
+        out |= {"tool_id": tool["id"], "tool": tool["id"], "tool_name": tool["name"]}
+    if want("block_id"):
+        block = call("POST", "/memgpt/v1/blocks", json={"label": f"notes_{uuid.uuid4().hex[:8]}", "value": "shared"})
+        call("PUT", f"/memgpt/v1/agents/{a}/blocks/{block['id']}")
+        out["block_id"] = block["id"]
+    if want("identity_id"):
+        out["identity_id"] = call("POST", "/memgpt/v1/identities",
+                                  json={"identifier_key": f"user-{uuid.uuid4().hex[:12]}", "name": "Ada"})["id"]
+    if want("scheduled_message_id", "schedule_id"):
+        schedule = call("POST", f"/memgpt/v1/agents/{a}/schedules",
+                        json={"cron": "0 0 1 1 *", "messages": [{"text": "happy new year"}]})
+        out |= {"scheduled_message_id": schedule["id"], "schedule_id": schedule["id"]}
+    if want("folder_id", "file_id"):
+        folder = call("POST", "/memgpt/v1/folders", json={"name": f"docs-{uuid.uuid4().hex[:12]}"})
+        file = call("POST", f"/memgpt/v1/folders/{folder['id']}/files", params={"wait": True},
+                    files={"file": ("notes.txt", b"The mirror is 150 mm.\nThe tube is 1 m.")})
+        call("PUT", f"/memgpt/v1/agents/{a}/folders/{folder['id']}")
+        out |= {"folder_id": folder["id"], "file_id": file["id"]}
+    if want("archive_id", "archive_passage_id"):
+        archive = call("POST", "/memgpt/v1/archives", json={"name": f"shelf-{uuid.uuid4().hex[:12]}"})
+        [kept] = call("POST", f"/memgpt/v1/archives/{archive['id']}/passages",
+                      json={"items": [{"text": "the tube is 1 m"}]})
+        call("PUT", f"/memgpt/v1/agents/{a}/archives/{archive['id']}")
+        out |= {"archive_id": archive["id"], "archive_passage_id": kept["id"]}
+    if want("mcp_server_id", "mcp_server", "mcp_tool_id", "mcp_tool"):
+        mcp = call("POST", "/memgpt/v1/mcp-servers", json={
+            "name": f"mcp-{uuid.uuid4().hex[:12]}", "kind": "streamable_http", "server_url": shared_http_url()})
+        mcp_tool = next(t for t in call("GET", f"/memgpt/v1/mcp-servers/{mcp['id']}/tools") if t["name"] == "add")
+        out |= {"mcp_server_id": mcp["id"], "mcp_server": mcp["id"], "mcp_tool_id": mcp_tool["id"],
+                "mcp_tool": mcp_tool["id"]}
+    if want("conversation_id", "conversation"):
+        conversation = call("POST", "/memgpt/v1/conversations", json={"agent_id": a})
+        call("POST", f"/memgpt/v1/conversations/{conversation['id']}/messages", json={"text": "hello there"})
+        out |= {"conversation_id": conversation["id"], "conversation": conversation["id"]}
+    return out
 
 
 def _real_path_parameters(served: Served, auth: str, operation: Any) -> dict[str, str]:
-    """Real values for the operation's path parameters: a fresh agent of the caller's for an
-    operation that may change or delete it, a shared one for reads."""
+    """Real values for the operation's path parameters: a fresh agent of the caller's with just
+    what they name for an operation that may change or delete it, a shared one for reads."""
     names = [p.name for p in operation.path_parameters]
     if not names:
         return {}
     if operation.method.upper() == "GET":
         values = served.targets.get(auth) or served.targets.setdefault(auth, _target_agent(served, auth))
     else:
-        values = _target_agent(served, auth)
+        values = _target_agent(served, auth, names)
     unknown = [n for n in names if n not in values]
     assert not unknown, (
         f"{operation.label}: no real value for path parameters {unknown}: add them to "
