@@ -26,9 +26,8 @@ from memgpt.storage.fts import tsquery_any, tsquery_phrase
 from memgpt.memory.stores import Scope
 from memgpt.storage.sql_archival import SqlArchivalStore, scope_sql
 from memgpt.memory.lexical import content_query
-from memgpt.storage.sql_common import PkVector, WordMatch, naive_utc
+from memgpt.storage.sql_common import PkVector, WordMatch, naive_utc, stored_utc
 from memgpt.storage.sql_recall import SqlRecallStore
-from memgpt.storage.tables import UTCDateTime
 
 MAX_EF_SEARCH = 1000
 
@@ -89,9 +88,9 @@ class PgRecallStore(SqlRecallStore):
         sql = text(
             f"SELECT m.id, 1 - ({distance}), m.seq, m.created_at FROM messages m"
             f" WHERE {' AND '.join(where)} ORDER BY {distance} LIMIT :k"
-        ).columns(created_at=UTCDateTime)
+        )
         rows = await self.reader.read(lambda s: list(s.execute(sql, params)))
-        return [(r[0], float(r[1])) for r in rows], {r[0]: (int(r[2]), r[3]) for r in rows}
+        return [(r[0], float(r[1])) for r in rows], {r[0]: (int(r[2]), stored_utc(r[3])) for r in rows}
 
     def _write_embeddings(self, s: Session, model: str, rows: list[PkVector]) -> None:
         write_vectors(s, "messages", model, rows)
