@@ -107,17 +107,27 @@ async def candidates(
 
     The query is embedded in a thread while up to ``catch_up`` pending messages are embedded
     (and, with them, their windows indexed for full text). Two chains run side by side, each
-    waiting for the database in its own connection: the words (after the catch-up: full text
-    with its matches' positions) and the meaning (the query's vector, then, once caught up,
-    the vector search with its matches' positions). Both see every pending message, and the
-    catch-up check costs the meaning chain nothing: a query takes longer to embed. A search
-    takes about the longer chain, not their sum.
+    waiting for the database in its own connection: the words (full text with its matches'
+    positions, read at once and read again only if the catch-up embedded anything) and the
+    meaning (the query's vector, then, once caught up, the vector search with its matches'
+    positions). Both see every pending message, and the catch-up check costs neither chain
+    anything when nothing is pending: the full text does not wait for it, and a query takes
+    longer to embed. A search takes about the longer chain, not their sum.
     """
     embedding = asyncio.ensure_future(asyncio.to_thread(embed_query, embedder, [query]))
     caught_up = asyncio.ensure_future(embed_pending(store, embedder, agent_id, catch_up))  # (0: no-op)
 
     async def by_words() -> tuple[list[tuple[str, float, bool]], dict[str, float] | None, Placed]:
-        await caught_up
+        first = asyncio.ensure_future(_words(store, agent_id, query, start, end, limit))
+        first.add_done_callback(lambda task: task.cancelled() or task.exception())  # heard here
+        try:
+            embedded = await caught_up
+        except BaseException:
+            first.cancel()
+            raise
+        if not embedded:
+            return await first
+        first.cancel()  # read before the caught-up messages' windows were indexed: read again
         return await _words(store, agent_id, query, start, end, limit)
 
     async def by_meaning() -> tuple[list[tuple[str, float]], Placed]:
