@@ -126,3 +126,34 @@ def test_the_tokenizer_splits_like_sentencepiece(graph: QueryGraph) -> None:
     assert tokenizer.normalised("a  b") == "▁a▁b" and tokenizer.normalised(" a") == "▁a"
     assert [tokenizer.piece(i) for i in tokenizer.ids("Hello world")] == ["▁Hello", "▁world"]
     assert [tokenizer.piece(i) for i in tokenizer.ids("hello")] == ["▁hell", "o"]  # XLM-R has no ▁hello
+
+
+async def test_the_server_warms_the_query_path_at_start(service: Any) -> None:
+    """Serving starts loading what a first search needs (the embedder's ``warm``) in a thread,
+    and shutting down waits for it; a failing warm-up does not stop the server."""
+    import threading
+
+    from memgpt.server import create_app
+
+    calls: list[str] = []
+
+    class Warmed:
+        def __init__(self, inner: Any, fail: bool) -> None:
+            self.inner, self.fail = inner, fail
+            self.name, self.dim, self.semantic = inner.name, inner.dim, inner.semantic
+
+        def embed(self, texts: list[str]) -> Any:
+            return self.inner.embed(texts)
+
+        def warm(self) -> None:
+            calls.append(threading.current_thread().name)
+            if self.fail:
+                raise RuntimeError("no graph today")
+
+    inner = service.embedder
+    for fail in (False, True):
+        service.kernel.embedder = Warmed(inner, fail)
+        app = create_app(service)
+        async with app.router.lifespan_context(app):
+            pass
+    assert len(calls) == 2 and threading.main_thread().name not in calls

@@ -36,3 +36,11 @@ def embed_query(embedder: Embedder, texts: list[str]) -> Vectors:
     method = getattr(embedder, "embed_query", None)
     vectors: Vectors = method(texts) if callable(method) else embedder.embed(texts)
     return vectors
+
+
+def warm(embedder: Embedder) -> None:
+    """Load now what the embedder's first search would load (e5: its query graph), if it has
+    a ``warm`` method; an embedder that only calls a service (OpenAI, Ollama) has none."""
+    method = getattr(embedder, "warm", None)
+    if callable(method):
+        method()

@@ -205,6 +205,10 @@ class E5Embedder:
                 out[i] = self._short_query(text)
         return out
 
+    def warm(self) -> None:
+        """Load the engine and build the query graph (what the first search would wait for)."""
+        _query_graph()
+
     def _short_query(self, text: str) -> Vectors:
         with self._queries_lock:
             known = self._queries.get(text)

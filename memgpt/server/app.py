@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from memgpt.core.version import VERSION as __version__
+from memgpt.embeddings.base import warm
 from memgpt.server import errors
 from memgpt.server.deps import get_service
 from memgpt.server.errors import error_response
@@ -105,10 +107,13 @@ def create_app(
         await service.recover_runs()  # runs a dead process left: failed, or queued ones resumed
         scheduler = Scheduler(service)  # schedules and timed heartbeats fire while serving
         await scheduler.start()
+        # what the first search would load (e5's query graph: ~0.6 s), loaded while idle
+        warming = asyncio.create_task(asyncio.to_thread(warm, service.embedder))
         try:
             yield
         finally:
             await scheduler.stop()
+            await asyncio.gather(warming, return_exceptions=True)
             if own_service:
                 await service.close()
 
