@@ -14,6 +14,7 @@ from memgpt.core import urls
 from memgpt.core.errors import InvalidRequestError
 from memgpt.llm.scripted import reply
 from memgpt.memory.runs import Run
+from memgpt.tools.mcp import McpUnavailableError
 from serve import recording_hook, serving_app, until
 
 
@@ -84,3 +85,29 @@ async def test_callback_goes_to_the_checked_address(
         await until(sent, "callback sent")
         assert (await service.get_run(run.id)).callback_status_code == 200
     assert got == [(f"hook.invalid:{port}", got[0][1])] and got[0][1]["id"] == run.id
+
+
+@pytest.mark.parametrize("sse", [False, True])
+async def test_mcp_sessions_go_to_the_checked_address(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch, sse: bool) -> None:
+    """An MCP server named by a host real DNS does not know, resolved (by the policy's own
+    lookup) to loopback: its tools list and run, so every connection went to that address,
+    and with the name as its Host (the server's own rebinding guard accepts only that name)."""
+    from fakes.mcp_server import serving_http
+
+    playing_dns(monkeypatch, {"mcp.invalid": [["127.0.0.1"]]})
+    allowed = settings.model_copy(update={"mcp_private_urls": True, "mcp_timeout": 20.0})
+    async with AgentService(allowed) as service:
+        with serving_http(sse=sse, host="mcp.invalid") as url:
+            named = url.replace("127.0.0.1", "mcp.invalid")
+            web = await service.create_mcp_server("web", "sse" if sse else "streamable_http", server_url=named)
+            assert "add" in [t.name for t in await service.list_mcp_tools(web.id)]
+            assert (await service.run_mcp_tool(web.id, "add", {"a": 2, "b": 5})).content == "sum=7"
+
+
+async def test_mcp_rebinding_is_refused_at_use(public_only: AgentService, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Public when stored, loopback when used: the session is not opened, the call says why."""
+    playing_dns(monkeypatch, {"mcp.example": [["93.184.216.34"], ["127.0.0.1"]]})
+    web = await public_only.create_mcp_server("web", "streamable_http", server_url="http://mcp.example/mcp")
+    with pytest.raises(McpUnavailableError, match=r"non-public address \(127.0.0.1\)"):
+        await public_only.list_mcp_tools(web.id)

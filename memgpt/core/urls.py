@@ -8,9 +8,10 @@ addresses, unless the operator allows private ones (``MEMGPT_MCP_PRIVATE_URLS``;
 allowed exactly where custom tools are, i.e. refused on a server with API keys).
 
 The check runs when the URL is stored (a clear 400) and again when it is used. A callback
-POST connects to the very address that was checked (``post_json`` pins it, keeping the
-name for the Host header and TLS), so a DNS answer that changes in between (rebinding)
-cannot redirect it; redirects are not followed.
+POST and an MCP session connect to the very address that was checked (``post_json`` and
+``memgpt.tools.mcp`` pin it, keeping the name for the Host header and TLS), so a DNS answer
+that changes in between (rebinding) cannot redirect them; redirects are not followed (MCP's
+SDK follows them only within the same origin, which stays pinned).
 """
 
 from __future__ import annotations
@@ -71,6 +72,11 @@ async def check_url_host(url: str, *, private: bool, what: str = "URL") -> list[
                     f"{what} {url!r} points at a non-public address ({address}); this server allows "
                     f"only public URLs ({PRIVATE_SETTING}=true allows others)")
     return addresses
+
+
+def host_of(url: str) -> str:
+    """The host name of ``url`` as it is matched and sent (lower case, no brackets)."""
+    return urlsplit(url).hostname or ""
 
 
 async def post_json(url: str, body: Any, *, private: bool, timeout: float, what: str = "callback_url") -> httpx.Response:

@@ -60,10 +60,11 @@ def check_config(server: McpServer) -> None:
     urls.check_url_syntax(server.server_url, "server_url")
 
 
-async def check_url_host(url: str, *, private: bool) -> None:
-    """InvalidRequestError if the MCP server URL may not be contacted here (the shared policy
-    for user-supplied URLs, ``memgpt.core.urls``: no private addresses unless allowed)."""
-    await urls.check_url_host(url, private=private, what="MCP server URL")
+async def check_url_host(url: str, *, private: bool) -> list[urls.Address]:
+    """The addresses of the MCP server URL's host; InvalidRequestError if it may not be
+    contacted here (the shared policy for user-supplied URLs, ``memgpt.core.urls``: no
+    private addresses unless allowed)."""
+    return await urls.check_url_host(url, private=private, what="MCP server URL")
 
 
 class SecretBox:
@@ -173,8 +174,8 @@ async def _session(server: McpServer, limits: McpLimits, errlog: Any, watch: _Wa
 
             streams = await stack.enter_async_context(stdio_client(_stdio_params(server, limits), errlog=errlog))
         else:
-            await check_url_host(server.server_url or "", private=limits.private_urls)
-            streams = await stack.enter_async_context(_http_streams(server, limits))
+            addresses = await check_url_host(server.server_url or "", private=limits.private_urls)
+            streams = await stack.enter_async_context(_http_streams(server, limits, addresses[0]))
         session = await stack.enter_async_context(
             ClientSession(streams[0], streams[1], message_handler=watch))
         await session.initialize()
@@ -182,20 +183,24 @@ async def _session(server: McpServer, limits: McpLimits, errlog: Any, watch: _Wa
 
 
 @contextlib.asynccontextmanager
-async def _http_streams(server: McpServer, limits: McpLimits) -> AsyncIterator[Any]:
+async def _http_streams(server: McpServer, limits: McpLimits, address: urls.Address) -> AsyncIterator[Any]:
+    """The session's streams over SSE or streamable HTTP, every connection made to `address`
+    (the one the URL check approved), never to a second DNS answer."""
     import httpx2
     from mcp.client.sse import sse_client
     from mcp.client.streamable_http import streamable_http_client
-    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    from memgpt.tools.mcp_http import pinned_client_factory
 
     url, headers = server.server_url or "", _headers(server)
+    client = pinned_client_factory(url, address)
     if server.kind == "sse":
-        async with sse_client(url, headers=headers, timeout=limits.timeout,
-                              sse_read_timeout=limits.timeout) as streams:
+        async with sse_client(url, headers=headers, timeout=limits.timeout, sse_read_timeout=limits.timeout,
+                              httpx_client_factory=client) as streams:
             yield streams
         return
-    async with create_mcp_http_client(headers=headers, timeout=httpx2.Timeout(limits.timeout)) as client:
-        async with streamable_http_client(url, http_client=client) as streams:
+    async with client(headers=headers, timeout=httpx2.Timeout(limits.timeout)) as http:
+        async with streamable_http_client(url, http_client=http) as streams:
             yield streams
 
 

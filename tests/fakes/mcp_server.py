@@ -54,20 +54,24 @@ def crash() -> str:
     os._exit(3)
 
 
-def app() -> Any:
+def app(security: Any = None) -> Any:
     """The streamable-HTTP ASGI app (path /mcp), stateless, JSON responses."""
-    return server.streamable_http_app(json_response=True, stateless_http=True)
+    return server.streamable_http_app(json_response=True, stateless_http=True, transport_security=security)
 
 
 @contextlib.contextmanager
-def serving_http(*, sse: bool = False) -> Iterator[str]:
+def serving_http(*, sse: bool = False, host: str | None = None) -> Iterator[str]:
     """Serve ``app()`` (or with ``sse`` the SSE app) on a random loopback port in a thread;
-    yields the MCP endpoint URL."""
+    yields the MCP endpoint URL. The SDK's DNS-rebinding guard accepts only loopback names in
+    the Host header, or ``host`` (with any port) if given."""
     import uvicorn
+    from mcp.server.transport_security import TransportSecuritySettings
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
-    served = server.sse_app() if sse else app()
+    security = None if host is None else TransportSecuritySettings(
+        enable_dns_rebinding_protection=True, allowed_hosts=[f"{host}:*"])
+    served = server.sse_app(transport_security=security) if sse else app(security)
     httpd = uvicorn.Server(uvicorn.Config(served, log_level="warning", timeout_graceful_shutdown=1))
     thread = threading.Thread(target=lambda: asyncio.run(httpd.serve(sockets=[sock])), daemon=True)
     thread.start()
