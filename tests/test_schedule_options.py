@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -54,6 +55,34 @@ async def test_callback_gets_the_delivered_run(settings: Settings) -> None:
             await asyncio.sleep(0.01)
     assert run.callback_status_code == 200 and run.callback_error is None
     assert len(got) == 1 and got[0]["id"] == run.id and got[0]["status"] == "completed"
+
+
+async def test_callback_finds_its_run_behind_newer_ones(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The delivered message's run is found by its input, however many runs the agent made
+    since (here 21, made between the delivery and the callback)."""
+    hook, got = recording_hook()
+    model = ScriptedModel(policy=lambda request: reply("ok"))
+    callback = Scheduler._callback
+
+    async def after_others(scheduler: Scheduler, schedule: Any, result: Any) -> None:
+        for i in range(21):
+            await scheduler.service.send_message(schedule.agent_id, f"other {i}")
+        await callback(scheduler, schedule, result)
+
+    monkeypatch.setattr(Scheduler, "_callback", after_others)
+    async with AgentService(settings, models={"scripted": model}) as service, serving_app(hook) as hook_url:
+        agent = await service.create_agent("busy caller", model="scripted")
+        await service.create_schedule(agent.id, [ScheduledInput(text="ping")], at=utcnow() + timedelta(minutes=1),
+                                      callback_url=f"{hook_url}/hook")
+        [firing] = await Scheduler(service).run_due(utcnow() + timedelta(minutes=2))
+        [result] = firing.results
+        for _ in range(2000):
+            if got:
+                break
+            await asyncio.sleep(0.01)
+        runs = await service.list_runs(agent.id, limit=50)
+    [delivered] = [r for r in runs if r.input_id == result.input.id]
+    assert len(runs) == 22 and [g["id"] for g in got] == [delivered.id]
 
 
 async def test_private_callback_refused_at_create(settings: Settings) -> None:

@@ -120,6 +120,8 @@ class RunQuery(BaseModel):
     statuses: list[str] | None = None
     background: bool | None = None
     stop_reason: str | None = None
+    input_id: str | None = None
+    """The run of one input (a message id)."""
     before: str | None = None
     after: str | None = None
     limit: int = 50

@@ -277,12 +277,11 @@ class Scheduler:
         if not schedule.callback_url:
             return
         kernel = self.service.kernel
-        query = RunQuery(agent_ids=[schedule.agent_id], limit=20)
+        query = RunQuery(agent_ids=[schedule.agent_id], input_id=result.input.id, limit=1)
         for run in await kernel.storage.runs.find(schedule.owner, query):
-            if run.input_id == result.input.id:
-                tracking.live(kernel).spawn(tracking.post_callback(
-                    kernel, run.model_copy(update={"callback_url": schedule.callback_url})))
-                return
+            tracking.live(kernel).spawn(tracking.post_callback(
+                kernel, run.model_copy(update={"callback_url": schedule.callback_url})))
+            return
         log.warning("schedule %s: no run found for its input %s; no callback", schedule.id, result.input.id)
 
 

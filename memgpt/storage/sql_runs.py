@@ -150,6 +150,8 @@ class SqlRunStore:
             q = q.where(RunRow.background.is_(query.background))
         if query.stop_reason:
             q = q.where(RunRow.stop_reason == query.stop_reason)
+        if query.input_id is not None:
+            q = q.where(RunRow.input_id == query.input_id)
         async with self.sessions() as s:
             for cursor, newer in ((query.after, query.ascending), (query.before, not query.ascending)):
                 if cursor is not None:
