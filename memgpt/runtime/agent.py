@@ -66,6 +66,8 @@ class AgentRuntime:
         self.streaming = listener is not None
         """Whether the model's reply is streamed (deltas to the listener): only when a caller
         listens, not for the bookkeeping listeners of runs."""
+        self.max_steps = settings.max_chain_steps
+        """Steps this input may take (a send may ask for fewer, never for more)."""
         self.page_size = settings.page_size
         self.conversation_id = conversation_id
         """The thread this runtime runs in (None: the agent's default one); its messages and

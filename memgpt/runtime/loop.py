@@ -93,13 +93,13 @@ def _stop(
         return StopReason.REPEATED_CALL
     if not done.heartbeat or turn.ends_chain(done):
         nudge = turn.exit_refusal()  # a tool the rules require before the end has not run
-        if nudge is None or index + 1 == agent.settings.max_chain_steps:
+        if nudge is None or index + 1 == agent.max_steps:
             return StopReason.END_TURN
         done.messages += agent.append([Message.event(nudge)])
         return None
     if agent.cancel_requested():  # between steps: this one is kept, no other starts
         return StopReason.CANCELLED
-    if index + 1 == agent.settings.max_chain_steps:
+    if index + 1 == agent.max_steps:
         return StopReason.MAX_STEPS
     failed = any(r.is_error for m in done.messages for r in m.tool_results)
     done.messages += agent.append([Message.event(FAILED_EVENT if failed else HEARTBEAT_EVENT)])
@@ -147,7 +147,7 @@ async def run(agent: AgentRuntime, user_input: Message) -> SendResult:
 async def _chain(agent: AgentRuntime, stored: Message, steps: list[Step], turn: TurnRules) -> None:
     """Step, committing each, until one says stop; finished steps are added to steps."""
     last, repeats = "", 0
-    for index in range(agent.settings.max_chain_steps):
+    for index in range(agent.max_steps):
         done = await step(agent, index, turn)
         signature = _signature(done)
         repeats = repeats + 1 if signature and signature == last else 1

@@ -187,13 +187,14 @@ class Client(ClientArchives, ClientConversations, ClientFolders, ClientSchedules
         return self._get(list[str], "GET", "/models")
 
     # --- messages ----------------------------------------------------------------------------
-    def send_message(self, agent: str, text: str) -> SendResult:
-        """Send a user message; returns every step."""
-        return self._get(SendResult, "POST", f"/agents/{_q(agent)}/messages", json={"text": text})
+    def send_message(self, agent: str, text: str, *, max_steps: int | None = None) -> SendResult:
+        """Send a user message; returns every step (at most ``max_steps`` of them)."""
+        return self._get(SendResult, "POST", f"/agents/{_q(agent)}/messages",
+                         json={"text": text, "max_steps": max_steps})
 
-    def send_event(self, agent: str, text: str) -> SendResult:
+    def send_event(self, agent: str, text: str, *, max_steps: int | None = None) -> SendResult:
         """Wake the agent with a system event (a timer, a webhook, a finished job)."""
-        return self._get(SendResult, "POST", f"/agents/{_q(agent)}/events", json={"text": text})
+        return self._get(SendResult, "POST", f"/agents/{_q(agent)}/events", json={"text": text, "max_steps": max_steps})
 
     def get_message(self, agent: str, message_id: str) -> Message:
         """One message of recall memory by id."""

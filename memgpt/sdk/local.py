@@ -139,13 +139,13 @@ class MemGPT(LocalArchives, LocalConversations, LocalFolders, LocalSchedules, Lo
     # --- messages ----------------------------------------------------------------------------
     # AgentService's send_message/send_event also take ``on_event`` (a streaming callback);
     # a blocking call returns the whole SendResult instead.
-    def send_message(self, agent: str, text: str) -> SendResult:
-        """Send a user message; returns every step."""
-        return self._run(self.service.send_message(agent, text))
+    def send_message(self, agent: str, text: str, *, max_steps: int | None = None) -> SendResult:
+        """Send a user message; returns every step (at most ``max_steps`` of them)."""
+        return self._run(self.service.send_message(agent, text, max_steps=max_steps))
 
-    def send_event(self, agent: str, text: str) -> SendResult:
+    def send_event(self, agent: str, text: str, *, max_steps: int | None = None) -> SendResult:
         """Wake the agent with a system event (a timer, a webhook, a finished job)."""
-        return self._run(self.service.send_event(agent, text))
+        return self._run(self.service.send_event(agent, text, max_steps=max_steps))
 
     def get_message(self, agent: str, message_id: str) -> Message:
         """One message of recall memory by id."""

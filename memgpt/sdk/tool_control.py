@@ -33,10 +33,12 @@ class LocalToolControl:
         """Run one of the agent's tools now, outside a turn (its memory edits are saved)."""
         return self._run(self.service.run_tool(agent, tool_name, args))
 
-    def send_approval(self, agent: str, decisions: list[Decision], *, request_id: str | None = None) -> SendResult:
+    def send_approval(
+        self, agent: str, decisions: list[Decision], *, request_id: str | None = None, max_steps: int | None = None,
+    ) -> SendResult:
         """Approve or deny the agent's held calls (``Decision(approve=True)`` answers all of
         them): approved ones run, denied ones tell the model why, and the turn goes on."""
-        return self._run(self.service.send_approval(agent, decisions, request_id=request_id))
+        return self._run(self.service.send_approval(agent, decisions, request_id=request_id, max_steps=max_steps))
 
     def set_tool_rules(self, agent: str, rules: list[ToolRule]) -> AgentState:
         """Replace the agent's tool rules."""
@@ -63,10 +65,12 @@ class ClientToolControl:
         """Run one of the agent's tools now, outside a turn (its memory edits are saved)."""
         return self._get(ToolRun, "POST", f"/agents/{_q(agent)}/tools/{_q(tool_name)}/run", json={"args": args})
 
-    def send_approval(self, agent: str, decisions: list[Decision], *, request_id: str | None = None) -> SendResult:
+    def send_approval(
+        self, agent: str, decisions: list[Decision], *, request_id: str | None = None, max_steps: int | None = None,
+    ) -> SendResult:
         """Approve or deny the agent's held calls (``Decision(approve=True)`` answers all of
         them): approved ones run, denied ones tell the model why, and the turn goes on."""
-        body = {"decisions": [d.model_dump() for d in decisions], "request_id": request_id}
+        body = {"decisions": [d.model_dump() for d in decisions], "request_id": request_id, "max_steps": max_steps}
         return self._get(SendResult, "POST", f"/agents/{_q(agent)}/approvals", json=body)
 
     def set_tool_rules(self, agent: str, rules: list[ToolRule]) -> AgentState:

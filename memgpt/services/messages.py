@@ -24,43 +24,49 @@ class MessagesApi(ServiceBase):
     """Messages: send input to an agent (one turn at a time) and read its recall memory."""
 
     async def send_message(
-        self, agent: str, text: str, *, on_event: Listener | None = None
+        self, agent: str, text: str, *, on_event: Listener | None = None, max_steps: int | None = None,
     ) -> SendResult:
         """Send the agent a user message; returns every step it took.
 
         ``on_event`` receives the loop's events (memgpt.core.events): streamed deltas, each
         message once committed, memory changes, each finished step and the finished run.
+        ``max_steps`` bounds this turn's steps below the server's ``MEMGPT_MAX_CHAIN_STEPS``.
         """
         if not text.strip():
             raise InvalidRequestError("message text is empty")
-        return await self._send(agent, Message.user(text), on_event)
+        return await self._send(agent, Message.user(text), on_event, max_steps=max_steps)
 
     async def send_event(
-        self, agent: str, text: str, *, on_event: Listener | None = None
+        self, agent: str, text: str, *, on_event: Listener | None = None, max_steps: int | None = None,
     ) -> SendResult:
         """Wake the agent with a system event (a timer, a webhook, a finished job)."""
-        return await self._send(agent, Message.event(text), on_event)
+        return await self._send(agent, Message.event(text), on_event, max_steps=max_steps)
 
     async def send_approval(
         self, agent: str, decisions: list[Decision], *, request_id: str | None = None,
-        on_event: Listener | None = None,
+        on_event: Listener | None = None, max_steps: int | None = None,
     ) -> SendResult:
         """Answer the tool calls waiting for approval (``memgpt.runtime.rules``): approved ones
         run, denied ones tell the model why; the answer is the input of a turn that goes on."""
         async def answer(runtime: AgentRuntime) -> Message:
             return await decide(runtime, decisions, request_id)
 
-        return await self._send(agent, answer, on_event)
+        return await self._send(agent, answer, on_event, max_steps=max_steps)
 
     async def _send(
         self, agent: str, message: Message | Callable[[AgentRuntime], Awaitable[Message]],
         on_event: Listener | None, run: Run | None = None, *, conversation: Conversation | None = None,
+        max_steps: int | None = None,
     ) -> SendResult:
-        """One turn under the agent's lease, recorded as a run (``run``: a queued one)."""
+        """One turn under the agent's lease, recorded as a run (``run``: a queued one), of at
+        most ``max_steps`` steps (never more than the settings allow)."""
+        if max_steps is not None and max_steps < 1:
+            raise InvalidRequestError(f"max_steps must be at least 1 (got {max_steps})")
         kernel = self.kernel
         state = kernel.peek(agent, self.owner) or await self.get_agent(agent)
         async with kernel.lock(state.id) as lease:
             runtime = await self.runtime(lease, conversation)  # None: the default thread
+            runtime.max_steps = min(runtime.max_steps, max_steps or runtime.max_steps)
             try:
                 if not isinstance(message, Message):  # made under the lease: an approval
                     message = await message(runtime)

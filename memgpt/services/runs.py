@@ -41,9 +41,13 @@ class RunsApi(WindowApi):
     ) -> Run:
         """Queue an input for the agent and return its run at once (status ``created``);
         the server runs it in the background after the agent's earlier queued runs.
-        ``callback_url`` (http or https) is POSTed the finished run."""
+        ``callback_url`` (http or https) is POSTed the finished run; ``request_config`` is
+        kept with the run (its ``max_steps``, a positive integer, bounds the turn)."""
         if not text.strip():
             raise InvalidRequestError("message text is empty")
+        steps = (request_config or {}).get("max_steps")
+        if steps is not None and _max_steps(request_config or {}) is None:
+            raise InvalidRequestError(f"request_config.max_steps must be a positive integer (got {steps!r})")
         if callback_url is not None:  # the outbound URL policy (docs/security.md); again at POST
             await urls.check_url_host(callback_url, private=urls.private_urls_allowed(self.settings),
                                       what="callback_url")
@@ -84,7 +88,7 @@ class RunsApi(WindowApi):
         """One queued run as a turn; a busy agent is waited for, however long its turn."""
         while True:
             try:
-                await view._send(run.agent_id, message, None, run)
+                await view._send(run.agent_id, message, None, run, max_steps=_max_steps(run.request_config))
                 return
             except AgentBusyError:
                 await asyncio.sleep(0.05)  # waited busy_wait already; try again at once, politely
@@ -180,3 +184,9 @@ class RunsApi(WindowApi):
     def _unfollow_run(self, run_id: str, queue: asyncio.Queue[tracking.Followed]) -> None:
         """Stop following a run."""
         tracking.live(self.kernel).unfollow(run_id, queue)
+
+
+def _max_steps(request_config: dict[str, Any]) -> int | None:
+    """A run's own step bound (``request_config.max_steps``) if it is a positive integer."""
+    steps = request_config.get("max_steps")
+    return steps if isinstance(steps, int) and not isinstance(steps, bool) and steps >= 1 else None

@@ -227,12 +227,13 @@ class Scheduler:
             inputs.append(("heartbeat", Message.event(heartbeat_text(now))))
         for m in schedule.messages:
             inputs.append((m.role, Message.user(m.text) if m.role == "user" else Message.event(m.text)))
-        sender = self._schedules_view(schedule.owner, schedule.max_steps)
+        sender = self._schedules_view(schedule.owner)
         results = []
         for index, (_, message) in enumerate(inputs):
             message = message.model_copy(update={"id": schedule.input_id(due, index)})
             try:
-                results.append(await sender._send(schedule.agent_id, self._unless_delivered(message), None))
+                results.append(await sender._send(schedule.agent_id, self._unless_delivered(message), None,
+                                                  max_steps=schedule.max_steps))
                 await self._callback(schedule, results[-1])
             except _AlreadyDelivered:
                 continue
@@ -262,13 +263,10 @@ class Scheduler:
         except NotFoundError:
             return None
 
-    def _schedules_view(self, owner: str, max_steps: int | None = None) -> MessagesApi:
-        """The sender as the schedule's owner (the scheduler serves every owner), its turns
-        bounded to the schedule's ``max_steps``."""
+    def _schedules_view(self, owner: str) -> MessagesApi:
+        """The sender as the schedule's owner (the scheduler serves every owner)."""
         view = MessagesApi(self.service.kernel, owner)
         view.settings = self.service.settings
-        if max_steps is not None and max_steps < view.settings.max_chain_steps:
-            view.settings = view.settings.model_copy(update={"max_chain_steps": max_steps})
         return view
 
     async def _callback(self, schedule: Schedule, result: SendResult) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -94,6 +95,8 @@ async def _send(
     else:
         role, text = _input(body)
         send = service.send_message if role == "user" else service.send_event
+    if body.max_steps is not None:
+        send = functools.partial(send, max_steps=body.max_steps)
     if stream:
         task, queue, first = await streaming.start(send, agent_id, text)
         chunks = streaming.LettaChunks(
@@ -117,9 +120,9 @@ async def send_message(
     """Send one message; the steps come back as Letta messages with usage.
 
     With ``streaming: true`` the answer is an SSE stream, as from ``/messages/stream``.
-    A system-role message reaches the agent as a system event. ``max_steps`` is ignored
-    (the server's MEMGPT_MAX_CHAIN_STEPS applies). A client that disconnects cancels the
-    turn (its input and finished steps stay).
+    A system-role message reaches the agent as a system event. ``max_steps`` bounds the
+    turn's steps (never above the server's MEMGPT_MAX_CHAIN_STEPS). A client that
+    disconnects cancels the turn (its input and finished steps stay).
     """
     return await _send(request, service, agent_id, body, body.streaming)
 

@@ -98,7 +98,7 @@ async def send_async(agent_id: str, body: AsyncSendRequest, service: Service) ->
     after the agent's earlier queued runs. Poll ``/v1/runs/{run_id}`` or resume its stream."""
     role, text = _input(body)
     config = {"use_assistant_message": body.use_assistant_message,
-              "include_return_message_types": body.include_return_message_types}
+              "include_return_message_types": body.include_return_message_types, "max_steps": body.max_steps}
     run = await service.send_async(
         agent_id, text, role="event" if role == "system" else "user", callback_url=body.callback_url,
         request_config={k: v for k, v in config.items() if v is not None},

@@ -8,6 +8,7 @@ timestamps, an agent's summary and window state), so a client that must return t
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Annotated
 
@@ -54,9 +55,10 @@ class UpdateAgent(_Body):
 
 
 class SendText(_Body):
-    """A user message or a system event."""
+    """A user message or a system event, and at most how many steps its turn may take."""
 
     text: str
+    max_steps: int | None = Field(default=None, ge=1)
 
 
 class UpdateBlock(_Body):
@@ -125,21 +127,22 @@ async def delete_agent(agent: str, service: Service) -> Response:
 async def send_message(agent: str, body: SendText, service: Service, request: Request) -> SendResult | Response:
     """Send a user message; every step comes back. A client that disconnects cancels the
     turn (its input and finished steps stay)."""
-    return await unless_disconnected(request, service.send_message(agent, body.text))
+    return await unless_disconnected(request, service.send_message(agent, body.text, max_steps=body.max_steps))
 
 
 @router.post("/agents/{agent}/messages/stream", response_class=StreamingResponse)
 async def stream_message(agent: str, body: SendText, service: Service) -> StreamingResponse:
     """Send a user message and stream the loop's events as Server-Sent Events: each is
     ``event: <type>`` (delta, message, memory, step, run) with the event's JSON as data."""
-    task, queue, first = await streaming.start(service.send_message, agent, body.text)
+    send = functools.partial(service.send_message, max_steps=body.max_steps)
+    task, queue, first = await streaming.start(send, agent, body.text)
     return streaming.response(streaming.native_body(task, queue, first), task=task)
 
 
 @router.post("/agents/{agent}/events", response_model=SendResult)
 async def send_event(agent: str, body: SendText, service: Service, request: Request) -> SendResult | Response:
     """Wake the agent with a system event (a client that disconnects cancels the turn)."""
-    return await unless_disconnected(request, service.send_event(agent, body.text))
+    return await unless_disconnected(request, service.send_event(agent, body.text, max_steps=body.max_steps))
 
 
 @router.get("/agents/{agent}/messages", response_model=list[Message])

@@ -159,6 +159,7 @@ class Approve(_Body):
 
     decisions: list[Decision] = Field(min_length=1)
     request_id: str | None = None
+    max_steps: int | None = Field(default=None, ge=1)
 
 
 class SearchTools(_Body):
@@ -190,7 +191,7 @@ async def set_tool_approval(agent: str, tool_name: str, body: SetApproval, servi
 @router.post("/agents/{agent}/approvals", response_model=SendResult)
 async def send_approval(agent: str, body: Approve, service: Service) -> SendResult:
     """Approve or deny the calls waiting for approval; the agent's turn goes on."""
-    return await service.send_approval(agent, body.decisions, request_id=body.request_id)
+    return await service.send_approval(agent, body.decisions, request_id=body.request_id, max_steps=body.max_steps)
 
 
 @router.post("/tools/search", response_model=list[ToolSearchHit])
