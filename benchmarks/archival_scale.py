@@ -322,6 +322,7 @@ async def search_latency(n: int, args: argparse.Namespace, workdir: Path) -> lis
 
     from memgpt.core.schemas import Message
     from memgpt.embeddings import embedder_from_spec
+    from memgpt.embeddings.base import warm
     from memgpt.memory import recall
     from memgpt.storage.factory import open_storage
 
@@ -344,6 +345,7 @@ async def search_latency(n: int, args: argparse.Namespace, workdir: Path) -> lis
     rows: list[Row] = []
     for spec in args.search_embedders.split(","):
         embedder = embedder_from_spec(spec)
+        warm(embedder)  # as memgpt server does at start (e5: its query graph)
         vectors = clustered(n, embedder.dim, 1, n)
         for i in range(0, n, 2_000):
             await store.set_embeddings(agent.id, embedder.name, [m.id for m in stored[i : i + 2_000]],

@@ -37,7 +37,7 @@ import numpy.typing as npt
 
 from memgpt import AgentService, Message, ScriptedModel, Settings
 from memgpt.embeddings import Embedder, embedder_from_spec
-from memgpt.embeddings.base import embed_query
+from memgpt.embeddings.base import embed_query, warm
 from memgpt.memory import archival, hybrid, recall
 from memgpt.memory.lexical import words
 from memgpt.storage.fts import fts5_any
@@ -562,6 +562,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.heldout and len(conversations) < 2:
         parser.error("--heldout needs at least 2 conversations (one is held out at a time)")
     embedder = make_embedder(args.embedder)
+    warm(embedder)  # as memgpt server does at start (e5: its query graph), before any timed search
     if args.keep_common_words:
         from memgpt.storage import sql_archival, sql_recall
 

