@@ -38,6 +38,9 @@ async def test_a_send_takes_at_most_its_max_steps(settings: Settings) -> None:
         assert len(unbounded.steps) == 4
         with pytest.raises(InvalidRequestError, match="max_steps"):
             await service.send_message(agent.id, "none", max_steps=0)
+        thread = await service.create_conversation(agent.id)
+        talk = await service.send_conversation_message(thread.id, "work here", max_steps=3)
+        assert len(talk.steps) == 3
 
 
 def test_clients_send_max_steps(settings: Settings) -> None:
@@ -63,6 +66,11 @@ def test_clients_send_max_steps(settings: Settings) -> None:
             time.sleep(0.02)
         assert run.status == "completed" and run.stop_reason == "max_steps"
         assert len(client.list_steps(run_id=run.id)) == 3
+        thread = letta.conversations.create(agent_id=agent.id)
+        chunks = list(letta.conversations.messages.create(
+            conversation_id=thread.id, messages=[{"role": "user", "content": "go"}], max_steps=2))
+        assert [c.step_count for c in chunks if getattr(c, "message_type", "") == "usage_statistics"] == [2]
+        assert len(client.send_conversation_message(thread.id, "again", max_steps=1).steps) == 1
 
 
 async def test_a_queued_run_keeps_its_max_steps(settings: Settings) -> None:

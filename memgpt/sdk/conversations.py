@@ -85,10 +85,11 @@ class LocalConversations:
 
     def send_conversation_message(
         self, conversation: str, text: str, *, agent: str | None = None, event: bool = False,
+        max_steps: int | None = None,
     ) -> SendResult:
         """Send a message (or with ``event`` a system event) in a conversation."""
         result: SendResult = self._run(self.service.send_conversation_message(
-            conversation, text, agent=agent, event=event))
+            conversation, text, agent=agent, event=event, max_steps=max_steps))
         return result
 
     def conversation_messages(
@@ -178,10 +179,11 @@ class ClientConversations:
 
     def send_conversation_message(
         self, conversation: str, text: str, *, agent: str | None = None, event: bool = False,
+        max_steps: int | None = None,
     ) -> SendResult:
         """Send a message (or with ``event`` a system event) in a conversation."""
         return self._get(SendResult, "POST", f"/conversations/{_q(conversation)}/messages",
-                         params={"agent": agent}, json={"text": text, "event": event})
+                         params={"agent": agent}, json={"text": text, "event": event, "max_steps": max_steps})
 
     def conversation_messages(
         self, conversation: str, *, agent: str | None = None, limit: int = 50,

@@ -154,16 +154,18 @@ class ConversationsApi(ServiceBase):
     # --- messages ----------------------------------------------------------------------------------
     async def send_conversation_message(
         self, conversation: str, text: str, *, agent: str | None = None, event: bool = False,
-        on_event: Listener | None = None,
+        on_event: Listener | None = None, max_steps: int | None = None,
     ) -> SendResult:
         """Send a user message (or a system event) in a thread: one turn of the agent, whose
-        model request holds this thread's window and the agent's current memory."""
+        model request holds this thread's window and the agent's current memory (at most
+        ``max_steps`` steps, never above ``MEMGPT_MAX_CHAIN_STEPS``)."""
         if not text.strip():
             raise InvalidRequestError("message text is empty")
         thread = await self._thread(conversation, agent)
         message = Message.event(text) if event else Message.user(text)
         messages = self._messages_api()
-        result = await messages._send(thread.agent.id, message, on_event, conversation=thread.conversation)
+        result = await messages._send(thread.agent.id, message, on_event, conversation=thread.conversation,
+                                      max_steps=max_steps)
         self.kernel.embed_later(thread.agent.id)
         return result
 

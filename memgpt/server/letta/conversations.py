@@ -177,7 +177,7 @@ async def send_conversation_message(
 
     async def send(conversation: str, text: str, **options: Any) -> SendResult:
         return await service.send_conversation_message(
-            conversation, text, agent=agent, event=role == "system", **options)
+            conversation, text, agent=agent, event=role == "system", max_steps=body.max_steps, **options)
 
     if body.streaming:
         task, queue, first = await streaming.start(send, conversation_id, text)

@@ -56,6 +56,7 @@ class SendText(_Body):
 
     text: str
     event: bool = False
+    max_steps: int | None = Field(default=None, ge=1)
 
 
 class Fork(_Body):
@@ -113,7 +114,7 @@ async def send_conversation_message(
 ) -> SendResult | Response:
     """Send a message in a conversation; every step comes back."""
     return await unless_disconnected(request, service.send_conversation_message(
-        conversation, body.text, agent=agent, event=body.event))
+        conversation, body.text, agent=agent, event=body.event, max_steps=body.max_steps))
 
 
 @router.post("/conversations/{conversation}/messages/stream", response_class=StreamingResponse)
@@ -122,7 +123,8 @@ async def stream_conversation_message(
 ) -> StreamingResponse:
     """Send a message in a conversation and stream the loop's events (as the agents' stream)."""
     async def send(target: str, text: str, **options: Any) -> SendResult:
-        return await service.send_conversation_message(target, text, agent=agent, event=body.event, **options)
+        return await service.send_conversation_message(target, text, agent=agent, event=body.event,
+                                                       max_steps=body.max_steps, **options)
 
     task, queue, first = await streaming.start(send, conversation, body.text)
     return streaming.response(streaming.native_body(task, queue, first), task=task)
