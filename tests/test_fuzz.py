@@ -456,7 +456,7 @@ HUGE = 2**64
 EXTREME_DATES = ("0001-01-01T00:00:00+23:59", "9999-12-31T23:59:59-23:59")
 REQUIRED = {"name": None, "model": "scripted", "text": "hello there", "query": "hello", "label": "x", "value": "v",
             "messages": [{"text": "hello there"}], "passages": [{"text": "hello there"}],
-            "items": [{"text": "hello there"}]}
+            "items": [{"text": "hello there"}], "decisions": [{"approve": True}]}
 """Values for required fields of a base request (None: a fresh unique name)."""
 HELPFUL = {"input": "hello there", "agent_id": None, "model": "scripted"}
 """Optional fields a base request needs to get past the route's own checks (None: the real agent)."""
