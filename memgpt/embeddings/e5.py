@@ -200,9 +200,10 @@ class E5Embedder:
         return self._encode(texts, False)
 
     def embed_query(self, texts: list[str]) -> Vectors:
-        """Embed search queries (``query: `` prefix). A short query (`SHORT_QUERY`) runs on one
-        core through the query graph and is remembered (`QUERY_CACHE`); so its vector does
-        not depend on the batch it came in."""
+        """Embed search queries (``query: `` prefix). A short query (`SHORT_QUERY`) is embedded
+        alone, on one core, through the query graph (a process's first one on the engine, see
+        `GRAPH_AFTER`), and remembered (`QUERY_CACHE`); so its vector does not depend on the
+        batch it came in."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         long = [i for i, text in enumerate(texts) if len(text) > SHORT_QUERY]
         if long:
