@@ -200,15 +200,20 @@ class Tokenizer:
         return out[::-1]
 
 
+def _unpacked(blocks: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.uint8], F32]:
+    """Q4_0 blocks ([..., BLOCK_BYTES]) as their QK stored nibbles in weight order (weight + 8)
+    and their float16 scales as float32 ([..., 1]). Q4_0 keeps weight j in the low and j+16 in
+    the high nibble of byte j."""
+    scales = blocks[..., :2].copy().view(np.float16).astype(np.float32)
+    quants = blocks[..., 2:]
+    return np.concatenate([quants & 0x0F, quants >> 4], axis=-1), scales
+
+
 def _packed(rows: npt.NDArray[np.uint8], n_out: int, n_in: int) -> tuple[npt.NDArray[np.uint8], F32]:
     """Q4_0 rows as MatMulNBits wants them: nibbles in weight order, two per byte (low first),
-    and the block scales as float32. Q4_0 keeps weight j in the low and j+16 in the high nibble
-    of byte j; both store weight + 8, MatMulNBits' default zero point for 4 bits."""
-    blocks = rows.reshape(n_out, n_in // QK, BLOCK_BYTES)
-    scales = blocks[:, :, :2].copy().view(np.float16).astype(np.float32).reshape(-1)
-    quants = blocks[:, :, 2:]
-    ordered = np.concatenate([quants & 0x0F, quants >> 4], axis=2)
-    return (ordered[:, :, 0::2] | (ordered[:, :, 1::2] << 4)).astype(np.uint8), scales
+    and the block scales as float32; the stored weight + 8 is MatMulNBits' default zero point."""
+    ordered, scales = _unpacked(rows.reshape(n_out, n_in // QK, BLOCK_BYTES))
+    return (ordered[:, :, 0::2] | (ordered[:, :, 1::2] << 4)).astype(np.uint8), scales.reshape(-1)
 
 
 class _Graph:
@@ -356,10 +361,8 @@ class QueryGraph:
 
     def embedded(self, ids: list[int]) -> F32:
         """Word + position + token-type embeddings of the tokens (before the LayerNorm)."""
-        blocks = self.rows[np.asarray(ids)]
-        scales = blocks[:, :, :2].copy().view(np.float16).astype(np.float32)
-        quants = blocks[:, :, 2:]
-        words = (np.concatenate([quants & 0x0F, quants >> 4], axis=2).astype(np.float32) - 8) * scales
+        nibbles, scales = _unpacked(self.rows[np.asarray(ids)])
+        words = (nibbles.astype(np.float32) - 8) * scales
         x: F32 = words.reshape(len(ids), -1) + self.positions[: len(ids)] + self.token_type
         return x.astype(np.float32)
 
@@ -375,8 +378,8 @@ class QueryGraph:
 
 
 def _return_freed_memory() -> None:
-    """Give back to the system what building the graph freed (the weights' copies in the ONNX
-    model and its serialised form: about 20 MB glibc would otherwise keep)."""
+    """Give back to the system what building the graph freed (the repacked weights, the model
+    being built: about 19 MB, measured, that glibc would otherwise keep)."""
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
