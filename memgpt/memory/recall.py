@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from memgpt.core.background import run as background_run
 from memgpt.embeddings.base import Embedder, embed_query
@@ -89,6 +89,12 @@ async def embed_pending_many(
     return sum(done.values())
 
 
+def _heard(task: asyncio.Future[Any]) -> None:
+    """Mark a task's error as heard (a task left behind on purpose: no "never retrieved")."""
+    if not task.cancelled():
+        task.exception()
+
+
 async def candidates(
     store: RecallStore,
     embedder: Embedder,
@@ -119,7 +125,7 @@ async def candidates(
 
     async def by_words() -> tuple[list[tuple[str, float, bool]], dict[str, float] | None, Placed]:
         first = asyncio.ensure_future(_words(store, agent_id, query, start, end, limit))
-        first.add_done_callback(lambda task: task.cancelled() or task.exception())  # heard here
+        first.add_done_callback(_heard)
         try:
             embedded = await caught_up
         except BaseException:
@@ -143,7 +149,7 @@ async def candidates(
         for chain in chains:  # the other chain stops too (gather hears any error of theirs)
             chain.cancel()
         for task in (caught_up, embedding):  # either may still fail, with nobody left to hear it
-            task.add_done_callback(lambda task: task.cancelled() or task.exception())
+            task.add_done_callback(_heard)
         raise
     found.update(more)
     positions = {i: hybrid.Position(seq, (at.year, at.month, at.day), at.date()) for i, (seq, at) in found.items()}
