@@ -4,7 +4,6 @@ server's bound, never below one step."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
@@ -13,15 +12,10 @@ from letta_client import Letta, UnprocessableEntityError
 from memgpt import AgentService, ScriptedModel, Settings
 from memgpt.core.errors import InvalidRequestError
 from memgpt.core.schemas import StopReason
-from memgpt.llm.base import ModelRequest, ModelResponse
-from memgpt.llm.scripted import tool_call
 from memgpt.sdk.client import Client
 from memgpt.server import BackgroundServer
-
-
-def _endless(request: ModelRequest) -> ModelResponse:
-    """A model that always asks for another step (each call differs: no breaker)."""
-    return tool_call("conversation_search", query=f"q{len(request.messages)}", request_heartbeat=True)
+from serve import until
+from test_schedule_options import _endless
 
 
 async def test_a_send_takes_at_most_its_max_steps(settings: Settings) -> None:
@@ -79,11 +73,11 @@ async def test_a_queued_run_keeps_its_max_steps(settings: Settings) -> None:
     async with AgentService(settings, models={"scripted": ScriptedModel(policy=_endless)}) as service:
         agent = await service.create_agent("queued", model="scripted")
         run = await service.send_async(agent.id, "work", request_config={"max_steps": 2})
-        for _ in range(500):
-            done = await service.get_run(run.id)
-            if done.status.value in ("completed", "failed"):
-                break
-            await asyncio.sleep(0.02)
+
+        async def finished() -> bool:
+            return (await service.get_run(run.id)).status.value in ("completed", "failed")
+        await until(finished, "the queued run finished")
+        done = await service.get_run(run.id)
         assert done.status.value == "completed" and done.stop_reason == "max_steps"
         assert len(await service.list_steps(run_id=run.id)) == 2
         for bad in (0, "3", True, 2.5):

@@ -16,7 +16,7 @@ from memgpt.llm.base import ModelRequest, ModelResponse
 from memgpt.llm.scripted import reply, tool_call
 from memgpt.memory.schedules import ScheduledInput
 from memgpt.services.schedules import Scheduler
-from serve import recording_hook, serving_app
+from serve import recording_hook, serving_app, until
 
 
 def _endless(request: ModelRequest) -> ModelResponse:
@@ -76,10 +76,10 @@ async def test_callback_finds_its_run_behind_newer_ones(settings: Settings, monk
                                       callback_url=f"{hook_url}/hook")
         [firing] = await Scheduler(service).run_due(utcnow() + timedelta(minutes=2))
         [result] = firing.results
-        for _ in range(2000):
-            if got:
-                break
-            await asyncio.sleep(0.01)
+
+        async def posted() -> bool:
+            return bool(got)
+        await until(posted, "the callback was posted")
         runs = await service.list_runs(agent.id, limit=50)
     [delivered] = [r for r in runs if r.input_id == result.input.id]
     assert len(runs) == 22 and [g["id"] for g in got] == [delivered.id]
