@@ -150,13 +150,24 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _HTTPServer(ThreadingHTTPServer):
-    """ThreadingHTTPServer that knows its FakeServer and ignores dropped clients."""
+    """ThreadingHTTPServer that knows its FakeServer and ignores dropped clients. Its request
+    threads are daemons (a fake left open never holds the interpreter) but are remembered, so
+    close() can join them: with daemon threads ThreadingMixIn keeps no list of its own."""
 
     daemon_threads = True
 
     def __init__(self, fake: FakeServer) -> None:
         self.fake = fake
+        self.handlers: list[threading.Thread] = []
+        self.handlers_lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Handle the request in a daemon thread that close() can join."""
+        thread = threading.Thread(target=self.process_request_thread, args=(request, client_address), daemon=True)
+        with self.handlers_lock:
+            self.handlers = [t for t in self.handlers if t.is_alive()] + [thread]
+        thread.start()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Clients hanging up (timeouts, close()) are expected; stay quiet."""
@@ -209,6 +220,10 @@ class FakeServer:
             _hang_up(conn)
         self._httpd.server_close()
         self._thread.join()
+        with self._httpd.handlers_lock:
+            handlers = list(self._httpd.handlers)
+        for thread in handlers:  # each ends at once: its connection was hung up, delays end on close
+            thread.join(5)
 
     def __enter__(self) -> Self:
         """Return the running server."""
